@@ -1,0 +1,16 @@
+import { Command } from 'commander';
+import { reportError } from './output.ts';
+import { stackCommand } from './stack-command.ts';
+import { demoCommand } from './demo-command.ts';
+
+const program = new Command('sagaline')
+  .description('Event-sourced pipeline for distributed transactions: Postgres outbox → Debezium → Kafka → choreographed sagas')
+  .showHelpAfterError()
+  .addCommand(stackCommand())
+  .addCommand(demoCommand());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.exitCode = reportError(err);
+}

@@ -1,0 +1,95 @@
+import { createReadStream, existsSync, statSync, watch } from 'node:fs';
+import { Command, Option } from 'commander';
+import { loadConfig } from '../core/config.ts';
+import { StackError } from '../core/errors.ts';
+import { COMPONENT_NAMES, type ComponentName } from '../infra/stack/component.ts';
+import { tail } from '../infra/stack/processes.ts';
+import { Stack } from '../infra/stack/stack.ts';
+import { printJson, progress, table } from './output.ts';
+
+export function stackCommand(): Command {
+  const stack = new Command('stack').description('manage the local stack: PostgreSQL, Kafka (KRaft), Kafka Connect + Debezium, Apicurio Registry');
+
+  stack
+    .command('up')
+    .description('start every component that is not running (downloads artifacts with Maven on first use) and wait until all are ready')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const s = new Stack(loadConfig());
+      const result = await s.up(progress);
+      const status = await s.status();
+      if (opts.json) return printJson({ ...result, components: status });
+      if (result.mode === 'local') {
+        progress(
+          result.started.length === 0
+            ? 'stack already running'
+            : `stack up in ${(result.elapsedMs / 1000).toFixed(1)} s (started: ${result.started.join(', ')})`,
+        );
+      }
+      console.log(statusTable(status));
+      const unhealthy = status.filter((c) => !c.healthy);
+      if (unhealthy.length > 0) throw new StackError('NOT_READY', `not healthy after up: ${unhealthy.map((c) => c.name).join(', ')}`);
+    });
+
+  stack
+    .command('down')
+    .description('stop the processes this stack started (and nothing else); data is kept for the next `up`')
+    .action(async () => {
+      const stopped = await new Stack(loadConfig()).down(progress);
+      progress(stopped.length === 0 ? 'nothing was running' : `stopped: ${stopped.join(', ')}`);
+    });
+
+  stack
+    .command('status')
+    .description('each component with its address, health, pid and resident memory')
+    .option('--json', 'print {"components":[{"name","healthy","url",…}]}')
+    .action(async (opts: { json?: boolean }) => {
+      const status = await new Stack(loadConfig()).status();
+      if (opts.json) return printJson({ components: status });
+      console.log(statusTable(status));
+      if (status.some((c) => !c.healthy)) process.exitCode = 3;
+    });
+
+  stack
+    .command('logs')
+    .description("print a component's log")
+    .addArgument(new Command().createArgument('<component>', COMPONENT_NAMES.join(' | ')).choices(COMPONENT_NAMES))
+    .addOption(new Option('-n, --lines <count>', 'how many of the last lines').default('100'))
+    .option('-f, --follow', 'keep printing new lines as they are written')
+    .action(async (component: ComponentName, opts: { lines: string; follow?: boolean }) => {
+      const file = new Stack(loadConfig()).logFile(component);
+      if (!existsSync(file)) throw new StackError('STATE_INVALID', `no log for ${component} yet (${file}): has the stack been started?`);
+      const lines = Number(opts.lines);
+      if (!Number.isInteger(lines) || lines < 0) throw new StackError('COMMAND_FAILED', `--lines must be a non-negative integer, got "${opts.lines}"`);
+      console.log(tail(file, lines));
+      if (opts.follow) await follow(file);
+    });
+
+  return stack;
+}
+
+function statusTable(status: Awaited<ReturnType<Stack['status']>>): string {
+  return table(
+    status.map((c) => ({
+      component: c.name,
+      healthy: c.healthy ? 'yes' : 'no',
+      url: c.url,
+      pid: c.pid,
+      'rss MB': c.rssMb,
+      detail: c.detail?.slice(0, 80),
+    })),
+  );
+}
+
+function follow(file: string): Promise<void> {
+  let position = statSync(file).size;
+  return new Promise(() => {
+    watch(file, () => {
+      const size = statSync(file).size;
+      if (size < position) position = 0;
+      if (size === position) return;
+      createReadStream(file, { start: position, end: size - 1 }).pipe(process.stdout, { end: false });
+      position = size;
+    });
+  });
+}

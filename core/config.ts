@@ -1,0 +1,205 @@
+/**
+ * The one module that reads the environment. Every default lives here, with its unit in its name.
+ * Everything else receives a `Config` (or a part of it) as an argument.
+ */
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from './errors.ts';
+import versionsJson from '../infra/versions.json' with { type: 'json' };
+
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface Versions {
+  postgres: string;
+  kafka: string;
+  slf4jReload4j: string;
+  debezium: string;
+  apicurio: string;
+  mavenDependencyPlugin: string;
+}
+export const VERSIONS: Versions = versionsJson;
+
+export const DEFAULTS = {
+  stateDirName: '.sagaline',
+  postgresPort: 55432,
+  kafkaPort: 59092,
+  kafkaControllerPort: 59093,
+  connectPort: 58083,
+  registryPort: 58081,
+  registryManagementPort: 58091,
+  kafkaHeapMb: 512,
+  connectHeapMb: 768,
+  registryHeapMb: 384,
+  componentStartTimeoutMs: 180_000,
+  componentStopTimeoutMs: 30_000,
+  postgresUser: 'sagaline',
+  postgresPassword: 'sagaline',
+  postgresDatabase: 'sagaline',
+  registryDatabase: 'apicurio',
+  logLevel: 'info',
+} as const;
+
+export interface StackPorts {
+  postgres: number;
+  kafka: number;
+  kafkaController: number;
+  connect: number;
+  registry: number;
+  registryManagement: number;
+}
+
+export interface LocalStackConfig {
+  /** Process ids, data directories, configuration files and logs of the running stack. */
+  stateDir: string;
+  /** Downloaded artifacts (outside the repository; shared by every clone). */
+  cacheDir: string;
+  ports: StackPorts;
+  heapMb: { kafka: number; connect: number; registry: number };
+  postgresBinDir: string;
+  javaBin: string;
+  /** Java for the registry (Apicurio 3.3 needs 21+); undefined: the newest JDK found under /usr/lib/jvm. */
+  registryJavaBin: string | undefined;
+  mvnBin: string;
+  postgresUser: string;
+  postgresPassword: string;
+  startTimeoutMs: number;
+  stopTimeoutMs: number;
+}
+
+export interface Config {
+  /** `external`: the four endpoint variables were set and no local stack is managed. */
+  mode: 'local' | 'external';
+  kafkaBrokers: string[];
+  databaseUrl: string;
+  schemaRegistryUrl: string;
+  connectUrl: string;
+  logLevel: string;
+  stack: LocalStackConfig;
+  versions: Versions;
+}
+
+type Env = Record<string, string | undefined>;
+
+const ENDPOINT_VARS = ['KAFKA_BROKERS', 'DATABASE_URL', 'SCHEMA_REGISTRY_URL', 'CONNECT_URL'] as const;
+
+function port(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > 65535) {
+    throw new ConfigError(`${name} must be a TCP port between 1 and 65535, got "${raw}"`);
+  }
+  return value;
+}
+
+function positiveInt(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`${name} must be a positive integer, got "${raw}"`);
+  return value;
+}
+
+function dir(env: Env, name: string, fallback: string): string {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  return isAbsolute(raw) ? raw : resolve(raw);
+}
+
+function url(name: string, raw: string, protocols: string[]): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a valid URL: "${raw}"`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(`${name} must use ${protocols.join(' or ')}, got "${parsed.protocol}" in "${raw}"`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const given = ENDPOINT_VARS.filter((name) => (env[name] ?? '') !== '');
+  if (given.length > 0 && given.length < ENDPOINT_VARS.length) {
+    const missing = ENDPOINT_VARS.filter((name) => !given.includes(name));
+    throw new ConfigError(
+      `an external stack needs all of ${ENDPOINT_VARS.join(', ')}; set ${missing.join(', ')} too, or unset ${given.join(', ')} to use the local stack`,
+    );
+  }
+
+  const ports: StackPorts = {
+    postgres: port(env, 'SAGALINE_PG_PORT', DEFAULTS.postgresPort),
+    kafka: port(env, 'SAGALINE_KAFKA_PORT', DEFAULTS.kafkaPort),
+    kafkaController: port(env, 'SAGALINE_KAFKA_CONTROLLER_PORT', DEFAULTS.kafkaControllerPort),
+    connect: port(env, 'SAGALINE_CONNECT_PORT', DEFAULTS.connectPort),
+    registry: port(env, 'SAGALINE_REGISTRY_PORT', DEFAULTS.registryPort),
+    registryManagement: port(env, 'SAGALINE_REGISTRY_MANAGEMENT_PORT', DEFAULTS.registryManagementPort),
+  };
+  const seen = new Map<number, string>();
+  for (const [name, value] of Object.entries(ports)) {
+    const other = seen.get(value);
+    if (other) throw new ConfigError(`ports of ${other} and ${name} are both ${value}; give each component its own port`);
+    seen.set(value, name);
+  }
+
+  const javaHome = env.JAVA_HOME;
+  const stack: LocalStackConfig = {
+    stateDir: dir(env, 'SAGALINE_STATE_DIR', join(PROJECT_ROOT, DEFAULTS.stateDirName)),
+    cacheDir: dir(env, 'SAGALINE_CACHE_DIR', join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'sagaline')),
+    ports,
+    heapMb: {
+      kafka: positiveInt(env, 'SAGALINE_KAFKA_HEAP_MB', DEFAULTS.kafkaHeapMb),
+      connect: positiveInt(env, 'SAGALINE_CONNECT_HEAP_MB', DEFAULTS.connectHeapMb),
+      registry: positiveInt(env, 'SAGALINE_REGISTRY_HEAP_MB', DEFAULTS.registryHeapMb),
+    },
+    postgresBinDir: env.SAGALINE_PG_BIN_DIR || `/usr/lib/postgresql/${VERSIONS.postgres}/bin`,
+    javaBin: env.SAGALINE_JAVA || (javaHome ? join(javaHome, 'bin', 'java') : 'java'),
+    registryJavaBin: env.SAGALINE_REGISTRY_JAVA || undefined,
+    mvnBin: env.SAGALINE_MVN || 'mvn',
+    postgresUser: DEFAULTS.postgresUser,
+    postgresPassword: DEFAULTS.postgresPassword,
+    startTimeoutMs: positiveInt(env, 'SAGALINE_START_TIMEOUT_MS', DEFAULTS.componentStartTimeoutMs),
+    stopTimeoutMs: positiveInt(env, 'SAGALINE_STOP_TIMEOUT_MS', DEFAULTS.componentStopTimeoutMs),
+  };
+
+  const logLevel = env.LOG_LEVEL || DEFAULTS.logLevel;
+
+  if (given.length === ENDPOINT_VARS.length) {
+    const brokers = (env.KAFKA_BROKERS as string).split(',').map((b) => b.trim()).filter(Boolean);
+    for (const broker of brokers) {
+      if (!/^[^\s:/]+:\d{1,5}$/.test(broker)) throw new ConfigError(`KAFKA_BROKERS entries must be host:port, got "${broker}"`);
+    }
+    return {
+      mode: 'external',
+      kafkaBrokers: brokers,
+      databaseUrl: url('DATABASE_URL', env.DATABASE_URL as string, ['postgres:', 'postgresql:']),
+      schemaRegistryUrl: url('SCHEMA_REGISTRY_URL', env.SCHEMA_REGISTRY_URL as string, ['http:', 'https:']),
+      connectUrl: url('CONNECT_URL', env.CONNECT_URL as string, ['http:', 'https:']),
+      logLevel,
+      stack,
+      versions: VERSIONS,
+    };
+  }
+
+  const user = encodeURIComponent(stack.postgresUser);
+  const password = encodeURIComponent(stack.postgresPassword);
+  return {
+    mode: 'local',
+    kafkaBrokers: [`127.0.0.1:${ports.kafka}`],
+    databaseUrl: `postgres://${user}:${password}@127.0.0.1:${ports.postgres}/${DEFAULTS.postgresDatabase}`,
+    schemaRegistryUrl: `http://127.0.0.1:${ports.registry}/apis/ccompat/v7`,
+    connectUrl: `http://127.0.0.1:${ports.connect}`,
+    logLevel,
+    stack,
+    versions: VERSIONS,
+  };
+}
+
+/** The same server as `databaseUrl`, another database on it. */
+export function databaseUrlFor(config: Config, database: string): string {
+  const parsed = new URL(config.databaseUrl);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}

@@ -1,0 +1,61 @@
+/** Kafka Connect in distributed mode, with the Debezium PostgreSQL connector on its plugin path. */
+import { join } from 'node:path';
+import type { Artifacts } from './artifacts.ts';
+import { probeConnect } from './health.ts';
+import { logFileOf, type Component, type ComponentContext } from './component.ts';
+import { JvmProcess, writeLog4j, writeProperties } from './jvm.ts';
+
+export class ConnectComponent implements Component {
+  readonly name = 'connect' as const;
+  readonly url: string;
+  readonly ports;
+  readonly logFile: string;
+  private readonly jvm: JvmProcess;
+
+  constructor(private readonly ctx: ComponentContext) {
+    const { ports, heapMb } = ctx.config.stack;
+    this.url = `http://127.0.0.1:${ports.connect}`;
+    this.ports = [{ name: 'connect', port: ports.connect }];
+    this.logFile = logFileOf(ctx.logsDir, 'connect');
+    this.jvm = new JvmProcess(ctx, 'connect', heapMb.connect, this.logFile);
+  }
+
+  pid(): number | undefined {
+    return this.jvm.pid();
+  }
+
+  async start(artifacts: Artifacts): Promise<number> {
+    const { ports } = this.ctx.config.stack;
+    const propsFile = join(this.jvm.dir, 'connect-distributed.properties');
+    const log4jFile = join(this.jvm.dir, 'log4j.properties');
+    writeProperties(propsFile, {
+      'bootstrap.servers': `127.0.0.1:${ports.kafka}`,
+      'group.id': 'sagaline-connect',
+      'key.converter': 'org.apache.kafka.connect.storage.StringConverter',
+      'value.converter': 'org.apache.kafka.connect.json.JsonConverter',
+      'value.converter.schemas.enable': false,
+      'config.storage.topic': '_sagaline-connect-configs',
+      'offset.storage.topic': '_sagaline-connect-offsets',
+      'status.storage.topic': '_sagaline-connect-status',
+      'config.storage.replication.factor': 1,
+      'offset.storage.replication.factor': 1,
+      'status.storage.replication.factor': 1,
+      // Source offsets are flushed this often; after a crash, at most this much is re-sent (consumers dedupe).
+      'offset.flush.interval.ms': 5_000,
+      listeners: `http://127.0.0.1:${ports.connect}`,
+      'rest.advertised.host.name': '127.0.0.1',
+      'rest.advertised.port': ports.connect,
+      'plugin.path': artifacts.connectPluginPath,
+    });
+    writeLog4j(log4jFile);
+    return this.jvm.launch([`-Dlog4j.configuration=file:${log4jFile}`, '-cp', `${artifacts.kafkaLibs}/*`, 'org.apache.kafka.connect.cli.ConnectDistributed', propsFile]);
+  }
+
+  probe(): Promise<string | undefined> {
+    return probeConnect(this.url);
+  }
+
+  stop(): Promise<void> {
+    return this.jvm.stop();
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * One readiness probe per kind of component, by address only, so the same checks serve the
+ * local stack and a stack the user brings. Each resolves to undefined when healthy, else a reason.
+ */
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+import { httpOk } from './component.ts';
+
+export const POSTGRES_CONNECTOR_CLASS = 'io.debezium.connector.postgresql.PostgresConnector';
+
+const reason = (err: unknown) => (err instanceof Error ? err.message || err.name : String(err));
+
+export async function probePostgres(databaseUrl: string): Promise<string | undefined> {
+  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 2_000 });
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return undefined;
+  } catch (err) {
+    return reason(err);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export async function probeKafka(brokers: string[]): Promise<string | undefined> {
+  const admin = new Kafka({ clientId: 'sagaline-probe', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 2_000, retry: { retries: 0 } }).admin();
+  try {
+    await admin.connect();
+    const cluster = await admin.describeCluster();
+    return cluster.brokers.length > 0 ? undefined : 'no broker registered yet';
+  } catch (err) {
+    return reason(err);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** Connect is ready for us once its REST API lists the Debezium PostgreSQL connector plugin. */
+export async function probeConnect(connectUrl: string): Promise<string | undefined> {
+  try {
+    const plugins = await httpOk(`${connectUrl}/connector-plugins`);
+    if (!plugins.ok) return `GET /connector-plugins answered ${plugins.status}`;
+    return plugins.body.includes(POSTGRES_CONNECTOR_CLASS) ? undefined : 'Debezium PostgresConnector is not among its plugins';
+  } catch (err) {
+    return reason(err);
+  }
+}
+
+/** The Confluent-compatible API answers: GET /subjects. */
+export async function probeRegistry(registryUrl: string): Promise<string | undefined> {
+  try {
+    const subjects = await httpOk(`${registryUrl}/subjects`);
+    return subjects.ok ? undefined : `GET /subjects answered ${subjects.status}`;
+  } catch (err) {
+    return reason(err);
+  }
+}

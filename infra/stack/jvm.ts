@@ -1,0 +1,87 @@
+/** What the three JVM components (broker, Connect, registry) share: launch with a marker, heap limit, stop. */
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { ComponentContext, ComponentName } from './component.ts';
+import { findByMarker, jvmMarker } from './component.ts';
+import { spawnDetached, terminate, which } from './processes.ts';
+
+/** Major version of the Java runtime behind `javaBin`, from its `release` file; undefined when unknown. */
+export function javaMajor(javaBin: string): number | undefined {
+  const path = which(javaBin);
+  if (!path) return undefined;
+  try {
+    const home = dirname(dirname(realpathSync(path)));
+    const match = /JAVA_VERSION="(\d+)/.exec(readFileSync(join(home, 'release'), 'utf8'));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `preferred` if it is at least `minMajor`, else the newest such JDK under /usr/lib/jvm. */
+export function findJava(preferred: string, minMajor: number, jvmRoot = '/usr/lib/jvm'): string | undefined {
+  if ((javaMajor(preferred) ?? 0) >= minMajor) return preferred;
+  if (!existsSync(jvmRoot)) return undefined;
+  const candidates = readdirSync(jvmRoot)
+    .map((d) => join(jvmRoot, d, 'bin', 'java'))
+    .map((bin) => ({ bin, major: javaMajor(bin) ?? 0 }))
+    .filter((c) => c.major >= minMajor)
+    .sort((a, b) => b.major - a.major);
+  return candidates[0]?.bin;
+}
+
+export function writeProperties(file: string, props: Record<string, string | number | boolean>): void {
+  writeFileSync(file, Object.entries(props).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+}
+
+/** Console-only log4j 1.x configuration (the shipped ones expect ${kafka.logs.dir}). */
+export function writeLog4j(file: string): void {
+  writeProperties(file, {
+    'log4j.rootLogger': 'INFO, stdout',
+    'log4j.appender.stdout': 'org.apache.log4j.ConsoleAppender',
+    'log4j.appender.stdout.layout': 'org.apache.log4j.PatternLayout',
+    'log4j.appender.stdout.layout.ConversionPattern': '[%d] %p %m (%c)%n',
+    'log4j.logger.org.reflections': 'ERROR',
+    'log4j.logger.org.apache.kafka.clients': 'WARN',
+    'log4j.logger.kafka.request.logger': 'WARN',
+  });
+}
+
+export class JvmProcess {
+  readonly marker: string;
+  readonly dir: string;
+
+  constructor(
+    private readonly ctx: ComponentContext,
+    readonly name: ComponentName,
+    private readonly heapMb: number,
+    readonly logFile: string,
+    private readonly javaBin: string = ctx.config.stack.javaBin,
+  ) {
+    this.marker = jvmMarker(ctx.config.stack.stateDir, name);
+    this.dir = join(ctx.config.stack.stateDir, name);
+    mkdirSync(this.dir, { recursive: true });
+  }
+
+  pid(): number | undefined {
+    return findByMarker(this.marker);
+  }
+
+  launch(args: string[], cwd?: string): number {
+    mkdirSync(this.ctx.logsDir, { recursive: true });
+    const jvmArgs = [
+      this.marker,
+      `-Xmx${this.heapMb}m`,
+      `-Xms${Math.min(128, this.heapMb)}m`,
+      '-XX:+UseG1GC',
+      '-XX:+ExitOnOutOfMemoryError',
+      '-Djava.awt.headless=true',
+    ];
+    return spawnDetached(this.javaBin, [...jvmArgs, ...args], { logFile: this.logFile, cwd: cwd ?? this.dir });
+  }
+
+  async stop(): Promise<void> {
+    const pid = this.pid();
+    if (pid !== undefined) await terminate(pid, this.ctx.config.stack.stopTimeoutMs);
+  }
+}

@@ -1,0 +1,158 @@
+/** Small helpers around OS processes, ports and log files used by the stack manager. */
+import { spawn, type SpawnOptions } from 'node:child_process';
+import { accessSync, constants, existsSync, openSync, closeSync, readFileSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { delimiter, isAbsolute, join } from 'node:path';
+import { StackError } from '../../core/errors.ts';
+import { waitFor } from '../../core/wait.ts';
+
+/** Resolves a command name the way a shell would; undefined when it is not installed. */
+export function which(command: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const executable = (path: string) => {
+    try {
+      accessSync(path, constants.X_OK);
+      return statSync(path).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (isAbsolute(command) || command.includes('/')) return executable(command) ? command : undefined;
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    if (dir && executable(join(dir, command))) return join(dir, command);
+  }
+  return undefined;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion, capturing its output. `onLine` sees stdout and stderr lines as they come. */
+export function run(
+  command: string,
+  args: string[],
+  options: SpawnOptions & { onLine?: (line: string) => void } = {},
+): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let pending = '';
+    const feed = (chunk: string) => {
+      if (!options.onLine) return;
+      pending += chunk;
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) options.onLine(line);
+    };
+    child.stdout?.setEncoding('utf8').on('data', (c: string) => {
+      stdout += c;
+      feed(c);
+    });
+    child.stderr?.setEncoding('utf8').on('data', (c: string) => {
+      stderr += c;
+      feed(c);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+/**
+ * Starts a long-running process detached from this one (it outlives the CLI), with stdout and
+ * stderr appended to `logFile`. Returns its pid.
+ */
+export function spawnDetached(command: string, args: string[], options: { logFile: string; cwd?: string; env?: NodeJS.ProcessEnv }): number {
+  const fd = openSync(options.logFile, 'a');
+  try {
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      detached: true,
+      stdio: ['ignore', fd, fd],
+    });
+    if (child.pid === undefined) throw new StackError('COMMAND_FAILED', `could not start ${command}`);
+    child.unref();
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A zombie (exited, not yet reaped) still answers signal 0.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** The process's command line, or undefined when it no longer exists. */
+export function commandLine(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when `pid` is alive and its command line contains `marker` (guards against pid reuse). */
+export function isOurs(pid: number | undefined, marker: string): boolean {
+  if (pid === undefined || !isAlive(pid)) return false;
+  return commandLine(pid)?.includes(marker) ?? false;
+}
+
+/** Resident set size in MiB, from /proc. */
+export function residentMb(pid: number): number | undefined {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Math.round(Number(match[1]) / 1024) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when nothing listens on 127.0.0.1:port (we can bind it ourselves). */
+export function isPortFree(port: number): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const server = createServer();
+    server.once('error', () => resolvePromise(false));
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolvePromise(true)));
+  });
+}
+
+export function tail(file: string, lines = 20): string {
+  if (!existsSync(file)) return '';
+  const text = readFileSync(file, 'utf8');
+  return text.split('\n').filter((l) => l.trim() !== '').slice(-lines).join('\n');
+}
+
+/** Sends SIGTERM, waits for the process to exit, then SIGKILL if it did not within the deadline. */
+export async function terminate(pid: number, timeoutMs: number): Promise<void> {
+  if (!isAlive(pid)) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  try {
+    await waitFor(`process ${pid} to exit`, () => !isAlive(pid), { timeoutMs, intervalMs: 200 });
+  } catch {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+    await waitFor(`process ${pid} to exit after SIGKILL`, () => !isAlive(pid), { timeoutMs: 10_000, intervalMs: 100 });
+  }
+}
