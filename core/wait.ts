@@ -1,4 +1,4 @@
-import { TimeoutError } from './errors.ts';
+import { SagalineError, TimeoutError } from './errors.ts';
 
 export interface WaitOptions {
   timeoutMs: number;
@@ -10,7 +10,8 @@ export interface WaitOptions {
 
 /**
  * Waits until `check` returns a value other than `undefined`/`false` (or stops throwing), and
- * returns that value. Fails with a TimeoutError naming `condition` once the deadline passes.
+ * returns that value. Fails with a TimeoutError naming `condition` once the deadline passes, or at
+ * once when `check` throws a non-retriable SagalineError.
  */
 export async function waitFor<T>(
   condition: string,
@@ -27,6 +28,8 @@ export async function waitFor<T>(
       if (value !== undefined && value !== false) return value;
       lastError = undefined;
     } catch (err) {
+      // A non-retriable error means the condition can never hold: stop waiting.
+      if (err instanceof SagalineError && !err.retriable) throw err;
       lastError = err;
     }
     if (Date.now() >= deadline) throw new TimeoutError(condition, options.timeoutMs, { cause: lastError });

@@ -1,0 +1,84 @@
+/** Kafka Connect REST API: idempotent connector registration and status. */
+import { SagalineError } from '../core/errors.ts';
+import { waitFor } from '../core/wait.ts';
+
+export class ConnectError extends SagalineError {
+  constructor(message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
+    super('CONNECT_FAILED', message, options);
+  }
+}
+
+export type ConnectorConfig = Record<string, string>;
+
+export interface ConnectorStatus {
+  name: string;
+  connector: { state: string; trace?: string };
+  tasks: { id: number; state: string; trace?: string }[];
+}
+
+export class ConnectClient {
+  constructor(private readonly baseUrl: string) {}
+
+  private async request(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (err) {
+      throw new ConnectError(`Kafka Connect at ${this.baseUrl} is unreachable: ${(err as Error).message}`, { retriable: true, cause: err });
+    }
+    const text = await res.text();
+    const json = text ? (JSON.parse(text) as unknown) : undefined;
+    return { status: res.status, json };
+  }
+
+  /** Creates the connector, or updates its configuration when it differs. Returns what it did. */
+  async upsert(name: string, config: ConnectorConfig): Promise<'created' | 'updated' | 'unchanged'> {
+    const current = await this.request('GET', `/connectors/${encodeURIComponent(name)}/config`);
+    if (current.status === 200) {
+      const existing = current.json as ConnectorConfig;
+      const same = Object.entries({ ...config, name }).every(([k, v]) => existing[k] === v) && Object.keys(existing).every((k) => k === 'name' || k in config);
+      if (same) return 'unchanged';
+    }
+    const res = await this.request('PUT', `/connectors/${encodeURIComponent(name)}/config`, config);
+    if (res.status !== 200 && res.status !== 201) {
+      const message = (res.json as { message?: string } | undefined)?.message ?? `HTTP ${res.status}`;
+      throw new ConnectError(`Kafka Connect refused connector ${name}: ${message}`, { retriable: res.status >= 500 });
+    }
+    return current.status === 200 ? 'updated' : 'created';
+  }
+
+  async status(name: string): Promise<ConnectorStatus | undefined> {
+    const res = await this.request('GET', `/connectors/${encodeURIComponent(name)}/status`);
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) throw new ConnectError(`status of connector ${name}: HTTP ${res.status}`, { retriable: true });
+    return res.json as ConnectorStatus;
+  }
+
+  async delete(name: string): Promise<void> {
+    const res = await this.request('DELETE', `/connectors/${encodeURIComponent(name)}`);
+    if (res.status !== 204 && res.status !== 404) throw new ConnectError(`deleting connector ${name}: HTTP ${res.status}`);
+  }
+
+  /** Waits until the connector and all its tasks are RUNNING; a FAILED task fails at once with its trace. */
+  async waitRunning(name: string, timeoutMs: number): Promise<ConnectorStatus> {
+    return waitFor(
+      `connector ${name} and its tasks to be RUNNING`,
+      async () => {
+        const status = await this.status(name);
+        if (!status) return false;
+        const failed = [status.connector, ...status.tasks].find((s) => s.state === 'FAILED');
+        if (failed) throw new ConnectError(`connector ${name} FAILED: ${(failed.trace ?? '').split('\n')[0]}`);
+        const running = status.connector.state === 'RUNNING' && status.tasks.length > 0 && status.tasks.every((t) => t.state === 'RUNNING');
+        return running ? status : false;
+      },
+      { timeoutMs, intervalMs: 500 },
+    ).catch((err: unknown) => {
+      throw err instanceof ConnectError ? err : new ConnectError((err as Error).message, { cause: err });
+    });
+  }
+}

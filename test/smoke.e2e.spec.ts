@@ -1,0 +1,86 @@
+/**
+ * The whole path on the real stack: Avro schema in the registry → outbox row in a Postgres
+ * transaction → Debezium + Outbox Event Router → Kafka topic → kafkajs consumer → Avro decode.
+ */
+import { SchemaType } from '@kafkajs/confluent-schema-registry';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kafkaClient, registryClient } from '../core/clients.ts';
+import { insertOutboxRow, outboxDdl } from '../outbox-connector/outbox-table.ts';
+import { ensureTopics } from '../topics/admin.ts';
+import { consumeUntil } from './support/consume.ts';
+import { config, createTestDatabase, startOutboxConnector, uniqueName, type TestConnector, type TestDatabase } from './support/fixtures.ts';
+
+const pingSchema = {
+  type: 'record',
+  name: 'Ping',
+  namespace: 'dev.sagaline.smoke',
+  fields: [
+    { name: 'sagaId', type: 'string' },
+    { name: 'note', type: 'string' },
+    { name: 'attempt', type: 'int' },
+  ],
+};
+
+describe('smoke: outbox row → Debezium → Kafka → Avro decode', () => {
+  let db: TestDatabase;
+  let connector: TestConnector;
+  const topic = uniqueName('smoke.ping');
+  const registry = registryClient(config);
+  let schemaId: number;
+
+  beforeAll(async () => {
+    // Given a topic, a registered Avro schema, an outbox table and a streaming connector
+    await ensureTopics(kafkaClient(config, 'smoke-admin'), [{ name: topic, partitions: 3 }]);
+    ({ id: schemaId } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(pingSchema) }, { subject: `${topic}-value` }));
+    db = await createTestDatabase('smoke');
+    await db.pool.query(outboxDdl());
+    connector = await startOutboxConnector(db);
+  });
+
+  afterAll(async () => {
+    await connector?.remove();
+    await db?.drop();
+  });
+
+  it('publishes a committed row with its key and headers, and nothing for a rolled-back one', async () => {
+    const sagaId = uniqueName('saga');
+    const encode = (note: string, attempt: number) => registry.encode(schemaId, { sagaId, note, attempt });
+
+    // When one transaction commits a row, another rolls back, and a third commits a marker
+    const client = await db.pool.connect();
+    let committedId: string;
+    let rolledBackId: string;
+    let markerId: string;
+    try {
+      await client.query('begin');
+      committedId = await insertOutboxRow(client, { aggregateType: topic, aggregateId: sagaId, type: 'Ping', payload: await encode('committed', 1) });
+      await client.query('commit');
+
+      await client.query('begin');
+      rolledBackId = await insertOutboxRow(client, { aggregateType: topic, aggregateId: sagaId, type: 'Ping', payload: await encode('rolled back', 2) });
+      await client.query('rollback');
+
+      await client.query('begin');
+      markerId = await insertOutboxRow(client, { aggregateType: topic, aggregateId: sagaId, type: 'Ping', payload: await encode('marker', 3) });
+      await client.query('commit');
+    } finally {
+      client.release();
+    }
+
+    // Then a consumer sees the committed row and the marker (WAL order: anything rolled back would come before it)
+    const received = await consumeUntil([topic], `marker ${markerId} on ${topic}`, (r) => r.some((m) => m.headers.id === markerId));
+    const ids = received.map((m) => m.headers.id);
+    expect(ids).toEqual([committedId, markerId]);
+    expect(ids).not.toContain(rolledBackId);
+
+    const first = received[0]!;
+    expect(first.key).toBe(sagaId);
+    expect(first.headers.eventType).toBe('Ping');
+    expect(first.value?.readUInt8(0)).toBe(0); // Confluent wire format magic byte
+    expect(first.value?.readInt32BE(1)).toBe(schemaId);
+    // And the payload decodes through the registry
+    expect(await registry.decode(first.value!)).toEqual({ sagaId, note: 'committed', attempt: 1 });
+    // Both messages of one saga are in one partition, in commit order
+    expect(new Set(received.map((m) => m.partition)).size).toBe(1);
+  });
+});
