@@ -1,0 +1,66 @@
+/** Runs the real `sagaline` CLI as a child process, as a user would. */
+import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../core/config.ts';
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const ENDPOINT_VARS = ['KAFKA_BROKERS', 'DATABASE_URL', 'SCHEMA_REGISTRY_URL', 'CONNECT_URL'];
+
+export function sagaline(args: string[], env: Record<string, string> = {}, timeoutMs = 300_000): Promise<CliResult> {
+  const base = { ...process.env };
+  for (const name of ENDPOINT_VARS) delete base[name];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'sagaline.js'), ...args], {
+      cwd: PROJECT_ROOT,
+      env: { ...base, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`sagaline ${args.join(' ')} did not finish within ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
+  });
+}
+
+/** Ports nothing listens on right now (the OS picks them). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers: Server[] = [];
+  const ports: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push(server);
+    ports.push((server.address() as { port: number }).port);
+  }
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+/** Environment for a second, independent stack: its own state directory and ports. */
+export async function isolatedStackEnv(stateDir: string): Promise<Record<string, string>> {
+  const [pg, kafka, ctl, connect, registry, mgmt] = await freePorts(6);
+  return {
+    SAGALINE_STATE_DIR: stateDir,
+    SAGALINE_PG_PORT: String(pg),
+    SAGALINE_KAFKA_PORT: String(kafka),
+    SAGALINE_KAFKA_CONTROLLER_PORT: String(ctl),
+    SAGALINE_CONNECT_PORT: String(connect),
+    SAGALINE_REGISTRY_PORT: String(registry),
+    SAGALINE_REGISTRY_MANAGEMENT_PORT: String(mgmt),
+  };
+}
