@@ -5,6 +5,9 @@ import { defineConfig } from 'vitest/config';
 // which the global setup brings up (and stops again afterwards if it started it).
 export default defineConfig({
   test: {
+    // Two cores and one shared stack: files run one after another, so timings stay sane.
+    fileParallelism: false,
+    reporters: ['default', './test/support/summary-reporter.ts'],
     projects: [
       {
         test: {
@@ -21,8 +24,6 @@ export default defineConfig({
           globalSetup: ['test/support/global-setup.ts'],
           testTimeout: 180_000,
           hookTimeout: 300_000,
-          // Two cores: files run one after another, so timings stay sane and logs readable.
-          fileParallelism: false,
         },
       },
     ],

@@ -5,7 +5,7 @@ import { pgPool } from '../../core/clients.ts';
 import { loadConfig, type Config } from '../../core/config.ts';
 import { waitFor } from '../../core/wait.ts';
 import { ConnectClient } from '../../outbox-connector/connect-client.ts';
-import { outboxConnectorConfig } from '../../outbox-connector/debezium-connector.ts';
+import { ensureOutboxConnector } from '../../outbox-connector/provision.ts';
 
 export const config: Config = loadConfig();
 
@@ -45,30 +45,7 @@ export interface TestConnector {
 /** Registers an outbox connector for `database` and waits until it streams (tasks RUNNING, slot active). */
 export async function startOutboxConnector(db: TestDatabase, options: { outboxTable?: string } = {}): Promise<TestConnector> {
   const connect = new ConnectClient(config.connectUrl);
-  const name = uniqueName('c');
-  const slotName = `slot_${name}`;
-  const url = new URL(config.databaseUrl);
-  await connect.upsert(
-    name,
-    outboxConnectorConfig({
-      name,
-      host: url.hostname,
-      port: Number(url.port || 5432),
-      user: decodeURIComponent(url.username),
-      password: decodeURIComponent(url.password),
-      database: db.name,
-      slotName,
-      publicationName: `pub_${name}`,
-      ...(options.outboxTable ? { outboxTable: options.outboxTable } : {}),
-    }),
-  );
-  await connect.waitRunning(name, 60_000);
-  // With snapshot.mode=no_data only rows committed after the slot exists are streamed: writers wait for it.
-  await waitFor(
-    `replication slot ${slotName} to be active`,
-    async () => (await db.pool.query('select active from pg_replication_slots where slot_name = $1', [slotName])).rows[0]?.active === true,
-    { timeoutMs: 60_000 },
-  );
+  const { name, slotName } = await ensureOutboxConnector(config, { name: uniqueName('c'), database: db.name, ...options });
   return {
     name,
     slotName,

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from './errors.ts';
+import { DEFAULTS, databaseUrlFor, loadConfig } from './config.ts';
+
+describe('loadConfig', () => {
+  it('defaults to the local stack on its own ports', () => {
+    const config = loadConfig({});
+    expect(config.mode).toBe('local');
+    expect(config.kafkaBrokers).toEqual([`127.0.0.1:${DEFAULTS.kafkaPort}`]);
+    expect(config.databaseUrl).toBe(`postgres://sagaline:sagaline@127.0.0.1:${DEFAULTS.postgresPort}/sagaline`);
+    expect(config.schemaRegistryUrl).toBe(`http://127.0.0.1:${DEFAULTS.registryPort}/apis/ccompat/v7`);
+    expect(config.connectUrl).toBe(`http://127.0.0.1:${DEFAULTS.connectPort}`);
+    expect(config.stack.ports.postgres).not.toBe(5432); // the machine's own Postgres is not ours
+  });
+
+  it('uses an external stack when all four endpoints are given', () => {
+    const config = loadConfig({
+      KAFKA_BROKERS: 'k1:9092, k2:9092',
+      DATABASE_URL: 'postgres://u:p@db:5432/app',
+      SCHEMA_REGISTRY_URL: 'http://reg:8081/',
+      CONNECT_URL: 'http://connect:8083',
+    });
+    expect(config.mode).toBe('external');
+    expect(config.kafkaBrokers).toEqual(['k1:9092', 'k2:9092']);
+    expect(config.schemaRegistryUrl).toBe('http://reg:8081');
+  });
+
+  it('refuses a half-given external stack, naming what is missing', () => {
+    expect(() => loadConfig({ KAFKA_BROKERS: 'k:9092', DATABASE_URL: 'postgres://db/app' })).toThrow(
+      /set SCHEMA_REGISTRY_URL, CONNECT_URL too, or unset KAFKA_BROKERS, DATABASE_URL/,
+    );
+  });
+
+  it.each([
+    [{ SAGALINE_PG_PORT: 'abc' }, /SAGALINE_PG_PORT must be a TCP port between 1 and 65535, got "abc"/],
+    [{ SAGALINE_KAFKA_PORT: '70000' }, /SAGALINE_KAFKA_PORT must be a TCP port/],
+    [{ SAGALINE_CONNECT_PORT: String(DEFAULTS.registryPort) }, /ports of connect and registry are both 58081/],
+    [{ SAGALINE_KAFKA_HEAP_MB: '-1' }, /SAGALINE_KAFKA_HEAP_MB must be a positive integer/],
+    [
+      { KAFKA_BROKERS: 'nohostport', DATABASE_URL: 'postgres://db/a', SCHEMA_REGISTRY_URL: 'http://r', CONNECT_URL: 'http://c' },
+      /KAFKA_BROKERS entries must be host:port, got "nohostport"/,
+    ],
+    [
+      { KAFKA_BROKERS: 'k:1', DATABASE_URL: 'mysql://db/a', SCHEMA_REGISTRY_URL: 'http://r', CONNECT_URL: 'http://c' },
+      /DATABASE_URL must use postgres: or postgresql:/,
+    ],
+  ])('rejects %o with a ConfigError naming the variable', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('points another database at the same server', () => {
+    expect(databaseUrlFor(loadConfig({}), 'model_service')).toBe(`postgres://sagaline:sagaline@127.0.0.1:${DEFAULTS.postgresPort}/model_service`);
+  });
+});

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages, whatever of the stack's prerequisites is missing:
+# Java 17+ (Kafka, Connect), Maven (fetches the JVM components), PostgreSQL 15 server binaries.
+# Apicurio Registry 3.3 also needs a Java 21+ runtime; Debian 12 has none, so it must already be
+# under /usr/lib/jvm (or be given with SAGALINE_REGISTRY_JAVA).
+set -euo pipefail
+
+missing=()
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+[ -x "${SAGALINE_PG_BIN_DIR:-/usr/lib/postgresql/15/bin}/postgres" ] || missing+=(postgresql-15)
+command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "error: need root to install ${missing[*]} (or install them yourself)" >&2
+    exit 1
+  fi
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+java_21=""
+for candidate in "${SAGALINE_REGISTRY_JAVA:-}" "$(command -v java)" /usr/lib/jvm/*/bin/java; do
+  [ -n "$candidate" ] && [ -x "$candidate" ] || continue
+  major=$("$candidate" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p' | cut -d. -f1)
+  if [ "${major:-0}" -ge 21 ]; then java_21="$candidate"; break; fi
+done
+if [ -z "$java_21" ]; then
+  echo "error: no Java 21+ runtime found for Apicurio Registry; install a JDK 21+ under /usr/lib/jvm or set SAGALINE_REGISTRY_JAVA" >&2
+  exit 1
+fi
+echo "prerequisites present: $(java -version 2>&1 | head -1); $(mvn -v 2>/dev/null | head -1 | sed 's/\x1b\[[0-9;]*m//g'); registry java: $java_21"
