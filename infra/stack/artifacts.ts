@@ -35,7 +35,7 @@ async function maven(stack: LocalStackConfig, what: string, args: string[], cwd:
   const result = await run(stack.mvnBin, ['-B', ...args], {
     cwd,
     onLine: (line) => {
-      if (line.startsWith('Downloaded from')) {
+      if (/Downloaded from /.test(line)) {
         downloaded += 1;
         if (Date.now() - lastReport > 2_000) {
           lastReport = Date.now();
