@@ -2,11 +2,13 @@ import { Command } from 'commander';
 import { reportError } from './output.ts';
 import { stackCommand } from './stack-command.ts';
 import { demoCommand } from './demo-command.ts';
+import { provisionCommand } from './provision-command.ts';
 
 const program = new Command('sagaline')
   .description('Event-sourced pipeline for distributed transactions: Postgres outbox → Debezium → Kafka → choreographed sagas')
   .showHelpAfterError()
   .addCommand(stackCommand())
+  .addCommand(provisionCommand())
   .addCommand(demoCommand());
 
 try {

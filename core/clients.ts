@@ -1,5 +1,5 @@
 /** Client factories: every client is built from the Config, never from the environment. */
-import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 import pg from 'pg';
 import { databaseUrlFor, type Config } from './config.ts';
@@ -8,8 +8,12 @@ export function kafkaClient(config: Config, clientId: string, overrides: Partial
   return new Kafka({ clientId, brokers: config.kafkaBrokers, logLevel: logLevel.WARN, ...overrides });
 }
 
+/**
+ * Decoded unions are always wrapped (`{ "dev.sagaline.training.ModelReserved": {…} }`), so the
+ * record's name is explicit whether a topic carries one message type or many.
+ */
 export function registryClient(config: Config): SchemaRegistry {
-  return new SchemaRegistry({ host: config.schemaRegistryUrl });
+  return new SchemaRegistry({ host: config.schemaRegistryUrl }, { [SchemaType.AVRO]: { wrapUnions: true } });
 }
 
 /** A pool on the configured server; `database` picks another database on the same server. */

@@ -38,6 +38,9 @@ export const DEFAULTS = {
   postgresDatabase: 'sagaline',
   registryDatabase: 'apicurio',
   logLevel: 'info',
+  relay: 'debezium',
+  relayBatchSize: 500,
+  relayIdlePollMs: 100,
 } as const;
 
 export interface StackPorts {
@@ -67,9 +70,19 @@ export interface LocalStackConfig {
   stopTimeoutMs: number;
 }
 
+export type RelayMode = 'debezium' | 'polling';
+export const RELAY_MODES: readonly RelayMode[] = ['debezium', 'polling'];
+
 export interface Config {
   /** `external`: the four endpoint variables were set and no local stack is managed. */
   mode: 'local' | 'external';
+  /** How outbox rows reach Kafka: Debezium change data capture, or the polling relay. */
+  relay: RelayMode;
+  /** How Kafka Connect reaches the databases (differs from databaseUrl when Connect runs elsewhere, e.g. in Docker). */
+  connectDatabaseUrl: string;
+  /** Polling relay: rows per batch, and pause when the outbox is empty. */
+  relayBatchSize: number;
+  relayIdlePollMs: number;
   kafkaBrokers: string[];
   databaseUrl: string;
   schemaRegistryUrl: string;
@@ -165,35 +178,47 @@ export function loadConfig(env: Env = process.env): Config {
   };
 
   const logLevel = env.LOG_LEVEL || DEFAULTS.logLevel;
+  const relayRaw = env.SAGALINE_RELAY || DEFAULTS.relay;
+  if (!(RELAY_MODES as readonly string[]).includes(relayRaw)) {
+    throw new ConfigError(`SAGALINE_RELAY must be one of ${RELAY_MODES.join(', ')}, got "${relayRaw}"`);
+  }
+  const common = {
+    relay: relayRaw as RelayMode,
+    relayBatchSize: positiveInt(env, 'SAGALINE_RELAY_BATCH_SIZE', DEFAULTS.relayBatchSize),
+    relayIdlePollMs: positiveInt(env, 'SAGALINE_RELAY_IDLE_POLL_MS', DEFAULTS.relayIdlePollMs),
+    logLevel,
+    stack,
+    versions: VERSIONS,
+  };
 
   if (given.length === ENDPOINT_VARS.length) {
     const brokers = (env.KAFKA_BROKERS as string).split(',').map((b) => b.trim()).filter(Boolean);
     for (const broker of brokers) {
       if (!/^[^\s:/]+:\d{1,5}$/.test(broker)) throw new ConfigError(`KAFKA_BROKERS entries must be host:port, got "${broker}"`);
     }
+    const databaseUrl = url('DATABASE_URL', env.DATABASE_URL as string, ['postgres:', 'postgresql:']);
     return {
       mode: 'external',
       kafkaBrokers: brokers,
-      databaseUrl: url('DATABASE_URL', env.DATABASE_URL as string, ['postgres:', 'postgresql:']),
+      databaseUrl,
+      connectDatabaseUrl: env.CONNECT_DATABASE_URL ? url('CONNECT_DATABASE_URL', env.CONNECT_DATABASE_URL, ['postgres:', 'postgresql:']) : databaseUrl,
       schemaRegistryUrl: url('SCHEMA_REGISTRY_URL', env.SCHEMA_REGISTRY_URL as string, ['http:', 'https:']),
       connectUrl: url('CONNECT_URL', env.CONNECT_URL as string, ['http:', 'https:']),
-      logLevel,
-      stack,
-      versions: VERSIONS,
+      ...common,
     };
   }
 
   const user = encodeURIComponent(stack.postgresUser);
   const password = encodeURIComponent(stack.postgresPassword);
+  const databaseUrl = `postgres://${user}:${password}@127.0.0.1:${ports.postgres}/${DEFAULTS.postgresDatabase}`;
   return {
     mode: 'local',
     kafkaBrokers: [`127.0.0.1:${ports.kafka}`],
-    databaseUrl: `postgres://${user}:${password}@127.0.0.1:${ports.postgres}/${DEFAULTS.postgresDatabase}`,
+    databaseUrl,
+    connectDatabaseUrl: databaseUrl,
     schemaRegistryUrl: `http://127.0.0.1:${ports.registry}/apis/ccompat/v7`,
     connectUrl: `http://127.0.0.1:${ports.connect}`,
-    logLevel,
-    stack,
-    versions: VERSIONS,
+    ...common,
   };
 }
 

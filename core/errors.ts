@@ -51,3 +51,35 @@ export class TimeoutError extends SagalineError {
     super('TIMEOUT', `timed out after ${timeoutMs} ms waiting for ${condition}${last}`, { retriable: true, ...options });
   }
 }
+
+/** A message does not match its schema. Nothing was written; the caller's transaction is still usable. */
+export class MessageValidationError extends SagalineError {
+  readonly messageType: string;
+  /** Each problem as `path: expected type (got value)`. */
+  readonly problems: string[];
+
+  constructor(messageType: string, problems: string[]) {
+    super('MESSAGE_INVALID', `invalid ${messageType}: ${problems.join('; ')}`);
+    this.messageType = messageType;
+    this.problems = problems;
+  }
+}
+
+/** A schema change the registry (or our forward check) refuses. */
+export class SchemaCompatibilityError extends SagalineError {
+  readonly subject: string;
+  readonly incompatibility: string;
+
+  constructor(subject: string, incompatibility: string, options: { cause?: unknown } = {}) {
+    super('SCHEMA_INCOMPATIBLE', `schema for subject ${subject} is incompatible: ${incompatibility}`, options);
+    this.subject = subject;
+    this.incompatibility = incompatibility;
+  }
+}
+
+/** A message that cannot be decoded or is of no known type (it goes to the dead-letter topic). */
+export class PoisonMessageError extends SagalineError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('POISON_MESSAGE', message, options);
+  }
+}

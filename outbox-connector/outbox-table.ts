@@ -1,29 +1,64 @@
 /**
  * The outbox table, in Debezium's outbox layout (id, aggregatetype, aggregateid, type, payload)
- * plus the metadata a saga needs. Rows are written in the caller's own transaction, so an event
- * exists if and only if the business change it describes was committed.
+ * plus the metadata every message carries as Kafka headers. Rows are written in the caller's own
+ * transaction, so an event exists if and only if the business change it describes committed.
  */
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 
 export const DEFAULT_OUTBOX_TABLE = 'outbox';
 
-export function outboxDdl(table = DEFAULT_OUTBOX_TABLE): string {
+/** Outbox column → Kafka header name. The Debezium router and the polling relay both use this list. */
+export const HEADER_COLUMNS = [
+  ['type', 'eventType'],
+  ['tenant_id', 'tenantId'],
+  ['saga_id', 'sagaId'],
+  ['correlation_id', 'correlationId'],
+  ['causation_id', 'causationId'],
+  ['traceparent', 'traceparent'],
+] as const;
+
+/**
+ * DDL of an outbox table. `aggregateTypes` become a check constraint: a row that no connector or
+ * relay could route to a catalogued topic is refused by the database itself.
+ */
+export function outboxDdl(table = DEFAULT_OUTBOX_TABLE, aggregateTypes?: readonly string[]): string[] {
   const t = pg.escapeIdentifier(table);
-  return `
-    create table if not exists ${t} (
-      id             uuid primary key,
+  const constraint = pg.escapeIdentifier(`${table}_aggregatetype_catalogued`);
+  const statements = [
+    `create table if not exists ${t} (
+      id             uuid        primary key,
       aggregatetype  text        not null,
       aggregateid    text        not null,
       type           text        not null,
       payload        bytea       not null,
-      occurred_at    timestamptz not null default now()
-    )`;
+      tenant_id      text        not null default '',
+      saga_id        text        not null default '',
+      correlation_id text        not null default '',
+      causation_id   text        not null default '',
+      traceparent    text        not null default '',
+      occurred_at    timestamptz not null default now(),
+      -- Insertion order, for the polling relay (Debezium follows the WAL instead).
+      seq            bigint      generated always as identity
+    )`,
+    `create index if not exists ${pg.escapeIdentifier(`${table}_seq`)} on ${t} (seq)`,
+  ];
+  if (aggregateTypes) {
+    const allowed = aggregateTypes.map((a) => pg.escapeLiteral(a)).join(', ');
+    statements.push(
+      `alter table ${t} drop constraint if exists ${constraint}`,
+      `alter table ${t} add constraint ${constraint} check (aggregatetype in (${allowed}))`,
+    );
+  }
+  return statements;
+}
+
+export async function createOutboxTable(client: pg.ClientBase, table = DEFAULT_OUTBOX_TABLE, aggregateTypes?: readonly string[]): Promise<void> {
+  for (const statement of outboxDdl(table, aggregateTypes)) await client.query(statement);
 }
 
 export interface OutboxRow {
-  id?: string;
-  /** Routes the row: the Kafka topic. */
+  id: string;
+  /** Routes the row: topic `sagaline.<aggregatetype>`. */
   aggregateType: string;
   /** The Kafka message key (the saga id): one saga's messages stay ordered in one partition. */
   aggregateId: string;
@@ -31,14 +66,22 @@ export interface OutboxRow {
   type: string;
   /** Already-encoded bytes (Confluent wire format), passed through untouched. */
   payload: Buffer;
+  tenantId?: string;
+  sagaId?: string;
+  correlationId?: string;
+  causationId?: string;
+  traceparent?: string;
 }
 
-/** Inserts one row with `client`, which must be inside the caller's transaction. Returns the row id. */
-export async function insertOutboxRow(client: pg.ClientBase, row: OutboxRow, table = DEFAULT_OUTBOX_TABLE): Promise<string> {
-  const id = row.id ?? randomUUID();
+/** Inserts one row with `client`, which should be inside the caller's transaction. */
+export async function insertOutboxRow(client: pg.ClientBase, row: OutboxRow, table = DEFAULT_OUTBOX_TABLE): Promise<void> {
   await client.query(
-    `insert into ${pg.escapeIdentifier(table)} (id, aggregatetype, aggregateid, type, payload) values ($1, $2, $3, $4, $5)`,
-    [id, row.aggregateType, row.aggregateId, row.type, row.payload],
+    `insert into ${pg.escapeIdentifier(table)}
+       (id, aggregatetype, aggregateid, type, payload, tenant_id, saga_id, correlation_id, causation_id, traceparent)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+    [
+      row.id, row.aggregateType, row.aggregateId, row.type, row.payload,
+      row.tenantId ?? '', row.sagaId ?? '', row.correlationId ?? '', row.causationId ?? '', row.traceparent ?? '',
+    ],
   );
-  return id;
 }

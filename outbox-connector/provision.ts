@@ -1,16 +1,7 @@
-/** Registers an outbox connector for one service database and waits until it really streams. */
+/** Registers an outbox connector for one source database and waits until it really streams. */
 import pg from 'pg';
-import type { Config } from '../core/config.ts';
 import { waitFor } from '../core/wait.ts';
-import { ConnectClient } from './connect-client.ts';
-import { outboxConnectorConfig } from './debezium-connector.ts';
-
-export interface OutboxConnectorRequest {
-  name: string;
-  database: string;
-  outboxTable?: string;
-  timeoutMs?: number;
-}
+import { ConnectClient, type ConnectorConfig } from './connect-client.ts';
 
 export interface OutboxConnectorHandle {
   name: string;
@@ -18,43 +9,30 @@ export interface OutboxConnectorHandle {
   change: 'created' | 'updated' | 'unchanged';
 }
 
-/** Slot and publication names derived from the connector name (Postgres identifiers: [a-z0-9_]). */
-export function slotNameFor(connectorName: string): string {
-  return `sagaline_${connectorName.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
-}
-
-export async function ensureOutboxConnector(config: Config, request: OutboxConnectorRequest): Promise<OutboxConnectorHandle> {
-  const timeoutMs = request.timeoutMs ?? 60_000;
-  const connect = new ConnectClient(config.connectUrl);
-  const url = new URL(config.databaseUrl);
-  const slotName = slotNameFor(request.name);
-  const change = await connect.upsert(
-    request.name,
-    outboxConnectorConfig({
-      name: request.name,
-      host: url.hostname,
-      port: Number(url.port || 5432),
-      user: decodeURIComponent(url.username),
-      password: decodeURIComponent(url.password),
-      database: request.database,
-      slotName,
-      publicationName: slotName,
-      ...(request.outboxTable ? { outboxTable: request.outboxTable } : {}),
-    }),
-  );
-  await connect.waitRunning(request.name, timeoutMs);
-  // With snapshot.mode=no_data only rows committed after the slot exists are streamed: writers wait for it.
-  url.pathname = `/${request.database}`;
-  const client = new pg.Client({ connectionString: url.toString() });
+/**
+ * Creates or updates the connector, then waits for its tasks to run and its replication slot to
+ * be active. With snapshot.mode=no_data only rows committed after that are streamed, so writers
+ * must not start before this returns.
+ */
+export async function ensureOutboxConnector(
+  connectUrl: string,
+  databaseUrl: string,
+  connector: { name: string; slotName: string; config: ConnectorConfig },
+  timeoutMs = 60_000,
+): Promise<OutboxConnectorHandle> {
+  const connect = new ConnectClient(connectUrl);
+  const change = await connect.upsert(connector.name, connector.config);
+  await connect.waitRunning(connector.name, timeoutMs);
+  const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
     await waitFor(
-      `replication slot ${slotName} to be active`,
-      async () => (await client.query('select active from pg_replication_slots where slot_name = $1', [slotName])).rows[0]?.active === true,
+      `replication slot ${connector.slotName} to be active`,
+      async () => (await client.query('select active from pg_replication_slots where slot_name = $1', [connector.slotName])).rows[0]?.active === true,
       { timeoutMs },
     );
   } finally {
     await client.end();
   }
-  return { name: request.name, slotName, change };
+  return { name: connector.name, slotName: connector.slotName, change };
 }

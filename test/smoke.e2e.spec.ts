@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 /**
  * The whole path on the real stack: Avro schema in the registry → outbox row in a Postgres
  * transaction → Debezium + Outbox Event Router → Kafka topic → kafkajs consumer → Avro decode.
@@ -5,10 +6,10 @@
 import { SchemaType } from '@kafkajs/confluent-schema-registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaClient, registryClient } from '../core/clients.ts';
-import { insertOutboxRow, outboxDdl } from '../outbox-connector/outbox-table.ts';
-import { ensureTopics } from '../topics/admin.ts';
+import { insertOutboxRow } from '../outbox-connector/outbox-table.ts';
+import { ensureTopics } from './support/topics.ts';
 import { consumeUntil } from './support/consume.ts';
-import { config, createTestDatabase, startOutboxConnector, uniqueName, type TestConnector, type TestDatabase } from './support/fixtures.ts';
+import { config, createTestDatabase, startDelivery, uniqueName, type Delivery, type TestDatabase } from './support/fixtures.ts';
 
 const pingSchema = {
   type: 'record',
@@ -23,8 +24,10 @@ const pingSchema = {
 
 describe('smoke: outbox row → Debezium → Kafka → Avro decode', () => {
   let db: TestDatabase;
-  let connector: TestConnector;
-  const topic = uniqueName('smoke.ping');
+  let delivery: Delivery;
+  // Outside the catalogue on purpose: this is the bare pipe, before any contract.
+  const aggregateType = uniqueName('smoke-ping');
+  const topic = `sagaline.${aggregateType}`;
   const registry = registryClient(config);
   let schemaId: number;
 
@@ -33,12 +36,11 @@ describe('smoke: outbox row → Debezium → Kafka → Avro decode', () => {
     await ensureTopics(kafkaClient(config, 'smoke-admin'), [{ name: topic, partitions: 3 }]);
     ({ id: schemaId } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(pingSchema) }, { subject: `${topic}-value` }));
     db = await createTestDatabase('smoke');
-    await db.pool.query(outboxDdl());
-    connector = await startOutboxConnector(db);
+    delivery = await startDelivery('debezium', db, [aggregateType]);
   });
 
   afterAll(async () => {
-    await connector?.remove();
+    await delivery?.stop();
     await db?.drop();
   });
 
@@ -53,15 +55,18 @@ describe('smoke: outbox row → Debezium → Kafka → Avro decode', () => {
     let markerId: string;
     try {
       await client.query('begin');
-      committedId = await insertOutboxRow(client, { aggregateType: topic, aggregateId: sagaId, type: 'Ping', payload: await encode('committed', 1) });
+      committedId = randomUUID();
+      await insertOutboxRow(client, { id: committedId, aggregateType, aggregateId: sagaId, type: 'Ping', payload: await encode('committed', 1) });
       await client.query('commit');
 
       await client.query('begin');
-      rolledBackId = await insertOutboxRow(client, { aggregateType: topic, aggregateId: sagaId, type: 'Ping', payload: await encode('rolled back', 2) });
+      rolledBackId = randomUUID();
+      await insertOutboxRow(client, { id: rolledBackId, aggregateType, aggregateId: sagaId, type: 'Ping', payload: await encode('rolled back', 2) });
       await client.query('rollback');
 
       await client.query('begin');
-      markerId = await insertOutboxRow(client, { aggregateType: topic, aggregateId: sagaId, type: 'Ping', payload: await encode('marker', 3) });
+      markerId = randomUUID();
+      await insertOutboxRow(client, { id: markerId, aggregateType, aggregateId: sagaId, type: 'Ping', payload: await encode('marker', 3) });
       await client.query('commit');
     } finally {
       client.release();

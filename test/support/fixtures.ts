@@ -1,11 +1,14 @@
-/** Test fixtures against the real stack: unique names, a fresh database per test file, connectors. */
+/** Test fixtures against the real stack: unique names, a fresh database per test file, delivery. */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { pgPool } from '../../core/clients.ts';
-import { loadConfig, type Config } from '../../core/config.ts';
+import { kafkaClient, pgPool } from '../../core/clients.ts';
+import { databaseUrlFor, loadConfig, type Config, type RelayMode } from '../../core/config.ts';
 import { waitFor } from '../../core/wait.ts';
 import { ConnectClient } from '../../outbox-connector/connect-client.ts';
+import { loadConnectorDefinitions, prepareSourceDatabase, renderConnectorConfig } from '../../outbox-connector/connectors.ts';
+import { PollingRelay } from '../../outbox-connector/polling-relay.ts';
 import { ensureOutboxConnector } from '../../outbox-connector/provision.ts';
+import { EVENT_LOG_TOPICS } from '../../topics/catalogue.ts';
 
 export const config: Config = loadConfig();
 
@@ -16,6 +19,7 @@ export function uniqueName(prefix: string): string {
 
 export interface TestDatabase {
   name: string;
+  url: string;
   pool: pg.Pool;
   drop(): Promise<void>;
 }
@@ -27,6 +31,7 @@ export async function createTestDatabase(prefix: string): Promise<TestDatabase> 
   const pool = pgPool(config, name, 5);
   return {
     name,
+    url: databaseUrlFor(config, name),
     pool,
     async drop() {
       await pool.end();
@@ -36,27 +41,50 @@ export async function createTestDatabase(prefix: string): Promise<TestDatabase> 
   };
 }
 
-export interface TestConnector {
-  name: string;
-  slotName: string;
-  remove(): Promise<void>;
+/** Every aggregate type of the catalogue: a test database may write any message. */
+export const ALL_AGGREGATE_TYPES = EVENT_LOG_TOPICS.map((t) => t.aggregateType as string);
+
+export interface Delivery {
+  mode: RelayMode;
+  stop(): Promise<void>;
 }
 
-/** Registers an outbox connector for `database` and waits until it streams (tasks RUNNING, slot active). */
-export async function startOutboxConnector(db: TestDatabase, options: { outboxTable?: string } = {}): Promise<TestConnector> {
+/**
+ * Prepares `db` as a source database (outbox + heartbeat tables) and starts delivering its outbox
+ * the way `mode` says: a Debezium connector from the checked-in definition (under a unique name),
+ * or a polling relay. Returns once rows written from now on will be delivered.
+ */
+export async function startDelivery(mode: RelayMode, db: TestDatabase, aggregateTypes: readonly string[] = ALL_AGGREGATE_TYPES): Promise<Delivery> {
+  const client = await db.pool.connect();
+  try {
+    await prepareSourceDatabase(client, { aggregateTypes });
+  } finally {
+    client.release();
+  }
+  if (mode === 'polling') {
+    const relay = new PollingRelay(kafkaClient(config, uniqueName('relay')), {
+      name: db.name,
+      databaseUrl: db.url,
+      batchSize: config.relayBatchSize,
+      idlePollMs: config.relayIdlePollMs,
+    });
+    await relay.start();
+    return { mode, stop: () => relay.stop() };
+  }
+  const definition = loadConnectorDefinitions()[0]!;
+  const rendered = renderConnectorConfig(definition, config.connectDatabaseUrl, { name: uniqueName('c'), database: db.name });
+  await ensureOutboxConnector(config.connectUrl, db.url, rendered);
   const connect = new ConnectClient(config.connectUrl);
-  const { name, slotName } = await ensureOutboxConnector(config, { name: uniqueName('c'), database: db.name, ...options });
   return {
-    name,
-    slotName,
-    async remove() {
-      await connect.delete(name);
+    mode,
+    async stop() {
+      await connect.delete(rendered.name);
       await waitFor(
-        `replication slot ${slotName} to be released`,
-        async () => (await db.pool.query('select active from pg_replication_slots where slot_name = $1', [slotName])).rows[0]?.active !== true,
+        `replication slot ${rendered.slotName} to be released`,
+        async () => (await db.pool.query('select active from pg_replication_slots where slot_name = $1', [rendered.slotName])).rows[0]?.active !== true,
         { timeoutMs: 30_000 },
       );
-      await db.pool.query('select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1', [slotName]);
+      await db.pool.query('select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1', [rendered.slotName]);
     },
   };
 }

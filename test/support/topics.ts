@@ -1,4 +1,4 @@
-/** Idempotent topic creation with the kafkajs admin client. */
+/** Test-only topics (outside the catalogue): idempotent creation with the kafkajs admin client. */
 import type { Kafka } from 'kafkajs';
 
 export interface TopicSpec {
@@ -21,7 +21,6 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<st
       topics: missing.map((s) => ({
         topic: s.name,
         numPartitions: s.partitions,
-        replicationFactor: 1,
         configEntries: Object.entries(s.configs ?? {}).map(([name, value]) => ({ name, value })),
       })),
     });

@@ -1,0 +1,129 @@
+/**
+ * Publishing a domain message = one outbox row written in the caller's own transaction.
+ *
+ * `publish(client, message)` validates the message against its Avro schema, encodes it in the
+ * Confluent wire format with the topic's schema id (resolved once, when the writer is created: no
+ * registry round trip per message) and inserts the row. An invalid message throws a
+ * MessageValidationError before any SQL runs, so the caller's transaction stays usable.
+ */
+import avsc from 'avsc';
+import type pg from 'pg';
+import { MessageValidationError, SagalineError } from '../core/errors.ts';
+import { TRACEPARENT_PATTERN } from '../core/ids.ts';
+import { NAMESPACE, messageRecord, topicValueSchema, type Contracts } from '../schemas/contracts.ts';
+import { MESSAGE_TYPES, type MessagePayloads, type MessageType } from '../schemas/generated.ts';
+import { subjectFor } from '../schemas/registration.ts';
+import { lookupSchemaId } from '../schemas/registry-api.ts';
+import { frame } from '../schemas/wire-format.ts';
+import { EVENT_LOG_TOPICS, topicOfMessage, type CatalogueTopic } from '../topics/catalogue.ts';
+import { DEFAULT_OUTBOX_TABLE, insertOutboxRow } from './outbox-table.ts';
+
+export interface MessageMetadata {
+  /** Unique id of this message (the `id` header; consumers deduplicate on it). */
+  messageId: string;
+  sagaId: string;
+  tenantId: string;
+  /** Ties every message of one business process together (the saga id, for sagas). */
+  correlationId: string;
+  /** The id of the message that caused this one (the request id for the first message). */
+  causationId: string;
+  /** W3C trace context. */
+  traceparent: string;
+}
+
+export interface OutgoingMessage<T extends MessageType = MessageType> {
+  type: T;
+  payload: MessagePayloads[T];
+  metadata: MessageMetadata;
+}
+
+export interface TopicCodec {
+  topic: CatalogueTopic;
+  schemaId: number;
+  union: avsc.Type;
+}
+
+export class OutboxWriter {
+  private constructor(
+    private readonly contracts: Contracts,
+    private readonly codecs: Map<string, TopicCodec>,
+    private readonly table: string,
+  ) {}
+
+  /** Resolves every topic's schema id once; fails naming the subject if one is not registered. */
+  static async create(registryUrl: string, contracts: Contracts, options: { table?: string; topics?: readonly CatalogueTopic[] } = {}): Promise<OutboxWriter> {
+    const codecs = new Map<string, TopicCodec>();
+    for (const topic of options.topics ?? EVENT_LOG_TOPICS) {
+      const schema = topicValueSchema(contracts, topic.messages);
+      const schemaId = await lookupSchemaId(registryUrl, subjectFor(topic.name), JSON.stringify(schema));
+      if (schemaId === undefined) {
+        throw new SagalineError('SCHEMA_NOT_REGISTERED', `the schema of ${subjectFor(topic.name)} in schemas/ is not registered: run \`npx sagaline provision\``);
+      }
+      codecs.set(topic.name, { topic, schemaId, union: avsc.Type.forSchema(schema as avsc.Schema, { wrapUnions: true }) });
+    }
+    return new OutboxWriter(contracts, codecs, options.table ?? DEFAULT_OUTBOX_TABLE);
+  }
+
+  /** Checks the message against its schema and metadata rules; throws MessageValidationError listing every problem. */
+  validate(message: OutgoingMessage): void {
+    const type = message.type as string;
+    if (!(MESSAGE_TYPES as readonly string[]).includes(type)) {
+      throw new MessageValidationError(type, [`unknown message type "${type}" (known: see schemas/messages)`]);
+    }
+    const problems: string[] = [];
+    const record = messageRecord(this.contracts, type);
+    record.isValid(message.payload, {
+      errorHook: (path, value, expected) => {
+        problems.push(`payload.${path.join('.') || '(root)'}: expected ${JSON.stringify(expected.schema())}, got ${JSON.stringify(value) ?? 'undefined'}`);
+      },
+    });
+    const m = message.metadata ?? ({} as MessageMetadata);
+    for (const key of ['messageId', 'sagaId', 'tenantId', 'correlationId', 'causationId', 'traceparent'] as const) {
+      if (typeof m[key] !== 'string' || m[key] === '') problems.push(`metadata.${key}: expected a non-empty string, got ${JSON.stringify(m[key])}`);
+    }
+    if (typeof m.messageId === 'string' && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(m.messageId)) {
+      problems.push(`metadata.messageId: expected a UUID, got ${JSON.stringify(m.messageId)}`);
+    }
+    if (typeof m.traceparent === 'string' && m.traceparent !== '' && !TRACEPARENT_PATTERN.test(m.traceparent)) {
+      problems.push(`metadata.traceparent: expected W3C format 00-<32 hex>-<16 hex>-<2 hex>, got ${JSON.stringify(m.traceparent)}`);
+    }
+    const payloadSaga = (message.payload as { sagaId?: unknown } | undefined)?.sagaId;
+    if (typeof payloadSaga === 'string' && typeof m.sagaId === 'string' && payloadSaga !== m.sagaId) {
+      problems.push(`metadata.sagaId "${m.sagaId}" differs from payload.sagaId "${payloadSaga}"`);
+    }
+    if (problems.length > 0) throw new MessageValidationError(type, problems);
+  }
+
+  /** Validates and encodes: the exact bytes that will travel through Kafka. */
+  encode(message: OutgoingMessage): { topic: CatalogueTopic; bytes: Buffer } {
+    this.validate(message);
+    const topic = topicOfMessage(message.type);
+    const codec = this.codecs.get(topic.name);
+    if (!codec) throw new SagalineError('TOPIC_NOT_CONFIGURED', `this writer was not created for topic ${topic.name}`);
+    const avro = codec.union.toBuffer({ [`${NAMESPACE}.${message.type}`]: message.payload });
+    return { topic, bytes: frame(codec.schemaId, avro) };
+  }
+
+  /** Writes the message to the outbox with `client`, inside the caller's transaction. Returns the message id. */
+  async publish(client: pg.ClientBase, message: OutgoingMessage): Promise<string> {
+    const { topic, bytes } = this.encode(message);
+    const m = message.metadata;
+    await insertOutboxRow(
+      client,
+      {
+        id: m.messageId,
+        aggregateType: topic.aggregateType as string,
+        aggregateId: m.sagaId,
+        type: message.type,
+        payload: bytes,
+        tenantId: m.tenantId,
+        sagaId: m.sagaId,
+        correlationId: m.correlationId,
+        causationId: m.causationId,
+        traceparent: m.traceparent,
+      },
+      this.table,
+    );
+    return m.messageId;
+  }
+}

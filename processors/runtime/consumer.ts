@@ -1,0 +1,84 @@
+/**
+ * A kafkajs consumer that hands typed messages to a handler. A record that can never be decoded
+ * goes to its topic's dead-letter topic — with the error and its origin in headers, acknowledged
+ * by the broker before the offset moves on — and consumption goes on. Nothing is dropped.
+ */
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { PoisonMessageError } from '../../core/errors.ts';
+import type { Logger } from '../../core/log.ts';
+import { deadLetterTopicFor } from '../../topics/catalogue.ts';
+import { decodeMessage, type DecodedMessage } from './decode.ts';
+
+export interface DecodingConsumerOptions {
+  kafka: Kafka;
+  registry: SchemaRegistry;
+  groupId: string;
+  topics: string[];
+  fromBeginning?: boolean;
+  handle: (message: DecodedMessage) => Promise<void>;
+  log: Logger;
+}
+
+export interface RunningConsumer {
+  consumer: Consumer;
+  /** Records sent to a dead-letter topic since start. */
+  deadLettered(): number;
+  stop(): Promise<void>;
+}
+
+export function deadLetterHeaders(error: Error, topic: string, partition: number, message: KafkaMessage, now: Date): Record<string, string> {
+  return {
+    'dlq.error': error.message,
+    'dlq.error.code': (error as { code?: string }).code ?? error.name,
+    'dlq.source.topic': topic,
+    'dlq.source.partition': String(partition),
+    'dlq.source.offset': message.offset,
+    'dlq.failed.at': now.toISOString(),
+  };
+}
+
+async function sendToDeadLetter(producer: Producer, error: PoisonMessageError, topic: string, partition: number, message: KafkaMessage): Promise<void> {
+  const original: Record<string, Buffer | string> = {};
+  for (const [k, v] of Object.entries(message.headers ?? {})) {
+    const first = Array.isArray(v) ? v[0] : v;
+    if (first !== undefined) original[k] = first;
+  }
+  await producer.send({
+    topic: deadLetterTopicFor(topic),
+    acks: -1,
+    messages: [{ key: message.key, value: message.value, headers: { ...original, ...deadLetterHeaders(error, topic, partition, message, new Date()) } }],
+  });
+}
+
+export async function runDecodingConsumer(options: DecodingConsumerOptions): Promise<RunningConsumer> {
+  const consumer = options.kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false });
+  const producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  let deadLettered = 0;
+  await producer.connect();
+  await consumer.connect();
+  for (const topic of options.topics) await consumer.subscribe({ topic, fromBeginning: options.fromBeginning ?? true });
+  await consumer.run({
+    eachMessage: async ({ topic, partition, message }) => {
+      let decoded: DecodedMessage;
+      try {
+        decoded = await decodeMessage(options.registry, topic, partition, message);
+      } catch (err) {
+        if (!(err instanceof PoisonMessageError)) throw err;
+        await sendToDeadLetter(producer, err, topic, partition, message);
+        deadLettered += 1;
+        options.log.warn({ topic, partition, offset: message.offset, err: err.message }, 'poison message sent to dead-letter topic');
+        return;
+      }
+      await options.handle(decoded);
+    },
+  });
+  return {
+    consumer,
+    deadLettered: () => deadLettered,
+    async stop() {
+      await consumer.disconnect();
+      await producer.disconnect();
+    },
+  };
+}

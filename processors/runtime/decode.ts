@@ -1,0 +1,89 @@
+/**
+ * Turns a Kafka record into a typed message with its metadata, or says precisely why it cannot:
+ * a PoisonMessageError for records that will never decode (they go to the dead-letter topic);
+ * any other error (the registry unreachable, say) is transient and propagates.
+ */
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { IHeaders, KafkaMessage } from 'kafkajs';
+import { PoisonMessageError } from '../../core/errors.ts';
+import type { MessageMetadata } from '../../outbox-connector/outbox-writer.ts';
+import { NAMESPACE } from '../../schemas/contracts.ts';
+import { MESSAGE_TYPES, type MessagePayloads, type MessageType } from '../../schemas/generated.ts';
+import { schemaIdOf } from '../../schemas/wire-format.ts';
+import { eventLogByName } from '../../topics/catalogue.ts';
+
+export interface KafkaPosition {
+  topic: string;
+  partition: number;
+  offset: string;
+  /** Broker timestamp (ms since epoch). */
+  timestamp: number;
+  key: string | null;
+}
+
+export interface DecodedMessage<T extends MessageType = MessageType> {
+  type: T;
+  payload: MessagePayloads[T];
+  metadata: MessageMetadata;
+  kafka: KafkaPosition;
+}
+
+export function headerStrings(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) {
+    const first = Array.isArray(v) ? v[0] : v;
+    if (first !== undefined && first !== null) out[k] = first.toString();
+  }
+  return out;
+}
+
+/** Header checks that need no registry: pure, so they are unit-tested on their own. */
+export function checkEnvelope(topic: string, headers: Record<string, string>, value: Buffer | null): { type: MessageType; schemaId: number } {
+  const id = headers.id;
+  const type = headers.eventType;
+  if (!id) throw new PoisonMessageError(`record on ${topic} has no "id" header`);
+  if (!type) throw new PoisonMessageError(`record ${id} on ${topic} has no "eventType" header`);
+  if (!(MESSAGE_TYPES as readonly string[]).includes(type)) throw new PoisonMessageError(`record ${id} on ${topic} has unknown eventType "${type}"`);
+  const catalogued = eventLogByName(topic);
+  if (catalogued && !catalogued.messages.includes(type as MessageType)) {
+    throw new PoisonMessageError(`record ${id}: ${type} does not belong on ${topic} (the catalogue puts it on another topic)`);
+  }
+  const schemaId = schemaIdOf(value);
+  if (schemaId === undefined) throw new PoisonMessageError(`record ${id} (${type}) on ${topic}: payload is not in the Confluent wire format`);
+  return { type: type as MessageType, schemaId };
+}
+
+export async function decodeMessage(registry: SchemaRegistry, topic: string, partition: number, message: KafkaMessage): Promise<DecodedMessage> {
+  const headers = headerStrings(message.headers);
+  const { type } = checkEnvelope(topic, headers, message.value);
+  let decoded: unknown;
+  try {
+    decoded = await registry.decode(message.value as Buffer);
+  } catch (err) {
+    const status = (err as { status?: number }).status;
+    // Unknown schema id (404) or bytes that do not decode: this record never will. Anything else may be transient.
+    if (status === 404 || status === undefined && !(err as { code?: string }).code?.startsWith('E')) {
+      throw new PoisonMessageError(`record ${headers.id} (${type}) on ${topic} does not decode: ${(err as Error).message}`, { cause: err });
+    }
+    throw err;
+  }
+  const wrapped = decoded as Record<string, unknown>;
+  const branch = `${NAMESPACE}.${type}`;
+  const keys = Object.keys(wrapped ?? {});
+  if (keys.length !== 1 || keys[0] !== branch) {
+    throw new PoisonMessageError(`record ${headers.id} on ${topic}: eventType header says ${type}, payload is ${keys.join(', ') || 'empty'}`);
+  }
+  return {
+    type,
+    payload: wrapped[branch] as MessagePayloads[MessageType],
+    metadata: {
+      messageId: headers.id as string,
+      sagaId: headers.sagaId ?? message.key?.toString() ?? '',
+      tenantId: headers.tenantId ?? '',
+      correlationId: headers.correlationId ?? '',
+      causationId: headers.causationId ?? '',
+      traceparent: headers.traceparent ?? '',
+    },
+    kafka: { topic, partition, offset: message.offset, timestamp: Number(message.timestamp), key: message.key?.toString() ?? null },
+  };
+}

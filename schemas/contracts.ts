@@ -1,0 +1,85 @@
+/**
+ * Loads the Avro contracts in schemas/ (the single source of truth for every message) into avsc
+ * types, and builds the value schema of each topic: a union of the records it carries, registered
+ * under the topic's `<topic>-value` subject (Confluent TopicNameStrategy).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import avsc from 'avsc';
+
+export const SCHEMAS_DIR = dirname(fileURLToPath(import.meta.url));
+export const NAMESPACE = 'dev.sagaline.training';
+
+type AvroSchema = Record<string, unknown>;
+
+export interface Contracts {
+  /** Every named type, by full name (namespace.Name). */
+  registry: Record<string, avsc.Type>;
+  /** The message records, by short name (the `eventType` header). */
+  messages: Map<string, avsc.types.RecordType>;
+  /** The raw JSON of shared types and messages, as written in the files. */
+  sources: Map<string, AvroSchema>;
+}
+
+function readAvsc(dir: string): AvroSchema[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.avsc'))
+    .sort()
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as AvroSchema);
+}
+
+let cached: Contracts | undefined;
+
+export function loadContracts(dir = SCHEMAS_DIR): Contracts {
+  if (cached && dir === SCHEMAS_DIR) return cached;
+  const registry: Record<string, avsc.Type> = {};
+  const sources = new Map<string, AvroSchema>();
+  // Shared types reference each other by name: parse them in dependency order by retrying.
+  let pending = readAvsc(join(dir, 'shared'));
+  while (pending.length > 0) {
+    const failed: AvroSchema[] = [];
+    let lastError: unknown;
+    for (const schema of pending) {
+      try {
+        // Parse against a copy: a failed attempt must not leave half-registered names behind.
+        const attempt = { ...registry };
+        avsc.Type.forSchema(schema as avsc.Schema, { registry: attempt });
+        Object.assign(registry, attempt);
+        sources.set(String(schema.name), schema);
+      } catch (err) {
+        failed.push(schema);
+        lastError = err;
+      }
+    }
+    if (failed.length === pending.length) throw new Error(`schemas/shared: cannot resolve ${failed.map((s) => s.name).join(', ')}: ${String(lastError)}`);
+    pending = failed;
+  }
+  const messages = new Map<string, avsc.types.RecordType>();
+  for (const schema of readAvsc(join(dir, 'messages'))) {
+    const type = avsc.Type.forSchema(schema as avsc.Schema, { registry }) as avsc.types.RecordType;
+    messages.set(String(schema.name), type);
+    sources.set(String(schema.name), schema);
+  }
+  const contracts = { registry, messages, sources };
+  if (dir === SCHEMAS_DIR) cached = contracts;
+  return contracts;
+}
+
+export function messageRecord(contracts: Contracts, type: string): avsc.types.RecordType {
+  const record = contracts.messages.get(type);
+  if (!record) throw new Error(`no schema for message type ${type} in schemas/messages`);
+  return record;
+}
+
+/**
+ * The self-contained value schema of a topic: a union of its message records, each named type
+ * defined at its first use (avsc writes later uses as references).
+ */
+export function topicValueSchema(contracts: Contracts, messageTypes: readonly string[]): unknown {
+  const union = avsc.Type.forSchema(
+    messageTypes.map((t) => `${NAMESPACE}.${t}`),
+    { registry: contracts.registry, wrapUnions: true },
+  );
+  return union.schema({ exportAttrs: true });
+}
