@@ -1,5 +1,5 @@
 /** Client factories: every client is built from the Config, never from the environment. */
-import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 import pg from 'pg';
 import { databaseUrlFor, type Config } from './config.ts';
@@ -9,11 +9,11 @@ export function kafkaClient(config: Config, clientId: string, overrides: Partial
 }
 
 /**
- * Decoded unions are always wrapped (`{ "dev.sagaline.training.ModelReserved": {…} }`), so the
- * record's name is explicit whether a topic carries one message type or many.
+ * The registry client, with avsc's default union handling: a topic's union of several records
+ * decodes wrapped (`{ "dev.sagaline.training.ModelReserved": {…} }`), a nullable field unwrapped.
  */
 export function registryClient(config: Config): SchemaRegistry {
-  return new SchemaRegistry({ host: config.schemaRegistryUrl }, { [SchemaType.AVRO]: { wrapUnions: true } });
+  return new SchemaRegistry({ host: config.schemaRegistryUrl });
 }
 
 /** A pool on the configured server; `database` picks another database on the same server. */

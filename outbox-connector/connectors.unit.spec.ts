@@ -20,6 +20,8 @@ describe('connector definitions', () => {
     expect(d.config['plugin.name']).toBe('pgoutput');
     expect(d.config['value.converter']).toBe('io.debezium.converters.BinaryDataConverter');
     expect(Number(d.config['heartbeat.interval.ms'])).toBeGreaterThan(0);
+    // Debezium 3 adds __debezium.context.* headers by default; the polling relay does not.
+    expect(d.config['extended.headers.enabled']).toBe('false');
   });
 
   it('fills every placeholder from the connection URL and overrides', () => {

@@ -10,7 +10,7 @@ import avsc from 'avsc';
 import type pg from 'pg';
 import { MessageValidationError, SagalineError } from '../core/errors.ts';
 import { TRACEPARENT_PATTERN } from '../core/ids.ts';
-import { NAMESPACE, messageRecord, topicValueSchema, type Contracts } from '../schemas/contracts.ts';
+import { messageRecord, topicValueSchema, toUnionValue, type Contracts } from '../schemas/contracts.ts';
 import { MESSAGE_TYPES, type MessagePayloads, type MessageType } from '../schemas/generated.ts';
 import { subjectFor } from '../schemas/registration.ts';
 import { lookupSchemaId } from '../schemas/registry-api.ts';
@@ -59,7 +59,7 @@ export class OutboxWriter {
       if (schemaId === undefined) {
         throw new SagalineError('SCHEMA_NOT_REGISTERED', `the schema of ${subjectFor(topic.name)} in schemas/ is not registered: run \`npx sagaline provision\``);
       }
-      codecs.set(topic.name, { topic, schemaId, union: avsc.Type.forSchema(schema as avsc.Schema, { wrapUnions: true }) });
+      codecs.set(topic.name, { topic, schemaId, union: avsc.Type.forSchema(schema as avsc.Schema) });
     }
     return new OutboxWriter(contracts, codecs, options.table ?? DEFAULT_OUTBOX_TABLE);
   }
@@ -100,7 +100,7 @@ export class OutboxWriter {
     const topic = topicOfMessage(message.type);
     const codec = this.codecs.get(topic.name);
     if (!codec) throw new SagalineError('TOPIC_NOT_CONFIGURED', `this writer was not created for topic ${topic.name}`);
-    const avro = codec.union.toBuffer({ [`${NAMESPACE}.${message.type}`]: message.payload });
+    const avro = codec.union.toBuffer(toUnionValue(codec.union, message.type, message.payload));
     return { topic, bytes: frame(codec.schemaId, avro) };
   }
 

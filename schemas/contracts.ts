@@ -79,7 +79,26 @@ export function messageRecord(contracts: Contracts, type: string): avsc.types.Re
 export function topicValueSchema(contracts: Contracts, messageTypes: readonly string[]): unknown {
   const union = avsc.Type.forSchema(
     messageTypes.map((t) => `${NAMESPACE}.${t}`),
-    { registry: contracts.registry, wrapUnions: true },
+    { registry: contracts.registry },
   );
   return union.schema({ exportAttrs: true });
+}
+
+/**
+ * The value of a topic union for one message. avsc represents a union of several records wrapped
+ * (`{ "<namespace>.<Name>": record }`) and a union of one record as the record itself.
+ */
+export function toUnionValue(union: avsc.Type, type: string, payload: unknown): unknown {
+  return union.typeName === 'union:wrapped' ? { [`${NAMESPACE}.${type}`]: payload } : payload;
+}
+
+/** The inverse of toUnionValue for a decoded value whose message type is `type`; undefined if it is another type. */
+export function fromUnionValue(decoded: unknown, type: string): unknown {
+  const branch = `${NAMESPACE}.${type}`;
+  const value = decoded as Record<string, unknown> | null;
+  if (value && typeof value === 'object') {
+    const keys = Object.keys(value);
+    if (keys.length === 1 && keys[0]?.startsWith(`${NAMESPACE}.`)) return keys[0] === branch ? value[branch] : undefined;
+  }
+  return value ?? undefined;
 }

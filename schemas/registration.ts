@@ -48,7 +48,7 @@ export async function registerSubjectSchema(registryUrl: string, subject: string
   if (existing !== undefined) return { subject, id: existing, change: 'unchanged' };
   const latest = await latestSchema(registryUrl, subject);
   if (latest) {
-    const parse = (s: string) => avsc.Type.forSchema(JSON.parse(s) as avsc.Schema, { wrapUnions: true });
+    const parse = (s: string) => avsc.Type.forSchema(JSON.parse(s) as avsc.Schema);
     checkOldReadersCanRead(subject, parse(latest.schema), parse(schema));
   }
   await setCompatibility(registryUrl, subject, COMPATIBILITY);

@@ -7,7 +7,7 @@ import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { IHeaders, KafkaMessage } from 'kafkajs';
 import { PoisonMessageError } from '../../core/errors.ts';
 import type { MessageMetadata } from '../../outbox-connector/outbox-writer.ts';
-import { NAMESPACE } from '../../schemas/contracts.ts';
+import { fromUnionValue } from '../../schemas/contracts.ts';
 import { MESSAGE_TYPES, type MessagePayloads, type MessageType } from '../../schemas/generated.ts';
 import { schemaIdOf } from '../../schemas/wire-format.ts';
 import { eventLogByName } from '../../topics/catalogue.ts';
@@ -67,15 +67,13 @@ export async function decodeMessage(registry: SchemaRegistry, topic: string, par
     }
     throw err;
   }
-  const wrapped = decoded as Record<string, unknown>;
-  const branch = `${NAMESPACE}.${type}`;
-  const keys = Object.keys(wrapped ?? {});
-  if (keys.length !== 1 || keys[0] !== branch) {
-    throw new PoisonMessageError(`record ${headers.id} on ${topic}: eventType header says ${type}, payload is ${keys.join(', ') || 'empty'}`);
+  const payload = fromUnionValue(decoded, type);
+  if (payload === undefined) {
+    throw new PoisonMessageError(`record ${headers.id} on ${topic}: eventType header says ${type}, the payload is ${Object.keys(decoded as object).join(', ')}`);
   }
   return {
     type,
-    payload: wrapped[branch] as MessagePayloads[MessageType],
+    payload: payload as MessagePayloads[MessageType],
     metadata: {
       messageId: headers.id as string,
       sagaId: headers.sagaId ?? message.key?.toString() ?? '',
