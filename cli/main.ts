@@ -3,12 +3,14 @@ import { reportError } from './output.ts';
 import { stackCommand } from './stack-command.ts';
 import { demoCommand } from './demo-command.ts';
 import { provisionCommand } from './provision-command.ts';
+import { relayCommand } from './relay-command.ts';
 
 const program = new Command('sagaline')
   .description('Event-sourced pipeline for distributed transactions: Postgres outbox → Debezium → Kafka → choreographed sagas')
   .showHelpAfterError()
   .addCommand(stackCommand())
   .addCommand(provisionCommand())
+  .addCommand(relayCommand())
   .addCommand(demoCommand());
 
 try {

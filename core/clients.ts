@@ -1,11 +1,30 @@
 /** Client factories: every client is built from the Config, never from the environment. */
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
+import { Kafka, logLevel, type KafkaConfig, type LogEntry } from 'kafkajs';
+import { createLogger } from './log.ts';
 import pg from 'pg';
 import { databaseUrlFor, type Config } from './config.ts';
 
+const PINO_LEVEL: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+/** kafkajs clients log through pino, as JSON lines like everything else. */
 export function kafkaClient(config: Config, clientId: string, overrides: Partial<KafkaConfig> = {}): Kafka {
-  return new Kafka({ clientId, brokers: config.kafkaBrokers, logLevel: logLevel.WARN, ...overrides });
+  const logger = createLogger(config, 'kafkajs');
+  return new Kafka({
+    clientId,
+    brokers: config.kafkaBrokers,
+    logLevel: logLevel.WARN,
+    logCreator: () => ({ namespace, level, log }: LogEntry) => {
+      const { message, ...extra } = log;
+      logger[PINO_LEVEL[level] ?? 'info']({ ...extra, namespace, clientId }, message);
+    },
+    ...overrides,
+  });
 }
 
 /**

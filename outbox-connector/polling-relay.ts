@@ -11,7 +11,7 @@
  *   A crash between the ack and the commit re-sends the batch: at-least-once, and consumers
  *   deduplicate on the `id` header.
  */
-import type { Kafka, Message, Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { topicForAggregateType } from '../topics/catalogue.ts';
@@ -67,7 +67,8 @@ export class PollingRelay {
     private readonly options: PollingRelayOptions,
   ) {
     this.table = options.table ?? DEFAULT_OUTBOX_TABLE;
-    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    // The default partitioner is murmur2, as in the Java client Debezium uses: same key, same partition.
+    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   }
 
   async start(): Promise<void> {

@@ -27,17 +27,29 @@ export interface SchemaRegistration {
 
 const branches = (t: avsc.Type) => (t as unknown as { types?: avsc.Type[] }).types ?? [t];
 
-/** Old readers of every record already on the subject must still read what the new schema writes. */
-export function checkOldReadersCanRead(subject: string, registered: avsc.Type, proposed: avsc.Type): void {
+/**
+ * Checks every record that stays on the subject in both directions, record by record, so the
+ * error names the field (the registry's own diff of a union only says which branch):
+ * - new readers must read the log already written (what BACKWARD means);
+ * - readers of the registered version must read what the new one writes (what BACKWARD allows to
+ *   break by deleting a field).
+ */
+export function checkRecordEvolution(subject: string, registered: avsc.Type, proposed: avsc.Type): void {
   const proposedByName = new Map(branches(proposed).map((b) => [b.name, b]));
   for (const old of branches(registered)) {
     const next = old.name ? proposedByName.get(old.name) : undefined;
     if (!next) continue; // a message type leaving the topic: the registry's BACKWARD check decides
     try {
+      next.createResolver(old);
+    } catch (err) {
+      const detail = (err as Error).message.replace(/^no matching field for default-less /, 'field added without a default: ');
+      throw new SchemaCompatibilityError(subject, `${old.name}: ${detail} (new consumers could not read messages already in the log)`);
+    }
+    try {
       old.createResolver(next);
     } catch (err) {
       const detail = (err as Error).message.replace(/^no matching field for default-less /, 'field removed without a default: ');
-      throw new SchemaCompatibilityError(subject, `${old.name}: ${detail} (consumers still reading the registered version need it)`);
+      throw new SchemaCompatibilityError(subject, `${old.name}: ${detail} (consumers still on the registered version could not read new messages)`);
     }
   }
 }
@@ -49,7 +61,7 @@ export async function registerSubjectSchema(registryUrl: string, subject: string
   const latest = await latestSchema(registryUrl, subject);
   if (latest) {
     const parse = (s: string) => avsc.Type.forSchema(JSON.parse(s) as avsc.Schema);
-    checkOldReadersCanRead(subject, parse(latest.schema), parse(schema));
+    checkRecordEvolution(subject, parse(latest.schema), parse(schema));
   }
   await setCompatibility(registryUrl, subject, COMPATIBILITY);
   const result = await registerSchema(registryUrl, subject, schema);

@@ -4,7 +4,7 @@
  * by the broker before the offset moves on — and consumption goes on. Nothing is dropped.
  */
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import type { Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { Partitioners, type Consumer, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import { PoisonMessageError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import { deadLetterTopicFor } from '../../topics/catalogue.ts';
@@ -53,7 +53,7 @@ async function sendToDeadLetter(producer: Producer, error: PoisonMessageError, t
 
 export async function runDecodingConsumer(options: DecodingConsumerOptions): Promise<RunningConsumer> {
   const consumer = options.kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false });
-  const producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   let deadLettered = 0;
   await producer.connect();
   await consumer.connect();
