@@ -1,8 +1,10 @@
 /**
- * Brings the real stack up once per test run (one shared server per run; each test file makes
- * its own database, topics and connector). Stops it afterwards only if this run started it.
+ * Brings the real stack up once per test run (one shared server per run; each test file makes its
+ * own databases and names) and provisions it as a user would — topics, schemas, connectors.
+ * Stops the stack afterwards only if this run started it.
  */
 import { loadConfig } from '../../core/config.ts';
+import { provision } from '../../infra/provision.ts';
 import { Stack } from '../../infra/stack/stack.ts';
 
 export default async function setup(): Promise<() => Promise<void>> {
@@ -10,6 +12,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   const stack = new Stack(config);
   const log = (line: string) => process.stderr.write(`[stack] ${line}\n`);
   const result = await stack.up(log);
+  await provision(config, log);
   return async () => {
     if (result.mode === 'local' && result.started.length > 0 && !process.env.SAGALINE_KEEP_STACK) await stack.down(log);
   };
