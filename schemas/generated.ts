@@ -81,6 +81,8 @@ export interface ModelReservationReleased {
   reservationId: string;
   /** Why, in words a person can act on. */
   reason: string;
+  /** True when undoing the step because the saga failed; false when releasing because the saga completed. */
+  compensation: boolean;
 }
 
 /** model-service reserved the model for this saga. */
@@ -142,9 +144,11 @@ export interface ResourcesReleased {
   allocationId: string;
   /** Why, in words a person can act on. */
   reason: string;
+  /** True when undoing the step because the saga failed; false when releasing because the saga completed. */
+  compensation: boolean;
 }
 
-/** Every step succeeded: the saga is complete. */
+/** Every step succeeded: the saga is complete (decided by the saga watchdog, which also fires deadlines). */
 export interface SagaCompleted {
   /** The saga this message belongs to; also the Kafka message key. */
   sagaId: string;

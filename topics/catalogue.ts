@@ -36,8 +36,9 @@ const eventLogs: { aggregateType: string; messages: readonly MessageType[] }[] =
   },
   { aggregateType: 'resource-events', messages: ['ResourcesAllocated', 'ResourceAllocationFailed', 'ResourcesReleased'] },
   { aggregateType: 'training-events', messages: ['TrainingStarted', 'TrainingCompleted', 'TrainingFailed', 'TrainingCancelled'] },
-  { aggregateType: 'audit-events', messages: ['AuditLogged', 'AuditFailed', 'SagaCompleted'] },
-  { aggregateType: 'saga-events', messages: ['StepTimedOut', 'CompensationFailed'] },
+  { aggregateType: 'audit-events', messages: ['AuditLogged', 'AuditFailed'] },
+  // Written by the saga watchdog (deadlines, completion) and by any participant whose compensation gave up.
+  { aggregateType: 'saga-events', messages: ['StepTimedOut', 'SagaCompleted', 'CompensationFailed'] },
 ];
 
 export function topicForAggregateType(aggregateType: string): string {
