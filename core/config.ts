@@ -41,6 +41,9 @@ export const DEFAULTS = {
   relay: 'debezium',
   relayBatchSize: 500,
   relayIdlePollMs: 100,
+  deadlinesMs: { RESERVE: 5_000, ALLOCATE: 30_000, TRAIN: 3_600_000, UPDATE: 10_000, AUDIT: 5_000 },
+  pool: { cpuCores: 64, memoryGb: 256, gpuCount: 8, storageGb: 2_000 },
+  timerPollMs: 250,
 } as const;
 
 export interface StackPorts {
@@ -71,6 +74,8 @@ export interface LocalStackConfig {
 }
 
 export type RelayMode = 'debezium' | 'polling';
+export type StepName = 'RESERVE' | 'ALLOCATE' | 'TRAIN' | 'UPDATE' | 'AUDIT';
+export const STEP_NAMES: readonly StepName[] = ['RESERVE', 'ALLOCATE', 'TRAIN', 'UPDATE', 'AUDIT'];
 export const RELAY_MODES: readonly RelayMode[] = ['debezium', 'polling'];
 
 export interface Config {
@@ -83,6 +88,14 @@ export interface Config {
   /** Polling relay: rows per batch, and pause when the outbox is empty. */
   relayBatchSize: number;
   relayIdlePollMs: number;
+  /** Saga processors: step deadlines, the compute pool, where a new consumer group starts. */
+  saga: {
+    deadlinesMs: Record<StepName, number>;
+    pool: { cpuCores: number; memoryGb: number; gpuCount: number; storageGb: number };
+    /** `earliest` (default): a processor's first run reads the whole log, so nothing is missed. */
+    consumerStart: 'earliest' | 'latest';
+    timerPollMs: number;
+  };
   kafkaBrokers: string[];
   databaseUrl: string;
   schemaRegistryUrl: string;
@@ -182,7 +195,23 @@ export function loadConfig(env: Env = process.env): Config {
   if (!(RELAY_MODES as readonly string[]).includes(relayRaw)) {
     throw new ConfigError(`SAGALINE_RELAY must be one of ${RELAY_MODES.join(', ')}, got "${relayRaw}"`);
   }
+  const consumerStart = env.SAGALINE_PROCESSOR_START || 'earliest';
+  if (consumerStart !== 'earliest' && consumerStart !== 'latest') {
+    throw new ConfigError(`SAGALINE_PROCESSOR_START must be earliest or latest, got "${consumerStart}"`);
+  }
+  const saga = {
+    deadlinesMs: Object.fromEntries(STEP_NAMES.map((s) => [s, positiveInt(env, `SAGALINE_DEADLINE_${s}_MS`, DEFAULTS.deadlinesMs[s])])) as Record<StepName, number>,
+    pool: {
+      cpuCores: positiveInt(env, 'SAGALINE_POOL_CPU_CORES', DEFAULTS.pool.cpuCores),
+      memoryGb: positiveInt(env, 'SAGALINE_POOL_MEMORY_GB', DEFAULTS.pool.memoryGb),
+      gpuCount: positiveInt(env, 'SAGALINE_POOL_GPU_COUNT', DEFAULTS.pool.gpuCount),
+      storageGb: positiveInt(env, 'SAGALINE_POOL_STORAGE_GB', DEFAULTS.pool.storageGb),
+    },
+    consumerStart: consumerStart as 'earliest' | 'latest',
+    timerPollMs: positiveInt(env, 'SAGALINE_TIMER_POLL_MS', DEFAULTS.timerPollMs),
+  };
   const common = {
+    saga,
     relay: relayRaw as RelayMode,
     relayBatchSize: positiveInt(env, 'SAGALINE_RELAY_BATCH_SIZE', DEFAULTS.relayBatchSize),
     relayIdlePollMs: positiveInt(env, 'SAGALINE_RELAY_IDLE_POLL_MS', DEFAULTS.relayIdlePollMs),

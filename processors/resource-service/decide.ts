@@ -36,9 +36,10 @@ export function decide(state: SagaState, incoming: Incoming, facts: ResourceFact
 
   if (incoming.type === 'ModelReserved' && state.status === 'InProgress' && state.steps.ALLOCATE.status === 'running' && state.request) {
     if (sim?.hangAt === 'ALLOCATE') return d;
-    const missing = sim?.failAt === 'ALLOCATE' ? ['simulated failure at ALLOCATE'] : shortfall(state.request.resources, facts.free);
-    if (missing.length > 0) {
-      d.messages.push(reply(state, incoming, 'ResourceAllocationFailed', { sagaId, reason: `not enough free compute: ${missing.join(', ')}` }, ctx));
+    const missing = shortfall(state.request.resources, facts.free);
+    const problem = sim?.failAt === 'ALLOCATE' ? 'simulated failure at ALLOCATE' : missing.length > 0 ? `not enough free compute: ${missing.join(', ')}` : undefined;
+    if (problem) {
+      d.messages.push(reply(state, incoming, 'ResourceAllocationFailed', { sagaId, reason: problem }, ctx));
     } else {
       const allocationId = ctx.newId();
       const nodes = Math.max(1, Math.ceil(state.request.resources.cpuCores / 8));

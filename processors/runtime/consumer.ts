@@ -38,7 +38,7 @@ export function deadLetterHeaders(error: Error, topic: string, partition: number
   };
 }
 
-async function sendToDeadLetter(producer: Producer, error: PoisonMessageError, topic: string, partition: number, message: KafkaMessage): Promise<void> {
+export async function sendToDeadLetter(producer: Producer, error: PoisonMessageError, topic: string, partition: number, message: KafkaMessage): Promise<void> {
   const original: Record<string, Buffer | string> = {};
   for (const [k, v] of Object.entries(message.headers ?? {})) {
     const first = Array.isArray(v) ? v[0] : v;

@@ -1,0 +1,76 @@
+/** Composition root of the processors: builds each one's clients from the Config and runs it. */
+import { kafkaClient, pgPool, registryClient } from '../core/clients.ts';
+import type { Config } from '../core/config.ts';
+import { ConfigError } from '../core/errors.ts';
+import { createLogger } from '../core/log.ts';
+import { OutboxWriter } from '../outbox-connector/outbox-writer.ts';
+import { loadContracts } from '../schemas/contracts.ts';
+import { auditService } from './audit-service/service.ts';
+import { modelService } from './model-service/service.ts';
+import { resourceService } from './resource-service/service.ts';
+import { runParticipant, type ParticipantDefinition } from './runtime/participant.ts';
+import { runSagaState, DATABASE as SAGA_STATE_DATABASE } from './saga-state/service.ts';
+import { finishDueJobs, trainingService } from './training-service/service.ts';
+
+export const PROCESSOR_NAMES = ['model-service', 'resource-service', 'training-service', 'audit-service', 'saga-state'] as const;
+export type ProcessorName = (typeof PROCESSOR_NAMES)[number];
+
+export function isProcessorName(name: string): name is ProcessorName {
+  return (PROCESSOR_NAMES as readonly string[]).includes(name);
+}
+
+export function databaseOf(name: ProcessorName, config: Config): string {
+  return name === 'saga-state' ? SAGA_STATE_DATABASE : participantOf(name, config).database;
+}
+
+function participantOf(name: Exclude<ProcessorName, 'saga-state'>, config: Config): ParticipantDefinition<unknown, unknown> {
+  switch (name) {
+    case 'model-service': return modelService as ParticipantDefinition<unknown, unknown>;
+    case 'resource-service': return resourceService(config) as ParticipantDefinition<unknown, unknown>;
+    case 'training-service': return trainingService as ParticipantDefinition<unknown, unknown>;
+    case 'audit-service': return auditService as ParticipantDefinition<unknown, unknown>;
+    default: {
+      const unreachable: never = name;
+      throw new ConfigError(`unknown processor ${String(unreachable)}`);
+    }
+  }
+}
+
+/** Starts one processor in this process; resolves once it consumes. */
+export async function startProcessor(name: ProcessorName, config: Config): Promise<{ stop(): Promise<void> }> {
+  const log = createLogger(config, name).child({ service: name });
+  const database = databaseOf(name, config);
+  const pool = pgPool(config, database, 5);
+  const kafka = kafkaClient(config, `sagaline-${name}`);
+  const registry = registryClient(config);
+  const writer = await OutboxWriter.create(config.schemaRegistryUrl, loadContracts());
+  const deps = { config, pool, writer, log, kafka, registry };
+
+  if (name === 'saga-state') {
+    const running = await runSagaState(deps);
+    log.info({ database }, 'saga-state projection and watchdog running');
+    return { stop: async () => { await running.stop(); await pool.end(); } };
+  }
+
+  const consumer = await runParticipant(deps, participantOf(name, config));
+  let polling = name === 'training-service';
+  const poller = (async () => {
+    while (polling) {
+      try {
+        await finishDueJobs(deps);
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'job poller round failed; retrying');
+      }
+      await new Promise((resolve) => setTimeout(resolve, config.saga.timerPollMs));
+    }
+  })();
+  log.info({ database }, `${name} running`);
+  return {
+    async stop() {
+      polling = false;
+      await poller;
+      await consumer.stop();
+      await pool.end();
+    },
+  };
+}
