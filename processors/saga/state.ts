@@ -111,6 +111,24 @@ function moveTo(state: SagaState, to: SagaStatus, at: number): void {
   if (TERMINAL.includes(to)) state.finishedAt = at;
 }
 
+/**
+ * Moves along the table's path towards `target` (e.g. NotStarted → InProgress → Completed when a
+ * SagaCompleted is read before the request that started the saga). Terminal states stay put.
+ */
+const PATHS: Readonly<Record<'Completed' | 'Compensating' | 'Failed', readonly SagaStatus[]>> = {
+  Completed: ['InProgress', 'Completed'],
+  Compensating: ['InProgress', 'Compensating'],
+  Failed: ['InProgress', 'Compensating', 'Failed'],
+};
+
+function advanceTo(state: SagaState, target: keyof typeof PATHS, at: number): void {
+  for (const next of PATHS[target]) {
+    if (state.status === next) continue;
+    if (TERMINAL.includes(state.status)) return;
+    if (canTransition(state.status, next)) moveTo(state, next, at);
+  }
+}
+
 /** A step no longer holds an effect that must be undone before earlier steps are compensated. */
 export function isSettled(state: SagaState, step: Step): boolean {
   const { status } = state.steps[step];
@@ -140,10 +158,11 @@ export function compensationDue(state: SagaState): Step | undefined {
  */
 function startNext(state: SagaState, after: Step, at: number): void {
   const next = STEPS[stepIndex(after) + 1];
-  if (next && state.status !== 'Completed' && state.steps[next.step].status === 'pending') {
-    state.steps[next.step].status = 'running';
-    state.steps[next.step].startedAt = at;
-  }
+  if (!next) return;
+  const s = state.steps[next.step];
+  // The step started when its trigger happened, even if its own answer was read first.
+  if (s.startedAt === null) s.startedAt = at;
+  if (state.status !== 'Completed' && s.status === 'pending') s.status = 'running';
 }
 
 /**
@@ -151,9 +170,8 @@ function startNext(state: SagaState, after: Step, at: number): void {
  * the reports are read in (the projection rebuilt from the log must equal the live one).
  */
 function failSaga(state: SagaState, step: Step, reason: string, at: number): void {
-  if (state.status === 'NotStarted') moveTo(state, 'InProgress', at);
-  if (state.status === 'InProgress') moveTo(state, 'Compensating', at);
   if (state.status === 'Completed') return;
+  advanceTo(state, 'Compensating', at);
   const earlier = state.failedAt === null || at < state.failedAt || (at === state.failedAt && stepIndex(step) < stepIndex(state.failedStep as Step));
   if (earlier) {
     state.failedStep = step;
@@ -189,9 +207,9 @@ export function evolve(previous: SagaState, event: SagaEvent): SagaState {
       break;
     }
     case 'TrainingStarted': {
+      // The job id only: the step's start is ResourcesAllocated's time, whichever is read first.
       state.refs.jobId = String(p.jobId);
       if (state.steps.TRAIN.status === 'pending') state.steps.TRAIN.status = 'running';
-      state.steps.TRAIN.startedAt ??= event.at;
       break;
     }
     case 'StepTimedOut': {
@@ -208,15 +226,15 @@ export function evolve(previous: SagaState, event: SagaEvent): SagaState {
       break;
     }
     case 'SagaCompleted': {
-      if (state.status === 'InProgress') moveTo(state, 'Completed', event.at);
+      advanceTo(state, 'Completed', event.at);
       break;
     }
     case 'CompensationFailed': {
       const step = p.step as Step;
       state.steps[step].status = 'compensation_failed';
       state.steps[step].reason = String(p.reason);
-      if (state.status === 'Compensating') {
-        moveTo(state, 'Failed', event.at);
+      if (state.status !== 'Completed') {
+        advanceTo(state, 'Failed', event.at);
         state.reason = `compensation of ${step} failed: ${String(p.reason)}`;
       }
       break;
@@ -252,6 +270,10 @@ export function evolve(previous: SagaState, event: SagaEvent): SagaState {
   }
 
   if (state.status === 'Compensating' && STEPS.every((s) => isSettled(state, s.step))) moveTo(state, 'Compensated', event.at);
+  if (state.status === 'Compensated') {
+    // When the last compensation happened — not when this reader happened to notice.
+    state.finishedAt = Math.max(...STEPS.map((s) => state.steps[s.step].finishedAt ?? 0), state.failedAt ?? 0);
+  }
   return state;
 }
 

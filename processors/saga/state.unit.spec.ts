@@ -69,3 +69,71 @@ describe('saga state', () => {
     expect(initialState('s9')).toMatchObject({ sagaId: 's9', status: 'NotStarted', processed: [] });
   });
 });
+
+function mulberry(seed: number): () => number {
+  let a = seed * 0x9e3779b9;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Every interleaving keeps each topic's own order; only the mix between topics varies. */
+function interleavings(messages: [string, SagaEvent][], count: number): SagaEvent[][] {
+  const result: SagaEvent[][] = [];
+  for (let seed = 1; seed <= count; seed++) {
+    const rnd = mulberry(seed);
+    const queues = new Map<string, SagaEvent[]>();
+    for (const [topic, m] of messages) queues.set(topic, [...(queues.get(topic) ?? []), m]);
+    const order: SagaEvent[] = [];
+    while ([...queues.values()].some((q) => q.length)) {
+      const open = [...queues.values()].filter((q) => q.length);
+      order.push(open[Math.floor(rnd() * open.length)]!.shift()!);
+    }
+    result.push(order);
+  }
+  return result;
+}
+
+describe('saga state, read in any order (the projection rebuilt from the log equals the live one)', () => {
+  const artifacts = { modelBinaryUri: 'u', metadata: {}, metrics: {} };
+
+  it('a completed saga', () => {
+    const messages: [string, SagaEvent][] = [
+      ['req', requested()],
+      ['model', ev('ModelReserved', { modelId: 'm1', reservationId: 'r1' })],
+      ['res', ev('ResourcesAllocated', { allocationId: 'a1', computeNodes: ['n1'] })],
+      ['train', ev('TrainingStarted', { jobId: 'j1', startedAt: 1 })],
+      ['train', ev('TrainingCompleted', { jobId: 'j1', artifacts, completedAt: 2 })],
+      ['model', ev('ModelUpdated', { modelId: 'm1', previousVersion: 'v1', newVersion: 'v2' })],
+      ['audit', ev('AuditLogged', { auditId: 'x' })],
+      ['saga', ev('SagaCompleted', { completedAt: 3 })],
+      ['model', ev('ModelReservationReleased', { modelId: 'm1', reservationId: 'r1', reason: 'done', compensation: false })],
+      ['res', ev('ResourcesReleased', { allocationId: 'a1', reason: 'done', compensation: false })],
+    ];
+    const reference = fold('s1', messages.map(([, m]) => m));
+    expect(reference.status).toBe('Completed');
+    interleavings(messages, 200).forEach((order, i) => expect(fold('s1', order), `interleaving ${i + 1}`).toEqual(reference));
+  });
+
+  it('a saga whose training timed out, with the late completion compensated', () => {
+    const messages: [string, SagaEvent][] = [
+      ['req', requested()],
+      ['model', ev('ModelReserved', { modelId: 'm1', reservationId: 'r1' })],
+      ['res', ev('ResourcesAllocated', { allocationId: 'a1', computeNodes: ['n1'] })],
+      ['train', ev('TrainingStarted', { jobId: 'j1', startedAt: 1 })],
+      ['saga', ev('StepTimedOut', { step: 'TRAIN', deadlineAt: 5 })],
+      ['train', ev('TrainingCompleted', { jobId: 'j1', artifacts, completedAt: 6 })],
+      ['model', ev('ModelUpdateReverted', { modelId: 'm1', restoredVersion: 'v1', reason: 'nothing to revert' })],
+      ['train', ev('TrainingCancelled', { jobId: 'j1', reason: 'timed out' })],
+      ['res', ev('ResourcesReleased', { allocationId: 'a1', reason: 'timed out', compensation: true })],
+      ['model', ev('ModelReservationReleased', { modelId: 'm1', reservationId: 'r1', reason: 'timed out', compensation: true })],
+    ];
+    const reference = fold('s1', messages.map(([, m]) => m));
+    expect(reference.status).toBe('Compensated');
+    expect(reference.failedStep).toBe('TRAIN');
+    interleavings(messages, 200).forEach((order, i) => expect(fold('s1', order), `interleaving ${i + 1}`).toEqual(reference));
+  });
+});

@@ -1,0 +1,135 @@
+/** Helpers for end-to-end saga tests: processors as real OS processes, waiting for sagas, reading business tables. */
+import pg from 'pg';
+import { kafkaClient, pgPool } from '../../core/clients.ts';
+import { databaseUrlFor, loadConfig, type Config } from '../../core/config.ts';
+import { waitFor } from '../../core/wait.ts';
+import { PROCESSOR_NAMES } from '../../processors/index.ts';
+import { EVENT_LOG_TOPICS } from '../../topics/catalogue.ts';
+import { addModel, DATABASE as MODEL_DB } from '../../processors/model-service/service.ts';
+import { getSaga, type SagaSummary } from '../../processors/saga-state/queries.ts';
+import { processorsDown, processorsUp } from '../../processors/supervisor.ts';
+import { config as baseConfig } from './fixtures.ts';
+
+/** Short deadlines so timeouts happen within a test; new consumer groups start at the end of the log. */
+export const PROCESSOR_ENV: Record<string, string> = {
+  SAGALINE_PROCESSOR_START: 'latest',
+  SAGALINE_DEADLINE_RESERVE_MS: '8000',
+  SAGALINE_DEADLINE_ALLOCATE_MS: '8000',
+  SAGALINE_DEADLINE_TRAIN_MS: '10000',
+  SAGALINE_DEADLINE_UPDATE_MS: '8000',
+  SAGALINE_DEADLINE_AUDIT_MS: '8000',
+  SAGALINE_TIMER_POLL_MS: '100',
+  LOG_LEVEL: 'info',
+};
+
+export const processorConfig: Config = loadConfig({ ...process.env, ...PROCESSOR_ENV });
+
+export async function startProcessors(extraEnv: Record<string, string> = {}): Promise<void> {
+  await processorsDown(processorConfig);
+  processorsUp(processorConfig, { ...process.env, ...PROCESSOR_ENV, ...extraEnv });
+  await waitForConsumerGroups();
+}
+
+/** Every processor's consumer group has joined with members (so "latest" means "from now on"). */
+export async function waitForConsumerGroups(timeoutMs = 90_000): Promise<void> {
+  const admin = kafkaClient(baseConfig, 'saga-test-admin').admin();
+  await admin.connect();
+  try {
+    const groups = PROCESSOR_NAMES.map((n) => `sagaline-${n}`);
+    await waitFor(
+      `consumer groups ${groups.join(', ')} to be Stable with members`,
+      async () => (await admin.describeGroups(groups)).groups.every((g) => g.state === 'Stable' && g.members.length > 0),
+      { timeoutMs, intervalMs: 500 },
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function stopProcessors(): Promise<void> {
+  await processorsDown(processorConfig);
+}
+
+export const TERMINAL = ['Completed', 'Compensated', 'Failed'];
+
+export async function waitForTerminal(sagaIds: string[], timeoutMs = 120_000): Promise<Map<string, SagaSummary>> {
+  const pool = pgPool(baseConfig, 'sagaline', 2);
+  try {
+    return await waitFor(
+      `${sagaIds.length} saga(s) to reach a terminal state`,
+      async () => {
+        const result = new Map<string, SagaSummary>();
+        for (const id of sagaIds) {
+          const saga = await getSaga(pool, id).catch(() => undefined);
+          if (!saga || !TERMINAL.includes(saga.state)) return false;
+          result.set(id, saga);
+        }
+        return result;
+      },
+      { timeoutMs, intervalMs: 500 },
+    );
+  } finally {
+    await pool.end();
+  }
+}
+
+export async function addTestModel(modelId: string, tenantId: string): Promise<void> {
+  const pool = pgPool(baseConfig, MODEL_DB, 1);
+  try {
+    await addModel(pool, { tenantId, modelId, version: 'v1' });
+  } finally {
+    await pool.end();
+  }
+}
+
+export async function query<T extends pg.QueryResultRow>(database: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: databaseUrlFor(baseConfig, database) });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Everything the saga touched in the business tables, for before/after comparisons. */
+export async function businessSnapshot(sagaId: string, modelId: string): Promise<Record<string, unknown>> {
+  return {
+    model: await query('model_service', 'select version, reserved_by from models where model_id = $1', [modelId]),
+    versions: await query('model_service', 'select version from model_versions where model_id = $1 order by version', [modelId]),
+    reservations: await query('model_service', 'select status from reservations where saga_id = $1', [sagaId]),
+    allocations: await query('resource_service', 'select status from allocations where saga_id = $1', [sagaId]),
+    jobs: await query('training_service', 'select status from training_jobs where saga_id = $1', [sagaId]),
+    audit: await query('audit_service', 'select version from audit_log where saga_id = $1', [sagaId]),
+  };
+}
+
+/** Every processor's consumer group has committed up to the end of every saga topic. */
+export async function waitForNoLag(timeoutMs = 90_000): Promise<void> {
+  const admin = kafkaClient(baseConfig, 'saga-test-lag').admin();
+  await admin.connect();
+  try {
+    const topics = EVENT_LOG_TOPICS.map((t) => t.name);
+    const ends = new Map<string, string>();
+    for (const topic of topics) for (const p of await admin.fetchTopicOffsets(topic)) ends.set(`${topic}/${p.partition}`, p.high);
+    await waitFor(
+      'every processor to have consumed every saga topic to its end',
+      async () => {
+        for (const name of PROCESSOR_NAMES) {
+          const offsets = await admin.fetchOffsets({ groupId: `sagaline-${name}`, topics });
+          for (const t of offsets) {
+            for (const p of t.partitions) {
+              const end = BigInt(ends.get(`${t.topic}/${p.partition}`) ?? '0');
+              const committed = BigInt(p.offset === '-1' ? '0' : p.offset);
+              if (committed < end) return false;
+            }
+          }
+        }
+        return true;
+      },
+      { timeoutMs, intervalMs: 500 },
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}
