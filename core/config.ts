@@ -44,6 +44,7 @@ export const DEFAULTS = {
   deadlinesMs: { RESERVE: 5_000, ALLOCATE: 30_000, TRAIN: 3_600_000, UPDATE: 10_000, AUDIT: 5_000 },
   pool: { cpuCores: 64, memoryGb: 256, gpuCount: 8, storageGb: 2_000 },
   timerPollMs: 250,
+  sessionTimeoutMs: 30_000,
 } as const;
 
 export interface StackPorts {
@@ -95,6 +96,8 @@ export interface Config {
     /** `earliest` (default): a processor's first run reads the whole log, so nothing is missed. */
     consumerStart: 'earliest' | 'latest';
     timerPollMs: number;
+    /** How long the group waits for a silent consumer (a crashed processor) before handing its partitions on. */
+    sessionTimeoutMs: number;
   };
   kafkaBrokers: string[];
   databaseUrl: string;
@@ -209,6 +212,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     consumerStart: consumerStart as 'earliest' | 'latest',
     timerPollMs: positiveInt(env, 'SAGALINE_TIMER_POLL_MS', DEFAULTS.timerPollMs),
+    sessionTimeoutMs: positiveInt(env, 'SAGALINE_CONSUMER_SESSION_TIMEOUT_MS', DEFAULTS.sessionTimeoutMs),
   };
   const common = {
     saga,

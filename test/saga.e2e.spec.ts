@@ -60,7 +60,7 @@ describe('the training saga across real processes', () => {
       reservations: [{ status: 'released' }],
       allocations: [{ status: 'released' }],
       jobs: [{ status: 'completed' }],
-      audit: [{ version: 'v2' }],
+      audit: [{ entry: 'completed', version: 'v2' }],
     });
   });
 

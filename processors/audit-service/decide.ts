@@ -1,12 +1,28 @@
-/** audit-service decisions: append the completion to the append-only audit log (AUDIT). No compensation: entries are immutable. Pure. */
+/**
+ * audit-service decisions: append the completion to the append-only audit log (AUDIT). Entries are
+ * immutable, so the step has no compensation; if the saga is compensated after its entry was
+ * written (the audit answered after its deadline), a second entry records the reversal. Pure.
+ */
 import { nothing, reply, simulation, type Decision, type DecisionContext, type Incoming } from '../saga/decision.ts';
 import type { SagaState } from '../saga/state.ts';
 
-export type AuditCommand = { kind: 'append'; auditId: string; sagaId: string; tenantId: string; modelId: string; version: string };
+export type AuditEntryKind = 'completed' | 'reverted';
 
-export function decide(state: SagaState, incoming: Incoming, ctx: DecisionContext): Decision<AuditCommand> {
+export type AuditCommand = { kind: 'append'; entry: AuditEntryKind; auditId: string; sagaId: string; tenantId: string; modelId: string; version: string };
+
+export interface AuditFacts {
+  /** Entries already in the log for this saga. */
+  entries: AuditEntryKind[];
+}
+
+export function decide(state: SagaState, incoming: Incoming, facts: AuditFacts, ctx: DecisionContext): Decision<AuditCommand> {
   const d = nothing<AuditCommand>();
-  if (incoming.type !== 'ModelUpdated' || state.status !== 'InProgress' || state.steps.AUDIT.status !== 'running') return d;
+  const compensated = state.status === 'Compensating' || state.status === 'Compensated';
+  if (compensated && facts.entries.includes('completed') && !facts.entries.includes('reverted')) {
+    d.commands.push({ kind: 'append', entry: 'reverted', auditId: ctx.newId(), sagaId: state.sagaId, tenantId: state.tenantId ?? '', modelId: state.modelId ?? '', version: state.refs.previousVersion ?? '' });
+    return d;
+  }
+  if (incoming.type !== 'ModelUpdated' || state.status !== 'InProgress' || state.steps.AUDIT.status !== 'running' || facts.entries.length > 0) return d;
   const sim = simulation(state);
   if (sim?.hangAt === 'AUDIT') return d;
   if (sim?.failAt === 'AUDIT') {
@@ -15,7 +31,7 @@ export function decide(state: SagaState, incoming: Incoming, ctx: DecisionContex
   }
   const auditId = ctx.newId();
   const version = (incoming.payload as { newVersion: string }).newVersion;
-  d.commands.push({ kind: 'append', auditId, sagaId: state.sagaId, tenantId: state.tenantId ?? '', modelId: state.modelId ?? '', version });
+  d.commands.push({ kind: 'append', entry: 'completed', auditId, sagaId: state.sagaId, tenantId: state.tenantId ?? '', modelId: state.modelId ?? '', version });
   d.messages.push(reply(state, incoming, 'AuditLogged', { sagaId: state.sagaId, auditId }, ctx));
   return d;
 }

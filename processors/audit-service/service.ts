@@ -1,17 +1,19 @@
 /** audit-service's shell: the append-only audit log (the database refuses updates and deletes). */
 import type { ParticipantDefinition } from '../runtime/participant.ts';
-import { decide, type AuditCommand } from './decide.ts';
+import { decide, type AuditCommand, type AuditEntryKind, type AuditFacts } from './decide.ts';
 
 export const DATABASE = 'audit_service';
 
 export const DDL = [
   `create table if not exists audit_log (
      audit_id  uuid primary key,
-     saga_id   text not null unique,
+     saga_id   text not null,
+     entry     text not null check (entry in ('completed', 'reverted')),
      tenant_id text not null,
      model_id  text not null,
      version   text not null,
-     logged_at timestamptz not null default now())`,
+     logged_at timestamptz not null default now(),
+     unique (saga_id, entry))`,
   `create or replace function audit_log_is_append_only() returns trigger language plpgsql as $$
    begin raise exception 'audit_log is append-only: % refused', tg_op; end $$`,
   `do $$ begin
@@ -21,15 +23,16 @@ export const DDL = [
    end $$`,
 ];
 
-export const auditService: ParticipantDefinition<Record<string, never>, AuditCommand> = {
+export const auditService: ParticipantDefinition<AuditFacts, AuditCommand> = {
   name: 'audit-service',
   database: DATABASE,
   ddl: DDL,
-  async loadFacts() {
-    return {};
+  async loadFacts(client, state) {
+    const { rows } = await client.query('select entry from audit_log where saga_id = $1', [state.sagaId]);
+    return { entries: rows.map((r) => r.entry as AuditEntryKind) };
   },
-  decide: (state, incoming, _facts, ctx) => decide(state, incoming, ctx),
+  decide,
   async apply(client, c) {
-    await client.query('insert into audit_log (audit_id, saga_id, tenant_id, model_id, version) values ($1, $2, $3, $4, $5)', [c.auditId, c.sagaId, c.tenantId, c.modelId, c.version]);
+    await client.query('insert into audit_log (audit_id, saga_id, entry, tenant_id, model_id, version) values ($1, $2, $3, $4, $5, $6)', [c.auditId, c.sagaId, c.entry, c.tenantId, c.modelId, c.version]);
   },
 };

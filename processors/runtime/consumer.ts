@@ -18,6 +18,7 @@ export interface DecodingConsumerOptions {
   fromBeginning?: boolean;
   handle: (message: DecodedMessage) => Promise<void>;
   log: Logger;
+  sessionTimeoutMs?: number;
 }
 
 export interface RunningConsumer {
@@ -52,7 +53,11 @@ export async function sendToDeadLetter(producer: Producer, error: PoisonMessageE
 }
 
 export async function runDecodingConsumer(options: DecodingConsumerOptions): Promise<RunningConsumer> {
-  const consumer = options.kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false });
+  const consumer = options.kafka.consumer({
+    groupId: options.groupId,
+    allowAutoTopicCreation: false,
+    ...(options.sessionTimeoutMs ? { sessionTimeout: options.sessionTimeoutMs, heartbeatInterval: Math.max(1_000, Math.floor(options.sessionTimeoutMs / 10)) } : {}),
+  });
   const producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   let deadLettered = 0;
   await producer.connect();

@@ -136,6 +136,7 @@ export async function runParticipant<F, C>(
     groupId: `sagaline-${participant.name}`,
     topics: EVENT_LOG_TOPICS.map((t) => t.name),
     fromBeginning: deps.config.saga.consumerStart === 'earliest',
+    sessionTimeoutMs: deps.config.saga.sessionTimeoutMs,
     log: deps.log,
     handle: async (message) => {
       await handleMessage(deps, participant, message);

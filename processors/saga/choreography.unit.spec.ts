@@ -26,7 +26,7 @@ class World {
   models = new Map<string, model.ModelRow & { updates: string[] }>([['m1', { modelId: 'm1', tenantId: 't1', version: 'v1', reservedBy: null, updates: [] }]]);
   allocations = new Map<string, resource.Capacity>();
   jobs = new Map<string, training.Job & { sagaId: string }>();
-  auditLog: { sagaId: string; version: string }[] = [];
+  auditLog: { sagaId: string; version: string; entry: audit.AuditEntryKind }[] = [];
   timers: (watchdog.Timer & { sagaId: string })[] = [];
   completed = new Set<string>();
 
@@ -94,8 +94,9 @@ class World {
         return d.messages;
       }
       case 'audit': {
-        const d = audit.decide(state, incoming, ctx);
-        for (const c of d.commands) this.auditLog.push({ sagaId: c.sagaId, version: c.version });
+        const entries = this.auditLog.filter((e) => e.sagaId === state.sagaId).map((e) => e.entry);
+        const d = audit.decide(state, incoming, { entries }, ctx);
+        for (const c of d.commands) this.auditLog.push({ sagaId: c.sagaId, version: c.version, entry: c.entry });
         return d.messages;
       }
       case 'watchdog': {
@@ -189,7 +190,7 @@ describe('the training saga, decisions only', () => {
     ]);
     expect(world.models.get('m1')).toMatchObject({ version: 'v2', reservedBy: null });
     expect(world.allocations.size).toBe(0);
-    expect(world.auditLog).toEqual([{ sagaId: 's1', version: 'v2' }]);
+    expect(world.auditLog).toEqual([{ sagaId: 's1', version: 'v2', entry: 'completed' }]);
     // Every participant's own view agrees with the watchdog's
     for (const who of ['model', 'resource', 'training', 'audit']) expect(world.view(who, 's1').status, who).toBe('Completed');
   });

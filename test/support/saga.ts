@@ -19,13 +19,30 @@ export const PROCESSOR_ENV: Record<string, string> = {
   SAGALINE_DEADLINE_UPDATE_MS: '8000',
   SAGALINE_DEADLINE_AUDIT_MS: '8000',
   SAGALINE_TIMER_POLL_MS: '100',
+  SAGALINE_CONSUMER_SESSION_TIMEOUT_MS: '8000',
   LOG_LEVEL: 'info',
 };
 
 export const processorConfig: Config = loadConfig({ ...process.env, ...PROCESSOR_ENV });
 
+/** End offsets when the processors were started: where a new group (starting at "latest") begins. */
+let baselineEnds = new Map<string, bigint>();
+
+async function endOffsets(): Promise<Map<string, bigint>> {
+  const admin = kafkaClient(baseConfig, 'saga-test-offsets').admin();
+  await admin.connect();
+  try {
+    const ends = new Map<string, bigint>();
+    for (const { name } of EVENT_LOG_TOPICS) for (const p of await admin.fetchTopicOffsets(name)) ends.set(`${name}/${p.partition}`, BigInt(p.high));
+    return ends;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 export async function startProcessors(extraEnv: Record<string, string> = {}): Promise<void> {
   await processorsDown(processorConfig);
+  baselineEnds = await endOffsets();
   processorsUp(processorConfig, { ...process.env, ...PROCESSOR_ENV, ...extraEnv });
   await waitForConsumerGroups();
 }
@@ -100,7 +117,7 @@ export async function businessSnapshot(sagaId: string, modelId: string): Promise
     reservations: await query('model_service', 'select status from reservations where saga_id = $1', [sagaId]),
     allocations: await query('resource_service', 'select status from allocations where saga_id = $1', [sagaId]),
     jobs: await query('training_service', 'select status from training_jobs where saga_id = $1', [sagaId]),
-    audit: await query('audit_service', 'select version from audit_log where saga_id = $1', [sagaId]),
+    audit: await query('audit_service', 'select entry, version from audit_log where saga_id = $1 order by entry', [sagaId]),
   };
 }
 
@@ -110,8 +127,7 @@ export async function waitForNoLag(timeoutMs = 90_000): Promise<void> {
   await admin.connect();
   try {
     const topics = EVENT_LOG_TOPICS.map((t) => t.name);
-    const ends = new Map<string, string>();
-    for (const topic of topics) for (const p of await admin.fetchTopicOffsets(topic)) ends.set(`${topic}/${p.partition}`, p.high);
+    const ends = await endOffsets();
     await waitFor(
       'every processor to have consumed every saga topic to its end',
       async () => {
@@ -119,8 +135,10 @@ export async function waitForNoLag(timeoutMs = 90_000): Promise<void> {
           const offsets = await admin.fetchOffsets({ groupId: `sagaline-${name}`, topics });
           for (const t of offsets) {
             for (const p of t.partitions) {
-              const end = BigInt(ends.get(`${t.topic}/${p.partition}`) ?? '0');
-              const committed = BigInt(p.offset === '-1' ? '0' : p.offset);
+              const key = `${t.topic}/${p.partition}`;
+              const end = ends.get(key) ?? 0n;
+              // Nothing committed yet: the group started at the end of the log as it was then.
+              const committed = p.offset === '-1' ? (baselineEnds.get(key) ?? 0n) : BigInt(p.offset);
               if (committed < end) return false;
             }
           }
