@@ -14,14 +14,17 @@ import { OutboxWriter } from '../outbox-connector/outbox-writer.ts';
 import { loadContracts } from '../schemas/contracts.ts';
 import type { Step } from '../schemas/generated.ts';
 import { config, uniqueName } from './support/fixtures.ts';
-import { addTestModel, PROCESSOR_ENV, processorConfig, query, startProcessors, stopProcessors, waitForNoLag, waitForTerminal } from './support/saga.ts';
+import { addTestModel, PROCESSOR_ENV, processorConfig, query, startProcessors, stopProcessors, waitForConsumerGroups, waitForNoLag, waitForTerminal } from './support/saga.ts';
 
 const SAGAS = 100;
+// Deadlines well beyond a restart's stall (a killed member's partitions move on after the session
+// timeout): the sagas must survive the crashes, not just time out and compensate.
+const CRASH_ENV = Object.fromEntries(['RESERVE', 'ALLOCATE', 'TRAIN', 'UPDATE', 'AUDIT'].map((s) => [`SAGALINE_DEADLINE_${s}_MS`, '90000']));
 const FAILURES: (Step | undefined)[] = [undefined, undefined, undefined, 'ALLOCATE', undefined, 'UPDATE', undefined, 'AUDIT', undefined, 'TRAIN'];
 
 describe('crash recovery', () => {
   beforeAll(async () => {
-    await startProcessors();
+    await startProcessors(CRASH_ENV);
   });
 
   afterAll(async () => {
@@ -37,7 +40,9 @@ describe('crash recovery', () => {
       const modelId = uniqueName(`crash${i}`);
       await addTestModel(modelId, tenant);
       const failAt = FAILURES[i % FAILURES.length];
-      sagas.push({ modelId, sagaId: await requestTraining(config, { tenantId: tenant, modelId, trainingDurationMs: 1_000, ...(failAt ? { failAt } : {}) }, { writer }) });
+      // Small jobs, so all 100 fit in the compute pool at once (a full pool is a business failure, not a crash effect).
+      const resources = { cpuCores: 0, memoryGb: 1, gpuCount: 0, storageGb: 1 };
+      sagas.push({ modelId, sagaId: await requestTraining(config, { tenantId: tenant, modelId, trainingDurationMs: 1_000, config: { resources }, ...(failAt ? { failAt } : {}) }, { writer }) });
     }
     const ids = sagas.map((s) => s.sagaId);
 
@@ -46,7 +51,8 @@ describe('crash recovery', () => {
       const pid = killProcessor(processorConfig, name);
       expect(pid, `${name} was running`).toBeDefined();
       await waitFor(`${name} to be gone`, () => !processorsStatus(processorConfig).find((p) => p.name === name)!.running, { timeoutMs: 10_000 });
-      processorsUp(processorConfig, { ...process.env, ...PROCESSOR_ENV });
+      processorsUp(processorConfig, { ...process.env, ...PROCESSOR_ENV, ...CRASH_ENV });
+      await waitForConsumerGroups(); // one fault at a time: the next kill comes once it has rejoined
     }
 
     // Then every saga ends Completed or Compensated
@@ -54,8 +60,9 @@ describe('crash recovery', () => {
     const byState = new Map<string, number>();
     for (const s of outcomes.values()) byState.set(s.state, (byState.get(s.state) ?? 0) + 1);
     expect([...byState.keys()].every((s) => s === 'Completed' || s === 'Compensated'), JSON.stringify([...byState])).toBe(true);
-    expect(byState.get('Completed') ?? 0, 'some sagas completed despite the crashes').toBeGreaterThan(0);
-    expect(byState.get('Compensated') ?? 0, 'the failing ones compensated').toBeGreaterThanOrEqual(SAGAS * 0.4);
+    const meantToFail = sagas.filter((_, i) => FAILURES[i % FAILURES.length] !== undefined).map((s) => s.sagaId);
+    expect(meantToFail.filter((id) => outcomes.get(id)!.state !== 'Compensated'), 'every saga made to fail compensated').toEqual([]);
+    expect(byState.get('Completed'), 'every other saga completed despite the crashes').toBe(SAGAS - meantToFail.length);
     await waitForNoLag(120_000);
 
     // And the business tables agree with each outcome — nothing held, nothing done twice

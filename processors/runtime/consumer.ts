@@ -56,7 +56,10 @@ export async function runDecodingConsumer(options: DecodingConsumerOptions): Pro
   const consumer = options.kafka.consumer({
     groupId: options.groupId,
     allowAutoTopicCreation: false,
-    ...(options.sessionTimeoutMs ? { sessionTimeout: options.sessionTimeoutMs, heartbeatInterval: Math.max(1_000, Math.floor(options.sessionTimeoutMs / 10)) } : {}),
+    // A restarted processor rejoins its group; the rebalance waits for the crashed member only this long.
+    ...(options.sessionTimeoutMs
+      ? { sessionTimeout: options.sessionTimeoutMs, rebalanceTimeout: 2 * options.sessionTimeoutMs, heartbeatInterval: Math.max(1_000, Math.floor(options.sessionTimeoutMs / 10)) }
+      : {}),
   });
   const producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   let deadLettered = 0;

@@ -168,7 +168,7 @@ export async function runSagaState(deps: SagaStateDeps): Promise<{ stop(): Promi
     client.release();
   }
   const sessionTimeout = deps.config.saga.sessionTimeoutMs;
-  const consumer = deps.kafka.consumer({ groupId: 'sagaline-saga-state', allowAutoTopicCreation: false, sessionTimeout, heartbeatInterval: Math.max(1_000, Math.floor(sessionTimeout / 10)) });
+  const consumer = deps.kafka.consumer({ groupId: 'sagaline-saga-state', allowAutoTopicCreation: false, sessionTimeout, rebalanceTimeout: 2 * sessionTimeout, heartbeatInterval: Math.max(1_000, Math.floor(sessionTimeout / 10)) });
   const producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   await consumer.connect();
