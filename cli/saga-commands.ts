@@ -80,8 +80,9 @@ export function trainCommand(): Command {
     .addOption(new Option('--fail-at <step>', 'make this step report a failure (travels in the request)').choices(STEP_CHOICES))
     .addOption(new Option('--hang-at <step>', 'make this step never answer, so its deadline fires').choices(STEP_CHOICES))
     .option('--duration-ms <ms>', 'simulated training duration', '1000')
+    .option('--transient <KEY=N,…>', 'simulate transient failures: the first N attempts of a step (RESERVE…) or compensation (RESERVE_COMPENSATION…) fail')
     .option('--json', 'print {"sagaId": …}')
-    .action(async (opts: { tenant: string; model: string; config?: string; failAt?: string; hangAt?: string; durationMs: string; json?: boolean }) => {
+    .action(async (opts: { tenant: string; model: string; config?: string; failAt?: string; hangAt?: string; durationMs: string; transient?: string; json?: boolean }) => {
       const duration = Number(opts.durationMs);
       if (!Number.isInteger(duration) || duration < 0) throw new SagalineError('REQUEST_INVALID', `--duration-ms must be a non-negative integer, got "${opts.durationMs}"`);
       const sagaId = await requestTraining(loadConfig(), {
@@ -91,10 +92,21 @@ export function trainCommand(): Command {
         ...(opts.failAt ? { failAt: opts.failAt } : {}),
         ...(opts.hangAt ? { hangAt: opts.hangAt } : {}),
         trainingDurationMs: duration,
+        ...(opts.transient ? { transientFailures: parseTransientOption(opts.transient) } : {}),
       });
       if (opts.json) return printJson({ sagaId });
       console.log(sagaId);
     });
+}
+
+function parseTransientOption(value: string): Record<string, number> {
+  return Object.fromEntries(
+    value.split(',').map((pair) => {
+      const [key, count] = pair.split('=');
+      if (!key || count === undefined || !/^\d+$/.test(count)) throw new SagalineError('REQUEST_INVALID', `--transient takes KEY=N pairs separated by commas (e.g. RESERVE=2), got "${pair}"`);
+      return [key, Number(count)];
+    }),
+  );
 }
 
 function printSaga(s: SagaSummary): void {

@@ -27,6 +27,8 @@ export interface Simulation {
   hangAt: null | Step;
   /** How long the simulated training runs. */
   trainingDurationMs: number;
+  /** How many attempts of a step (key: its name, e.g. RESERVE) or of its compensation (e.g. RESERVE_COMPENSATION) fail transiently before one works. */
+  transientFailures: Record<string, number>;
 }
 
 /** How to train. */

@@ -20,7 +20,22 @@ export interface RebuildResult {
   elapsedMs: number;
 }
 
-export async function rebuildProjection(config: Config, pool: pg.Pool, table: string, options: { timeoutMs?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<RebuildResult> {
+/** Where the live projection stands: per "topic/partition", the next offset it will read. */
+export async function liveOffsets(pool: pg.Pool): Promise<Map<string, bigint>> {
+  const { rows } = await pool.query("select topic, partition, next_offset::text from projection_offsets where projection = 'live'");
+  return new Map(rows.map((r) => [`${r.topic}/${r.partition}`, BigInt(r.next_offset)]));
+}
+
+/**
+ * Folds the log from offset zero into `table`: up to the current end of every partition, or, with
+ * `upTo`, exactly up to the given positions (the live projection's, for a like-for-like comparison).
+ */
+export async function rebuildProjection(
+  config: Config,
+  pool: pg.Pool,
+  table: string,
+  options: { timeoutMs?: number; upTo?: Map<string, bigint>; onProgress?: (done: number, total: number) => void } = {},
+): Promise<RebuildResult> {
   const t0 = Date.now();
   for (const statement of projectionDdl(table)) await pool.query(statement);
   const kafka = kafkaClient(config, `sagaline-rebuild-${table}`);
@@ -32,10 +47,11 @@ export async function rebuildProjection(config: Config, pool: pg.Pool, table: st
   try {
     for (const { name } of EVENT_LOG_TOPICS) {
       for (const p of await admin.fetchTopicOffsets(name)) {
-        const end = BigInt(p.high);
+        const key = `${name}/${p.partition}`;
+        const end = options.upTo ? (options.upTo.get(key) ?? 0n) : BigInt(p.high);
         const start = BigInt(p.low);
         if (end > start) {
-          remaining.set(`${name}/${p.partition}`, end);
+          remaining.set(key, end);
           total += end - start;
         }
       }

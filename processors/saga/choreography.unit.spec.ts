@@ -167,7 +167,7 @@ class World {
   request(sagaId: string, simulation: { failAt?: Step; hangAt?: Step } = {}, resources = { cpuCores: 8, memoryGb: 32, gpuCount: 1, storageGb: 10 }): void {
     const payload: TrainingRequested = {
       sagaId, modelId: 'm1', tenantId: 't1',
-      config: { algorithm: 'xgb', hyperparameters: {}, datasetUri: 's3://d', validationSplit: 0.2, simulation: { failAt: simulation.failAt ?? null, hangAt: simulation.hangAt ?? null, trainingDurationMs: 1_000 } },
+      config: { algorithm: 'xgb', hyperparameters: {}, datasetUri: 's3://d', validationSplit: 0.2, simulation: { failAt: simulation.failAt ?? null, hangAt: simulation.hangAt ?? null, trainingDurationMs: 1_000, transientFailures: {} } },
       resources, requestedAt: this.now,
     };
     this.log.push({ type: 'TrainingRequested', payload, metadata: { messageId: `req-${sagaId}`, sagaId, tenantId: 't1', correlationId: sagaId, causationId: sagaId, traceparent: 't' } });

@@ -244,6 +244,9 @@ export function evolve(previous: SagaState, event: SagaEvent): SagaState {
       if (!outcome) break;
       const s = state.steps[outcome.step];
       if (outcome.kind === 'succeeded') {
+        // A success read after the step's own compensation (its owner writes both, in that order,
+        // on one partition) is stale: it must not start the next step.
+        if (s.status === 'compensated' || s.status === 'compensation_failed') break;
         if (s.status === 'pending' || s.status === 'running' || s.status === 'timed_out') {
           s.reason = s.status === 'timed_out' ? 'succeeded after its deadline (to be compensated)' : null;
           s.status = 'succeeded';

@@ -137,3 +137,21 @@ describe('saga state, read in any order (the projection rebuilt from the log equ
     interleavings(messages, 200).forEach((order, i) => expect(fold('s1', order), `interleaving ${i + 1}`).toEqual(reference));
   });
 });
+
+describe('stale messages', () => {
+  it('a success read after the same step was compensated does not start the next step', () => {
+    const state = fold('s1', [
+      requested(),
+      ev('ModelReserved', { modelId: 'm1', reservationId: 'r1' }),
+      ev('ResourcesAllocated', { allocationId: 'a1', computeNodes: [] }),
+      ev('StepTimedOut', { step: 'TRAIN', deadlineAt: 1 }),
+      ev('TrainingCancelled', { jobId: null, reason: 'timed out' }),
+      ev('ResourcesReleased', { allocationId: 'a1', reason: 'timed out', compensation: true }),
+      ev('ModelReservationReleased', { modelId: 'm1', reservationId: 'r1', reason: 'timed out', compensation: true }),
+      ev('TrainingCompleted', { jobId: 'j', artifacts: { modelBinaryUri: 'u', metadata: {}, metrics: {} }, completedAt: 9 }),
+    ]);
+    expect(state.status).toBe('Compensated');
+    expect(state.steps.TRAIN.status).toBe('compensated');
+    expect(state.steps.UPDATE.status).toBe('pending');
+  });
+});

@@ -27,6 +27,8 @@ export interface TrainingRequestInput {
   failAt?: string;
   hangAt?: string;
   trainingDurationMs?: number;
+  /** Transient failures to simulate, e.g. { RESERVE: 2, ALLOCATE_COMPENSATION: 9 }. */
+  transientFailures?: Record<string, number>;
 }
 
 export const DEFAULT_TRAINING: Omit<TrainingConfig, 'simulation'> = { algorithm: 'xgboost', hyperparameters: {}, datasetUri: 's3://datasets/example.parquet', validationSplit: 0.2 };
@@ -39,6 +41,20 @@ export function parseStep(option: string, value: string | undefined): Step | nul
     throw new TrainingRequestError(`${option} must be one of ${Step_VALUES.map((s) => s.toLowerCase()).join(', ')}, got "${value}"`);
   }
   return step as Step;
+}
+
+export function parseTransientFailures(value: Record<string, number> | undefined): Record<string, number> {
+  const result: Record<string, number> = {};
+  for (const [key, count] of Object.entries(value ?? {})) {
+    const step = key.toUpperCase();
+    const base = step.replace(/_COMPENSATION$/, '');
+    if (!(Step_VALUES as readonly string[]).includes(base)) {
+      throw new TrainingRequestError(`transient failures: "${key}" is not a step (${Step_VALUES.join(', ')}) or <STEP>_COMPENSATION`);
+    }
+    if (!Number.isInteger(count) || count < 0) throw new TrainingRequestError(`transient failures: ${key} must be a non-negative integer, got ${count}`);
+    result[step] = count;
+  }
+  return result;
 }
 
 export function readConfigFile(path: string): TrainingRequestInput['config'] {
@@ -79,7 +95,7 @@ export async function requestTraining(config: Config, input: TrainingRequestInpu
       sagaId,
       modelId: input.modelId,
       tenantId: input.tenantId,
-      config: { ...DEFAULT_TRAINING, ...training, simulation: { failAt, hangAt, trainingDurationMs: input.trainingDurationMs ?? 1_000 } },
+      config: { ...DEFAULT_TRAINING, ...training, simulation: { failAt, hangAt, trainingDurationMs: input.trainingDurationMs ?? 1_000, transientFailures: parseTransientFailures(input.transientFailures) } },
       resources: { ...DEFAULT_RESOURCES, ...resources },
       requestedAt: (options.now ?? new Date()).getTime(),
     },
