@@ -11,6 +11,7 @@ import { resourceService } from './resource-service/service.ts';
 import { runParticipant, type ParticipantDefinition } from './runtime/participant.ts';
 import { runSagaState, DATABASE as SAGA_STATE_DATABASE } from './saga-state/service.ts';
 import { finishDueJobs, trainingService } from './training-service/service.ts';
+import { startPoller } from './runtime/poller.ts';
 
 export const PROCESSOR_NAMES = ['model-service', 'resource-service', 'training-service', 'audit-service', 'saga-state'] as const;
 export type ProcessorName = (typeof PROCESSOR_NAMES)[number];
@@ -53,22 +54,11 @@ export async function startProcessor(name: ProcessorName, config: Config): Promi
   }
 
   const consumer = await runParticipant(deps, participantOf(name, config));
-  let polling = name === 'training-service';
-  const poller = (async () => {
-    while (polling) {
-      try {
-        await finishDueJobs(deps);
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, 'job poller round failed; retrying');
-      }
-      await new Promise((resolve) => setTimeout(resolve, config.saga.timerPollMs));
-    }
-  })();
+  const poller = name === 'training-service' ? startPoller('due training jobs', config.saga.timerPollMs, log, () => finishDueJobs(deps)) : undefined;
   log.info({ database }, `${name} running`);
   return {
     async stop() {
-      polling = false;
-      await poller;
+      await poller?.stop();
       await consumer.stop();
       await pool.end();
     },

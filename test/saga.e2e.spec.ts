@@ -15,6 +15,7 @@ import { consumeUntil } from './support/consume.ts';
 import { config, uniqueName } from './support/fixtures.ts';
 import { addTestModel, businessSnapshot, query, startProcessors, stopProcessors, waitForNoLag, waitForTerminal } from './support/saga.ts';
 import { kafkaClient } from '../core/clients.ts';
+import { Partitioners } from 'kafkajs';
 import { waitFor } from '../core/wait.ts';
 import type { Step } from '../schemas/generated.ts';
 
@@ -135,7 +136,7 @@ describe('the training saga across real processes', () => {
     expect(ours.map((r) => r.headers.eventType).sort()).toEqual([
       'AuditLogged', 'ModelReservationReleased', 'ModelReserved', 'ModelUpdated', 'ResourcesAllocated', 'ResourcesReleased', 'SagaCompleted', 'TrainingCompleted', 'TrainingRequested', 'TrainingStarted',
     ]);
-    const producer = kafkaClient(config, 'duplicator').producer();
+    const producer = kafkaClient(config, 'duplicator').producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     for (const r of ours) await producer.send({ topic: r.topic, messages: [{ key: r.key, value: r.value, headers: r.headers }] });
     await producer.disconnect();

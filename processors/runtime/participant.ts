@@ -20,6 +20,7 @@ import type { DecodedMessage } from './decode.ts';
 import { SagalineError } from '../../core/errors.ts';
 import { attemptsAllowed, giveUp, retryTarget, targetKey, type RetryTarget } from '../saga/give-up.ts';
 import { backoffMs, isTransient } from './transient.ts';
+import { startPoller } from './poller.ts';
 
 export const RUNTIME_DDL = [
   `create table if not exists inbox (
@@ -267,22 +268,11 @@ export async function runParticipant<F, C>(
       await handleMessage(deps, participant, message);
     },
   });
-  let running = true;
-  const retries = (async () => {
-    while (running) {
-      try {
-        await retryDeferred(deps, participant);
-      } catch (err) {
-        deps.log.warn({ service: participant.name, err: (err as Error).message }, 'retry round failed; trying again');
-      }
-      await new Promise((resolve) => setTimeout(resolve, deps.config.saga.timerPollMs));
-    }
-  })();
+  const retries = startPoller('deferred message retries', deps.config.saga.timerPollMs, deps.log, () => retryDeferred(deps, participant));
   return {
     ...consumer,
     async stop() {
-      running = false;
-      await retries;
+      await retries.stop();
       await consumer.stop();
     },
   };

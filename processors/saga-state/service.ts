@@ -20,6 +20,7 @@ import { sendToDeadLetter } from '../runtime/consumer.ts';
 import { decodeMessage, type DecodedMessage } from '../runtime/decode.ts';
 import { context, inTransaction } from '../runtime/participant.ts';
 import { withRetries } from '../runtime/transient.ts';
+import { startPoller } from '../runtime/poller.ts';
 import type { Incoming } from '../saga/decision.ts';
 import { evolve, initialState, type SagaState } from '../saga/state.ts';
 import { decide, decideTimer, type Timer, type WatchdogCommand, type WatchdogFacts } from './decide.ts';
@@ -181,21 +182,10 @@ export async function runSagaState(deps: SagaStateDeps): Promise<{ stop(): Promi
       await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
     },
   });
-  let running = true;
-  const timers = (async () => {
-    while (running) {
-      try {
-        await fireDueTimers(deps);
-      } catch (err) {
-        deps.log.warn({ err: (err as Error).message, service: 'saga-state' }, 'timer round failed; retrying');
-      }
-      await new Promise((resolve) => setTimeout(resolve, deps.config.saga.timerPollMs));
-    }
-  })();
+  const timers = startPoller('step deadlines', deps.config.saga.timerPollMs, deps.log, () => fireDueTimers(deps));
   return {
     async stop() {
-      running = false;
-      await timers;
+      await timers.stop();
       await consumer.disconnect();
       await producer.disconnect();
     },
