@@ -10,9 +10,8 @@ import { getSaga, type SagaSummary } from '../../processors/saga-state/queries.t
 import { processorsDown, processorsUp } from '../../processors/supervisor.ts';
 import { config as baseConfig } from './fixtures.ts';
 
-/** Short deadlines so timeouts happen within a test; new consumer groups start at the end of the log. */
+/** Short deadlines so timeouts happen within a test. */
 export const PROCESSOR_ENV: Record<string, string> = {
-  SAGALINE_PROCESSOR_START: 'latest',
   SAGALINE_DEADLINE_RESERVE_MS: '8000',
   SAGALINE_DEADLINE_ALLOCATE_MS: '8000',
   SAGALINE_DEADLINE_TRAIN_MS: '10000',
@@ -40,9 +39,34 @@ async function endOffsets(): Promise<Map<string, bigint>> {
   }
 }
 
+/**
+ * Tests start each processor's group at the current end of the log (other suites leave thousands
+ * of unrelated messages behind) by committing those offsets for every partition the group has no
+ * offset for yet. The processors themselves keep their default, "earliest": a restarted processor
+ * must never skip what was written while it was down.
+ */
+async function startGroupsAtEnd(): Promise<void> {
+  const admin = kafkaClient(baseConfig, 'saga-test-groups').admin();
+  await admin.connect();
+  try {
+    for (const name of PROCESSOR_NAMES) {
+      const groupId = `sagaline-${name}`;
+      const committed = await admin.fetchOffsets({ groupId, topics: EVENT_LOG_TOPICS.map((t) => t.name) });
+      for (const { topic, partitions } of committed) {
+        const ends = await admin.fetchTopicOffsets(topic);
+        const missing = partitions.filter((p) => p.offset === '-1').map((p) => ({ partition: p.partition, offset: ends.find((e) => e.partition === p.partition)!.high }));
+        if (missing.length) await admin.setOffsets({ groupId, topic, partitions: missing });
+      }
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 export async function startProcessors(extraEnv: Record<string, string> = {}): Promise<void> {
   await processorsDown(processorConfig);
   baselineEnds = await endOffsets();
+  await startGroupsAtEnd();
   processorsUp(processorConfig, { ...process.env, ...PROCESSOR_ENV, ...extraEnv });
   await waitForConsumerGroups();
 }
