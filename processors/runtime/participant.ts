@@ -185,7 +185,7 @@ async function dryRunTarget<F, C>(deps: ShellDeps, participant: ParticipantDefin
     const view = await loadView(client, message.metadata.sagaId);
     const state = evolve(view, { type: message.type, payload: message.payload, messageId: message.metadata.messageId, at: message.kafka.timestamp });
     const incoming: Incoming = { type: message.type, payload: message.payload, metadata: message.metadata };
-    return { state, target: retryTarget(participant.decide(state, incoming, await participant.loadFacts(client, state), context()).messages) };
+    return retryTarget(participant.decide(state, incoming, await participant.loadFacts(client, state), context()).messages);
   } finally {
     await client.query('rollback').catch(() => undefined);
     client.release();
@@ -213,9 +213,10 @@ export async function retryDeferred<F, C>(deps: ShellDeps, participant: Particip
         await deps.pool.query("update deferred_messages set next_at = 'infinity', last_error = $2 where seq = $1", [head.seq, `not retried: ${(err as Error).message}`]);
         continue;
       }
-      const { target, state } = await dryRunTarget(deps, participant, head.message).catch(() => ({ target: undefined, state: undefined }));
-      if (target && state && attemptNo >= attemptsAllowed(target)) {
-        await exhaust(deps, participant, head.message, head.seq, state, target, attemptNo, (err as Error).message);
+      // If even the dry run fails (the database is down), the limit is not judged now: retry later.
+      const target = await dryRunTarget(deps, participant, head.message).catch(() => undefined);
+      if (target && attemptNo >= attemptsAllowed(target)) {
+        await exhaust(deps, participant, head.message, head.seq, target, attemptNo, (err as Error).message);
         continue;
       }
       deps.log.warn({ sagaId, messageId: head.message.metadata.messageId, service: participant.name, err: (err as Error).message, attempt: attemptNo }, 'transient failure; retrying later');
@@ -229,7 +230,7 @@ export async function retryDeferred<F, C>(deps: ShellDeps, participant: Particip
 }
 
 /** Retries ran out: the step reports its failure, or the compensation reports CompensationFailed. */
-async function exhaust<F, C>(deps: ShellDeps, participant: ParticipantDefinition<F, C>, message: DecodedMessage, seq: string, _dryState: SagaState, target: RetryTarget, attempts: number, lastError: string): Promise<void> {
+async function exhaust<F, C>(deps: ShellDeps, participant: ParticipantDefinition<F, C>, message: DecodedMessage, seq: string, target: RetryTarget, attempts: number, lastError: string): Promise<void> {
   const sagaId = message.metadata.sagaId;
   await inTransaction(deps.pool, async (client) => {
     await client.query('delete from deferred_messages where seq = $1', [seq]);
