@@ -4,17 +4,13 @@
  * compensates; a compensation that keeps failing parks the saga as Failed with its reason.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requestTraining } from '../processors/training-requests/request.ts';
-import { config, uniqueName } from './support/fixtures.ts';
-import { addTestModel, businessSnapshot, query, startProcessors, stopProcessors, waitForTerminal } from './support/saga.ts';
+import { uniqueName } from './support/fixtures.ts';
+import { businessSnapshot, trainNewModel, query, startProcessors, stopProcessors, waitForTerminal } from './support/saga.ts';
 
 const tenant = uniqueName('retry');
 
-async function train(transientFailures: Record<string, number>, failAt?: 'ALLOCATE'): Promise<{ sagaId: string; modelId: string }> {
-  const modelId = uniqueName('model');
-  await addTestModel(modelId, tenant);
-  const sagaId = await requestTraining(config, { tenantId: tenant, modelId, trainingDurationMs: 300, transientFailures, ...(failAt ? { failAt } : {}) });
-  return { sagaId, modelId };
+function train(transientFailures: Record<string, number>, failAt?: 'ALLOCATE'): Promise<{ sagaId: string; modelId: string }> {
+  return trainNewModel(tenant, { trainingDurationMs: 300, transientFailures, ...(failAt ? { failAt } : {}) });
 }
 
 describe('transient failures', () => {

@@ -8,12 +8,11 @@ import { pgPool } from '../core/clients.ts';
 import { newId, newTraceparent } from '../core/ids.ts';
 import { OutboxWriter } from '../outbox-connector/outbox-writer.ts';
 import { compareProjections, liveOffsets, rebuildProjection } from '../processors/saga-state/rebuild.ts';
-import { requestTraining } from '../processors/training-requests/request.ts';
 import { loadContracts } from '../schemas/contracts.ts';
 import { EVENT_LOG_TOPICS } from '../topics/catalogue.ts';
 import { consumeUntil } from './support/consume.ts';
 import { config, uniqueName } from './support/fixtures.ts';
-import { addTestModel, businessSnapshot, query, startProcessors, stopProcessors, waitForNoLag, waitForTerminal } from './support/saga.ts';
+import { businessSnapshot, trainNewModel, query, startProcessors, stopProcessors, waitForNoLag, waitForTerminal } from './support/saga.ts';
 import { kafkaClient } from '../core/clients.ts';
 import { Partitioners } from 'kafkajs';
 import { waitFor } from '../core/wait.ts';
@@ -22,18 +21,10 @@ import type { Step } from '../schemas/generated.ts';
 const tenant = uniqueName('tenant');
 const started: string[] = [];
 
-async function train(options: { failAt?: Step; hangAt?: Step; trainingDurationMs?: number } = {}): Promise<{ sagaId: string; modelId: string }> {
-  const modelId = uniqueName('model');
-  await addTestModel(modelId, tenant);
-  const sagaId = await requestTraining(config, {
-    tenantId: tenant,
-    modelId,
-    ...(options.failAt ? { failAt: options.failAt } : {}),
-    ...(options.hangAt ? { hangAt: options.hangAt } : {}),
-    trainingDurationMs: options.trainingDurationMs ?? 500,
-  });
-  started.push(sagaId);
-  return { sagaId, modelId };
+async function train(options: { failAt?: Step; hangAt?: Step } = {}): Promise<{ sagaId: string; modelId: string }> {
+  const saga = await trainNewModel(tenant, { trainingDurationMs: 500, ...options });
+  started.push(saga.sagaId);
+  return saga;
 }
 
 describe('the training saga across real processes', () => {

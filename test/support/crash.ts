@@ -9,12 +9,11 @@ import { waitFor } from '../../core/wait.ts';
 import type { ProcessorName } from '../../processors/index.ts';
 import { compareProjections, liveOffsets, rebuildProjection } from '../../processors/saga-state/rebuild.ts';
 import { killProcessor, processorsStatus, processorsUp } from '../../processors/supervisor.ts';
-import { requestTraining } from '../../processors/training-requests/request.ts';
 import { OutboxWriter } from '../../outbox-connector/outbox-writer.ts';
 import { loadContracts } from '../../schemas/contracts.ts';
 import type { Step } from '../../schemas/generated.ts';
 import { config, uniqueName } from './fixtures.ts';
-import { addTestModel, PROCESSOR_ENV, processorConfig, query, startProcessors, stopProcessors, waitForConsumerGroups, waitForNoLag, waitForTerminal } from './saga.ts';
+import { PROCESSOR_ENV, trainNewModel, processorConfig, query, startProcessors, stopProcessors, waitForConsumerGroups, waitForNoLag, waitForTerminal } from './saga.ts';
 
 export function crashScenario(SAGAS: number, killed: readonly ProcessorName[]): void {
 // Deadlines well beyond a restart's stall (a killed member's partitions move on after the session
@@ -37,12 +36,10 @@ describe('crash recovery', () => {
     const writer = await OutboxWriter.create(config.schemaRegistryUrl, loadContracts());
     const sagas: { sagaId: string; modelId: string }[] = [];
     for (let i = 0; i < SAGAS; i++) {
-      const modelId = uniqueName(`crash${i}`);
-      await addTestModel(modelId, tenant);
       const failAt = FAILURES[i % FAILURES.length];
       // Small jobs, so all 100 fit in the compute pool at once (a full pool is a business failure, not a crash effect).
       const resources = { cpuCores: 0, memoryGb: 1, gpuCount: 0, storageGb: 1 };
-      sagas.push({ modelId, sagaId: await requestTraining(config, { tenantId: tenant, modelId, trainingDurationMs: 1_000, config: { resources }, ...(failAt ? { failAt } : {}) }, { writer }) });
+      sagas.push(await trainNewModel(tenant, { trainingDurationMs: 1_000, config: { resources }, ...(failAt ? { failAt } : {}) }, writer));
     }
     const ids = sagas.map((s) => s.sagaId);
 

@@ -7,6 +7,10 @@ import { PROCESSOR_NAMES } from '../../processors/index.ts';
 import { EVENT_LOG_TOPICS } from '../../topics/catalogue.ts';
 import { addModel, DATABASE as MODEL_DB } from '../../processors/model-service/service.ts';
 import { getSaga, type SagaSummary } from '../../processors/saga-state/queries.ts';
+import { TERMINAL } from '../../processors/saga/state.ts';
+import { requestTraining, type TrainingRequestInput } from '../../processors/training-requests/request.ts';
+import type { OutboxWriter } from '../../outbox-connector/outbox-writer.ts';
+import { uniqueName } from './fixtures.ts';
 import { processorsDown, processorsUp } from '../../processors/supervisor.ts';
 import { config as baseConfig } from './fixtures.ts';
 
@@ -91,7 +95,6 @@ export async function stopProcessors(): Promise<void> {
   await processorsDown(processorConfig);
 }
 
-export const TERMINAL = ['Completed', 'Compensated', 'Failed'];
 
 export async function waitForTerminal(sagaIds: string[], timeoutMs = 120_000): Promise<Map<string, SagaSummary>> {
   const pool = pgPool(baseConfig, 'sagaline', 2);
@@ -121,6 +124,18 @@ export async function addTestModel(modelId: string, tenantId: string): Promise<v
   } finally {
     await pool.end();
   }
+}
+
+/** A new model for `tenantId`, and a training saga started on it (as `sagaline model add` + `train` would). */
+export async function trainNewModel(
+  tenantId: string,
+  request: Omit<TrainingRequestInput, 'tenantId' | 'modelId'> = {},
+  writer?: OutboxWriter,
+): Promise<{ sagaId: string; modelId: string }> {
+  const modelId = uniqueName('model');
+  await addTestModel(modelId, tenantId);
+  const sagaId = await requestTraining(baseConfig, { tenantId, modelId, ...request }, writer ? { writer } : {});
+  return { sagaId, modelId };
 }
 
 export async function query<T extends pg.QueryResultRow>(database: string, sql: string, params: unknown[] = []): Promise<T[]> {
