@@ -22,7 +22,7 @@ export function decide(state: SagaState, incoming: Incoming, facts: AuditFacts, 
     d.commands.push({ kind: 'append', entry: 'reverted', auditId: ctx.newId(), sagaId: state.sagaId, tenantId: state.tenantId ?? '', modelId: state.modelId ?? '', version: state.refs.previousVersion ?? '' });
     return d;
   }
-  if (incoming.type !== 'ModelUpdated' || state.status !== 'InProgress' || state.steps.AUDIT.status !== 'running' || facts.entries.length > 0) return d;
+  if (state.status !== 'InProgress' || state.steps.AUDIT.status !== 'running' || facts.entries.length > 0 || state.refs.newVersion === null) return d;
   const sim = simulation(state);
   if (sim?.hangAt === 'AUDIT') return d;
   if (sim?.failAt === 'AUDIT') {
@@ -30,7 +30,7 @@ export function decide(state: SagaState, incoming: Incoming, facts: AuditFacts, 
     return d;
   }
   const auditId = ctx.newId();
-  const version = (incoming.payload as { newVersion: string }).newVersion;
+  const version = state.refs.newVersion;
   d.commands.push({ kind: 'append', entry: 'completed', auditId, sagaId: state.sagaId, tenantId: state.tenantId ?? '', modelId: state.modelId ?? '', version });
   d.messages.push(reply(state, incoming, 'AuditLogged', { sagaId: state.sagaId, auditId }, ctx));
   return d;

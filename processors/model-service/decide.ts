@@ -41,7 +41,9 @@ export function decide(state: SagaState, incoming: Incoming, facts: ModelFacts, 
   const modelId = state.modelId ?? '';
   const sagaId = state.sagaId;
 
-  if (incoming.type === 'TrainingRequested' && state.status === 'InProgress' && state.steps.RESERVE.status === 'running') {
+  // Forward steps are decided from the view, not from the message that arrived: topics interleave,
+  // so the message that starts a step may be read before the request it depends on.
+  if (state.status === 'InProgress' && state.steps.RESERVE.status === 'running') {
     if (sim?.hangAt === 'RESERVE') return d;
     const problem = sim?.failAt === 'RESERVE' ? 'simulated failure at RESERVE' : reservationProblem(facts.model, state);
     if (problem) {
@@ -54,15 +56,14 @@ export function decide(state: SagaState, incoming: Incoming, facts: ModelFacts, 
     return d;
   }
 
-  if (incoming.type === 'TrainingCompleted' && state.status === 'InProgress' && state.steps.UPDATE.status === 'running') {
+  if (state.status === 'InProgress' && state.steps.UPDATE.status === 'running' && state.refs.modelBinaryUri !== null) {
     if (sim?.hangAt === 'UPDATE') return d;
-    const artifacts = (incoming.payload as { artifacts: { modelBinaryUri: string } }).artifacts;
     if (sim?.failAt === 'UPDATE' || !facts.model) {
       const reason = sim?.failAt === 'UPDATE' ? 'simulated failure at UPDATE' : `model ${modelId} no longer exists`;
       d.messages.push(reply(state, incoming, 'ModelUpdateFailed', { sagaId, modelId, reason }, ctx));
     } else {
       const toVersion = nextVersion(facts.model.version);
-      d.commands.push({ kind: 'update', modelId, sagaId, fromVersion: facts.model.version, toVersion, artifactsUri: artifacts.modelBinaryUri });
+      d.commands.push({ kind: 'update', modelId, sagaId, fromVersion: facts.model.version, toVersion, artifactsUri: state.refs.modelBinaryUri });
       d.messages.push(reply(state, incoming, 'ModelUpdated', { sagaId, modelId, previousVersion: facts.model.version, newVersion: toVersion }, ctx));
     }
     return d;

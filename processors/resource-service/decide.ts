@@ -34,7 +34,7 @@ export function decide(state: SagaState, incoming: Incoming, facts: ResourceFact
   const sagaId = state.sagaId;
   const sim = simulation(state);
 
-  if (incoming.type === 'ModelReserved' && state.status === 'InProgress' && state.steps.ALLOCATE.status === 'running' && state.request) {
+  if (state.status === 'InProgress' && state.steps.ALLOCATE.status === 'running' && state.request) {
     if (sim?.hangAt === 'ALLOCATE') return d;
     const missing = shortfall(state.request.resources, facts.free);
     const problem = sim?.failAt === 'ALLOCATE' ? 'simulated failure at ALLOCATE' : missing.length > 0 ? `not enough free compute: ${missing.join(', ')}` : undefined;

@@ -48,6 +48,8 @@ export interface SagaRefs {
   allocationId: string | null;
   computeNodes: string[];
   jobId: string | null;
+  /** The trained model's artifacts (TrainingCompleted), for the update. */
+  modelBinaryUri: string | null;
   previousVersion: string | null;
   newVersion: string | null;
   auditId: string | null;
@@ -89,7 +91,7 @@ export function initialState(sagaId: string): SagaState {
     modelId: null,
     request: null,
     steps: { RESERVE: step(), ALLOCATE: step(), TRAIN: step(), UPDATE: step(), AUDIT: step() },
-    refs: { reservationId: null, allocationId: null, computeNodes: [], jobId: null, previousVersion: null, newVersion: null, auditId: null },
+    refs: { reservationId: null, allocationId: null, computeNodes: [], jobId: null, modelBinaryUri: null, previousVersion: null, newVersion: null, auditId: null },
     failedStep: null,
     reason: null,
     failedAt: null,
@@ -285,7 +287,7 @@ function recordRefs(state: SagaState, event: SagaEvent): void {
   switch (event.type) {
     case 'ModelReserved': state.refs.reservationId = String(p.reservationId); break;
     case 'ResourcesAllocated': state.refs.allocationId = String(p.allocationId); state.refs.computeNodes = [...(p.computeNodes as string[])]; break;
-    case 'TrainingCompleted': state.refs.jobId = String(p.jobId); break;
+    case 'TrainingCompleted': state.refs.jobId = String(p.jobId); state.refs.modelBinaryUri = String((p.artifacts as { modelBinaryUri: string }).modelBinaryUri); break;
     case 'ModelUpdated': state.refs.previousVersion = String(p.previousVersion); state.refs.newVersion = String(p.newVersion); break;
     case 'AuditLogged': state.refs.auditId = String(p.auditId); break;
     default: break;

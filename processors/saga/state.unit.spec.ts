@@ -155,3 +155,14 @@ describe('stale messages', () => {
     expect(state.steps.UPDATE.status).toBe('pending');
   });
 });
+
+describe('decisions from the view, not from the arriving message', () => {
+  it('given ModelReserved read before the request it follows, when the request arrives, then resource-service allocates', () => {
+    const reserved = ev('ModelReserved', { modelId: 'm1', reservationId: 'r1' });
+    const request = requested();
+    const state = fold('s1', [reserved, request]);
+    const decision = resource.decide(state, { type: request.type, payload: request.payload, metadata: { messageId: request.messageId, traceparent: 't' } }, { free: { cpuCores: 9, memoryGb: 9, gpuCount: 9, storageGb: 9 } }, { now: 0, newId: () => 'a1' });
+    expect(decision.commands.map((c) => c.kind)).toEqual(['allocate']);
+    expect(decision.messages.map((m) => m.type)).toEqual(['ResourcesAllocated']);
+  });
+});

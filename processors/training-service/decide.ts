@@ -26,7 +26,7 @@ export function decide(state: SagaState, incoming: Incoming, facts: TrainingFact
   const sagaId = state.sagaId;
   const sim = simulation(state);
 
-  if (incoming.type === 'ResourcesAllocated' && state.status === 'InProgress' && state.steps.TRAIN.status === 'running' && !facts.job) {
+  if (state.status === 'InProgress' && state.steps.TRAIN.status === 'running' && !facts.job && state.request) {
     if (sim?.failAt === 'TRAIN' && sim.trainingDurationMs <= 0) {
       d.messages.push(reply(state, incoming, 'TrainingFailed', { sagaId, jobId: null, reason: 'simulated failure at TRAIN' }, ctx));
       return d;
