@@ -31,3 +31,43 @@ export function reportError(err: unknown): number {
   process.stderr.write(`sagaline: unexpected error: ${message}\n`);
   return 70;
 }
+
+export interface ProgressBar {
+  update(done: number, total: number): void;
+  finish(): void;
+}
+
+/**
+ * A progress bar with the rate, on stderr: redrawn in place on a terminal (at most every 100 ms),
+ * one line every 5 s otherwise (logs, CI), so output stays readable either way.
+ */
+export function progressBar(label: string, unit = 'events', stream: NodeJS.WriteStream = process.stderr): ProgressBar {
+  const t0 = Date.now();
+  let last = 0;
+  let latest = { done: 0, total: 0 };
+  const render = () => {
+    const { done, total } = latest;
+    const seconds = Math.max((Date.now() - t0) / 1000, 0.001);
+    const ratio = total > 0 ? Math.min(done / total, 1) : 1;
+    const width = 30;
+    const filled = Math.round(ratio * width);
+    return `${label} [${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${done}/${total} ${unit} · ${Math.round(done / seconds)} ${unit}/s`;
+  };
+  return {
+    update(done, total) {
+      latest = { done, total };
+      const now = Date.now();
+      if (stream.isTTY) {
+        if (now - last < 100) return;
+        stream.write(`\r${render()}`);
+      } else {
+        if (now - last < 5_000) return;
+        stream.write(`› ${render()}\n`);
+      }
+      last = now;
+    },
+    finish() {
+      stream.write(stream.isTTY ? `\r${render()}\n` : `› ${render()}\n`);
+    },
+  };
+}

@@ -12,6 +12,7 @@ import { requestTraining, type TrainingRequestInput } from '../../processors/tra
 import type { OutboxWriter } from '../../outbox-connector/outbox-writer.ts';
 import { uniqueName } from './fixtures.ts';
 import { processorsDown, processorsUp } from '../../processors/supervisor.ts';
+import { waitForProcessorGroups } from '../../processors/ready.ts';
 import { config as baseConfig } from './fixtures.ts';
 
 /** Short deadlines so timeouts happen within a test. */
@@ -77,18 +78,7 @@ export async function startProcessors(extraEnv: Record<string, string> = {}): Pr
 
 /** Every processor's consumer group has joined with members (so "latest" means "from now on"). */
 export async function waitForConsumerGroups(timeoutMs = 90_000): Promise<void> {
-  const admin = kafkaClient(baseConfig, 'saga-test-admin').admin();
-  await admin.connect();
-  try {
-    const groups = PROCESSOR_NAMES.map((n) => `sagaline-${n}`);
-    await waitFor(
-      `consumer groups ${groups.join(', ')} to be Stable with members`,
-      async () => (await admin.describeGroups(groups)).groups.every((g) => g.state === 'Stable' && g.members.length > 0),
-      { timeoutMs, intervalMs: 500 },
-    );
-  } finally {
-    await admin.disconnect();
-  }
+  await waitForProcessorGroups(baseConfig, timeoutMs);
 }
 
 export async function stopProcessors(): Promise<void> {

@@ -1,0 +1,150 @@
+/** Commands that read history from the Kafka log: audit, replay, tail. */
+import { Command } from 'commander';
+import { kafkaClient, registryClient } from '../core/clients.ts';
+import { loadConfig } from '../core/config.ts';
+import { PoisonMessageError, SagalineError } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
+import { auditSaga, emitterOf, type AuditTimeline } from '../audit/timeline.ts';
+import { exported, parseTime, replay, type ReplayOptions, type ReplayReport } from '../audit/replay.ts';
+import { decodeMessage } from '../processors/runtime/decode.ts';
+import { EVENT_LOG_TOPICS, TOPIC_PREFIX } from '../topics/catalogue.ts';
+import { printJson, progress, progressBar, table } from './output.ts';
+
+const short = (id: string) => id.slice(0, 8);
+
+function printTimeline(t: AuditTimeline): void {
+  console.log(`saga ${t.sagaId}: ${t.events.length} messages in the event log, in causal order`);
+  console.log(
+    table(
+      t.events.map((e, i) => ({
+        '#': i + 1,
+        time: e.at,
+        'topic/partition@offset': `${e.topic.replace(TOPIC_PREFIX, '')}/${e.partition}@${e.offset}`,
+        type: e.type,
+        service: e.service,
+        message: short(e.messageId),
+        'caused by': e.causationId === t.sagaId ? 'the saga' : short(e.causationId),
+      })),
+    ),
+  );
+  console.log('\npayloads:');
+  t.events.forEach((e, i) => console.log(`${String(i + 1).padStart(3)} ${e.type}: ${JSON.stringify(e.payload)}`));
+  const s = t.state;
+  console.log(`\nstate derived from these messages: ${s.state}${s.reason ? ` (${s.reason})` : ''}`);
+  console.log(table(s.steps.map((st) => ({ step: st.name, status: st.status, reason: st.reason ?? '' }))));
+}
+
+export function auditCommand(): Command {
+  return new Command('audit')
+    .description("a saga's whole history read from the Kafka log (not the projection): every message in causal order, and the state derived from it")
+    .argument('<sagaId>')
+    .option('--json', 'print {"sagaId","events":[{at,topic,partition,offset,type,service,messageId,causationId,payload}],"state"}')
+    .action(async (sagaId: string, opts: { json?: boolean }) => {
+      const timeline = await auditSaga(loadConfig(), sagaId);
+      if (opts.json) return printJson(timeline);
+      printTimeline(timeline);
+    });
+}
+
+function printReplay(r: ReplayReport): void {
+  console.log(`replayed ${r.events} messages of ${r.sagas} saga(s) in ${(r.elapsedMs / 1000).toFixed(1)} s (${r.eventsPerSecond} events/s)${r.undecodable ? `; ${r.undecodable} undecodable record(s) skipped` : ''}`);
+  const types = Object.entries(r.byType).sort(([a], [b]) => a.localeCompare(b));
+  if (types.length) console.log(table(types.map(([type, count]) => ({ type, messages: count }))));
+  if (r.rebuild) {
+    const b = r.rebuild;
+    console.log(`\nrebuilt the saga-state projection into ${b.table}${b.kept ? ' (kept)' : ' (dropped after the comparison)'}: ${b.sagasCompared} saga(s) compared with the live projection`);
+    if (b.liveBehindLog > 0) console.log(`note: the live projection has not read the last ${b.liveBehindLog} message(s) of the log yet; the rebuild stopped where it stands`);
+    if (b.differences.length === 0) console.log('no difference');
+    for (const d of b.differences) console.log(`saga ${d.sagaId} differs:\n${d.differences.map((x) => `  ${x}`).join('\n')}`);
+  }
+  if (r.export) console.log(`\nexported ${r.export.messages} message(s) to ${r.export.path} (last hash ${r.export.lastHash}); check it with: npx sagaline verify-export ${r.export.path}`);
+}
+
+export function replayCommand(): Command {
+  return new Command('replay')
+    .description('re-read the event log from the start (or a time range): rebuild and compare the saga-state projection, export a hash-chained audit file')
+    .option('--saga <id>', 'only this saga')
+    .option('--from <time>', 'from this broker time (ISO 8601 or ms since epoch)')
+    .option('--to <time>', 'up to this broker time, inclusive')
+    .option('--rebuild', 'fold the log into a fresh saga-state table and compare it with the live one, saga by saga')
+    .option('--keep-table', 'with --rebuild: keep the rebuilt table')
+    .option('--export <file.ndjson>', 'write every message read as a JSON line, hash-chained (check with verify-export)')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts: { saga?: string; from?: string; to?: string; rebuild?: boolean; keepTable?: boolean; export?: string; json?: boolean }) => {
+      const bar = progressBar('replay');
+      const options: ReplayOptions = {
+        ...(opts.saga ? { sagaId: opts.saga } : {}),
+        ...(opts.from ? { fromMs: parseTime('--from', opts.from) } : {}),
+        ...(opts.to ? { toMs: parseTime('--to', opts.to) } : {}),
+        ...(opts.rebuild ? { rebuild: true } : {}),
+        ...(opts.keepTable ? { keepTable: true } : {}),
+        ...(opts.export ? { exportPath: opts.export } : {}),
+        onProgress: (done, total) => bar.update(done, total),
+      };
+      const report = await replay(loadConfig(), options);
+      bar.finish();
+      if (opts.json) printJson(report);
+      else printReplay(report);
+      if (report.rebuild && report.rebuild.differences.length > 0) process.exitCode = 1;
+    });
+}
+
+/** `training-events` or `sagaline.training-events`; only catalogued event logs. */
+export function resolveEventLog(name: string): string {
+  const full = name.startsWith(TOPIC_PREFIX) ? name : `${TOPIC_PREFIX}${name}`;
+  if (!EVENT_LOG_TOPICS.some((t) => t.name === full)) {
+    throw new SagalineError('REQUEST_INVALID', `"${name}" is not an event-log topic; one of: ${EVENT_LOG_TOPICS.map((t) => t.name.replace(TOPIC_PREFIX, '')).join(', ')}`);
+  }
+  return full;
+}
+
+export function tailCommand(): Command {
+  return new Command('tail')
+    .description('decoded messages of a topic as they arrive (Ctrl-C stops)')
+    .argument('<topic>', `an event log: ${EVENT_LOG_TOPICS.map((t) => t.name.replace(TOPIC_PREFIX, '')).join(', ')}`)
+    .option('--from-beginning', 'start with the oldest message instead of the next one')
+    .option('--saga <id>', "only this saga's messages")
+    .option('--json', 'one JSON object per line')
+    .action(async (topicName: string, opts: { fromBeginning?: boolean; saga?: string; json?: boolean }) => {
+      const topic = resolveEventLog(topicName);
+      const config = loadConfig();
+      const kafka = kafkaClient(config, 'sagaline-tail');
+      const registry = registryClient(config);
+      const admin = kafka.admin();
+      await admin.connect();
+      const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
+      const groupId = `sagaline-tail-${newId()}`;
+      const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 250 });
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachMessage: async ({ partition, message }) => {
+          if (opts.saga && message.key?.toString() !== opts.saga) return;
+          try {
+            const m = await decodeMessage(registry, topic, partition, message);
+            if (opts.json) {
+              process.stdout.write(`${JSON.stringify({ ...exported(m), service: emitterOf(m.type, m.payload) })}\n`);
+            } else {
+              process.stdout.write(`${new Date(m.kafka.timestamp).toISOString()} ${topic.replace(TOPIC_PREFIX, '')}/${partition}@${message.offset} ${m.type} saga=${m.metadata.sagaId} ${JSON.stringify(m.payload)}\n`);
+            }
+          } catch (err) {
+            if (!(err instanceof PoisonMessageError)) throw err;
+            progress(`undecodable record at ${topic}/${partition}@${message.offset}: ${err.message}`);
+          }
+        },
+      });
+      // Start exactly at the end seen above: everything written after this line is printed.
+      if (!opts.fromBeginning) for (const p of ends) consumer.seek({ topic, partition: p.partition, offset: p.high });
+      progress(`tailing ${topic} from ${opts.fromBeginning ? 'the beginning' : 'the end'}; Ctrl-C stops`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await consumer.disconnect();
+      const cleanup = kafka.admin();
+      await cleanup.connect();
+      await cleanup.deleteGroups([groupId]).catch(() => undefined);
+      await cleanup.disconnect();
+    });
+}
