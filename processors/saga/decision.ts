@@ -24,12 +24,12 @@ export interface Decision<C> {
 export const nothing = <C>(): Decision<C> => ({ commands: [], messages: [] });
 
 /** A message of this saga caused by `cause`: same saga, tenant and trace; causation = the cause's id. */
-export function reply<T extends MessageType>(state: SagaState, cause: Incoming, type: T, payload: MessagePayloads[T], ctx: DecisionContext): OutgoingMessage<T> {
+export function reply<T extends MessageType>(state: SagaState, cause: Incoming, type: T, payload: MessagePayloads[T], ctx: DecisionContext, messageId = ctx.newId()): OutgoingMessage<T> {
   return {
     type,
     payload,
     metadata: {
-      messageId: ctx.newId(),
+      messageId,
       sagaId: state.sagaId,
       tenantId: state.tenantId ?? 'unknown',
       correlationId: state.sagaId,

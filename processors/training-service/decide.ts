@@ -31,10 +31,11 @@ export function decide(state: SagaState, incoming: Incoming, facts: TrainingFact
       d.messages.push(reply(state, incoming, 'TrainingFailed', { sagaId, jobId: null, reason: 'simulated failure at TRAIN' }, ctx));
       return d;
     }
+    // The job's id is the id of the message announcing it: what the job does later is caused by that message.
     const jobId = ctx.newId();
     const finishAt = sim?.hangAt === 'TRAIN' ? null : ctx.now + (sim?.trainingDurationMs ?? 1_000);
     d.commands.push({ kind: 'start', sagaId, jobId, finishAt });
-    d.messages.push(reply(state, incoming, 'TrainingStarted', { sagaId, jobId, startedAt: ctx.now }, ctx));
+    d.messages.push(reply(state, incoming, 'TrainingStarted', { sagaId, jobId, startedAt: ctx.now }, ctx, jobId));
     return d;
   }
 
