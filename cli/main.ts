@@ -4,7 +4,10 @@ import { stackCommand } from './stack-command.ts';
 import { demoCommand } from './demo-command.ts';
 import { provisionCommand } from './provision-command.ts';
 import { relayCommand } from './relay-command.ts';
+import { verifyExportCommand } from './verify-export-command.ts';
+import { auditCommand, replayCommand, tailCommand } from './history-commands.ts';
 import { listCommand, modelCommand, processorCommand, processorsCommand, statusCommand, trainCommand } from './saga-commands.ts';
+import { serveCommand } from './serve-command.ts';
 
 const program = new Command('sagaline')
   .description('Event-sourced pipeline for distributed transactions: Postgres outbox → Debezium → Kafka → choreographed sagas')
@@ -18,7 +21,12 @@ const program = new Command('sagaline')
   .addCommand(trainCommand())
   .addCommand(statusCommand())
   .addCommand(listCommand())
-  .addCommand(demoCommand());
+  .addCommand(demoCommand())
+  .addCommand(serveCommand())
+  .addCommand(auditCommand())
+  .addCommand(replayCommand())
+  .addCommand(tailCommand())
+  .addCommand(verifyExportCommand());
 
 try {
   await program.parseAsync(process.argv);

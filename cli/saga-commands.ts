@@ -6,7 +6,7 @@ import { SagalineError } from '../core/errors.ts';
 import { isProcessorName, PROCESSOR_NAMES, startProcessor } from '../processors/index.ts';
 import { addModel, DATABASE as MODEL_DATABASE } from '../processors/model-service/service.ts';
 import { getSaga, listSagas, parseStatus, type SagaSummary } from '../processors/saga-state/queries.ts';
-import { processorsDown, processorsStatus, processorsUp } from '../processors/supervisor.ts';
+import { apiDown, apiStatus, processorsDown, processorsStatus, processorsUp } from '../processors/supervisor.ts';
 import { readConfigFile, requestTraining } from '../processors/training-requests/request.ts';
 import { printJson, progress, table } from './output.ts';
 import pg from 'pg';
@@ -36,14 +36,17 @@ export function processorsCommand(): Command {
     const started = processorsUp(loadConfig());
     progress(started.length ? `started: ${started.join(', ')}` : 'all processors already running');
   });
-  cmd.command('down').description('stop the processors').action(async () => {
-    const stopped = await processorsDown(loadConfig());
+  cmd.command('down').description('stop the processors and the background HTTP API').action(async () => {
+    const config = loadConfig();
+    const stopped = [...((await apiDown(config)) ? ['api'] : []), ...(await processorsDown(config))];
     progress(stopped.length ? `stopped: ${stopped.join(', ')}` : 'no processor was running');
   });
-  cmd.command('status').description('which processors run, their pids and logs').option('--json', 'print as JSON').action((opts: { json?: boolean }) => {
-    const status = processorsStatus(loadConfig());
-    if (opts.json) return printJson({ processors: status });
-    console.log(table(status.map((s) => ({ processor: s.name, running: s.running ? 'yes' : 'no', pid: s.pid, log: s.log }))));
+  cmd.command('status').description('which processors (and the background HTTP API) run, their pids and logs').option('--json', 'print as JSON').action((opts: { json?: boolean }) => {
+    const config = loadConfig();
+    const status = processorsStatus(config);
+    const api = apiStatus(config);
+    if (opts.json) return printJson({ processors: status, api });
+    console.log(table([...status.map((s) => ({ processor: s.name, running: s.running ? 'yes' : 'no', pid: s.pid, log: s.log })), { processor: 'api', running: api.running ? 'yes' : 'no', pid: api.pid, log: api.log }]));
   });
   return cmd;
 }

@@ -45,6 +45,10 @@ export const DEFAULTS = {
   pool: { cpuCores: 64, memoryGb: 256, gpuCount: 8, storageGb: 2_000 },
   timerPollMs: 250,
   sessionTimeoutMs: 30_000,
+  apiHost: '127.0.0.1',
+  apiPort: 58080,
+  /** Processor i (in the order of PROCESSOR_NAMES) serves its metrics on base + 1 + i. */
+  processorMetricsPortBase: 58100,
 } as const;
 
 export interface StackPorts {
@@ -104,6 +108,10 @@ export interface Config {
   schemaRegistryUrl: string;
   connectUrl: string;
   logLevel: string;
+  /** The HTTP API (`sagaline serve`). */
+  api: { host: string; port: number };
+  /** Processor i (in the order of PROCESSOR_NAMES) serves GET /metrics on 127.0.0.1:base+1+i. */
+  processorMetricsPortBase: number;
   stack: LocalStackConfig;
   versions: Versions;
 }
@@ -166,8 +174,10 @@ export function loadConfig(env: Env = process.env): Config {
     registry: port(env, 'SAGALINE_REGISTRY_PORT', DEFAULTS.registryPort),
     registryManagement: port(env, 'SAGALINE_REGISTRY_MANAGEMENT_PORT', DEFAULTS.registryManagementPort),
   };
+  const api = { host: DEFAULTS.apiHost, port: port(env, 'SAGALINE_API_PORT', DEFAULTS.apiPort) };
+  const processorMetricsPortBase = port(env, 'SAGALINE_METRICS_PORT_BASE', DEFAULTS.processorMetricsPortBase);
   const seen = new Map<number, string>();
-  for (const [name, value] of Object.entries(ports)) {
+  for (const [name, value] of Object.entries({ ...ports, api: api.port })) {
     const other = seen.get(value);
     if (other) throw new ConfigError(`ports of ${other} and ${name} are both ${value}; give each component its own port`);
     seen.set(value, name);
@@ -220,6 +230,8 @@ export function loadConfig(env: Env = process.env): Config {
     relayBatchSize: positiveInt(env, 'SAGALINE_RELAY_BATCH_SIZE', DEFAULTS.relayBatchSize),
     relayIdlePollMs: positiveInt(env, 'SAGALINE_RELAY_IDLE_POLL_MS', DEFAULTS.relayIdlePollMs),
     logLevel,
+    api,
+    processorMetricsPortBase,
     stack,
     versions: VERSIONS,
   };

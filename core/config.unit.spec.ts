@@ -13,6 +13,14 @@ describe('loadConfig', () => {
     expect(config.stack.ports.postgres).not.toBe(5432); // the machine's own Postgres is not ours
   });
 
+  it('puts the HTTP API and the processors\' metrics on loopback ports, movable by variables', () => {
+    expect(loadConfig({}).api).toEqual({ host: '127.0.0.1', port: DEFAULTS.apiPort });
+    expect(loadConfig({}).processorMetricsPortBase).toBe(DEFAULTS.processorMetricsPortBase);
+    const moved = loadConfig({ SAGALINE_API_PORT: '59080', SAGALINE_METRICS_PORT_BASE: '59100' });
+    expect(moved.api.port).toBe(59080);
+    expect(moved.processorMetricsPortBase).toBe(59100);
+  });
+
   it('uses an external stack when all four endpoints are given', () => {
     const config = loadConfig({
       KAFKA_BROKERS: 'k1:9092, k2:9092',
@@ -36,6 +44,9 @@ describe('loadConfig', () => {
     [{ SAGALINE_KAFKA_PORT: '70000' }, /SAGALINE_KAFKA_PORT must be a TCP port/],
     [{ SAGALINE_CONNECT_PORT: String(DEFAULTS.registryPort) }, /ports of connect and registry are both 58081/],
     [{ SAGALINE_KAFKA_HEAP_MB: '-1' }, /SAGALINE_KAFKA_HEAP_MB must be a positive integer/],
+    [{ SAGALINE_API_PORT: '0' }, /SAGALINE_API_PORT must be a TCP port between 1 and 65535, got "0"/],
+    [{ SAGALINE_METRICS_PORT_BASE: 'x' }, /SAGALINE_METRICS_PORT_BASE must be a TCP port/],
+    [{ SAGALINE_API_PORT: String(DEFAULTS.kafkaPort) }, /ports of kafka and api are both 59092/],
     [
       { KAFKA_BROKERS: 'nohostport', DATABASE_URL: 'postgres://db/a', SCHEMA_REGISTRY_URL: 'http://r', CONNECT_URL: 'http://c' },
       /KAFKA_BROKERS entries must be host:port, got "nohostport"/,

@@ -12,12 +12,20 @@ import { runParticipant, type ParticipantDefinition } from './runtime/participan
 import { runSagaState, DATABASE as SAGA_STATE_DATABASE } from './saga-state/service.ts';
 import { finishDueJobs, trainingService } from './training-service/service.ts';
 import { startPoller } from './runtime/poller.ts';
+import { createProcessorMetrics, serveMetrics } from './runtime/metrics.ts';
 
 export const PROCESSOR_NAMES = ['model-service', 'resource-service', 'training-service', 'audit-service', 'saga-state'] as const;
 export type ProcessorName = (typeof PROCESSOR_NAMES)[number];
 
 export function isProcessorName(name: string): name is ProcessorName {
   return (PROCESSOR_NAMES as readonly string[]).includes(name);
+}
+
+/** Where processor `name` serves its metrics: base + 1 + its index in PROCESSOR_NAMES. */
+export function processorMetricsPort(config: Config, name: ProcessorName): number {
+  const port = config.processorMetricsPortBase + 1 + PROCESSOR_NAMES.indexOf(name);
+  if (port > 65535) throw new ConfigError(`SAGALINE_METRICS_PORT_BASE ${config.processorMetricsPortBase} leaves no port for ${name}'s metrics; choose a base up to ${65535 - PROCESSOR_NAMES.length}`);
+  return port;
 }
 
 export function databaseOf(name: ProcessorName, config: Config): string {
@@ -37,30 +45,42 @@ function participantOf(name: Exclude<ProcessorName, 'saga-state'>, config: Confi
   }
 }
 
-/** Starts one processor in this process; resolves once it consumes. */
+/**
+ * Starts one processor in this process; resolves once it consumes. Its metrics endpoint is bound
+ * first, so a port already in use fails the start before anything consumes.
+ */
 export async function startProcessor(name: ProcessorName, config: Config): Promise<{ stop(): Promise<void> }> {
   const log = createLogger(config, name).child({ service: name });
   const database = databaseOf(name, config);
+  const metrics = createProcessorMetrics(name);
+  const server = await serveMetrics(metrics.registry, processorMetricsPort(config, name));
   const pool = pgPool(config, database, 5);
-  const kafka = kafkaClient(config, `sagaline-${name}`);
-  const registry = registryClient(config);
-  const writer = await OutboxWriter.create(config.schemaRegistryUrl, loadContracts());
-  const deps = { config, pool, writer, log, kafka, registry };
+  try {
+    const kafka = kafkaClient(config, `sagaline-${name}`);
+    const registry = registryClient(config);
+    const writer = await OutboxWriter.create(config.schemaRegistryUrl, loadContracts());
+    const deps = { config, pool, writer, log, kafka, registry, metrics };
 
-  if (name === 'saga-state') {
-    const running = await runSagaState(deps);
-    log.info({ database }, 'saga-state projection and watchdog running');
-    return { stop: async () => { await running.stop(); await pool.end(); } };
+    if (name === 'saga-state') {
+      const running = await runSagaState(deps);
+      log.info({ database, metrics: `${server.url}/metrics` }, 'saga-state projection and watchdog running');
+      return { stop: async () => { await running.stop(); await server.close(); await pool.end(); } };
+    }
+
+    const consumer = await runParticipant(deps, participantOf(name, config));
+    const poller = name === 'training-service' ? startPoller('due training jobs', config.saga.timerPollMs, log, () => finishDueJobs(deps)) : undefined;
+    log.info({ database, metrics: `${server.url}/metrics` }, `${name} running`);
+    return {
+      async stop() {
+        await poller?.stop();
+        await consumer.stop();
+        await server.close();
+        await pool.end();
+      },
+    };
+  } catch (err) {
+    await server.close();
+    await pool.end().catch(() => undefined);
+    throw err;
   }
-
-  const consumer = await runParticipant(deps, participantOf(name, config));
-  const poller = name === 'training-service' ? startPoller('due training jobs', config.saga.timerPollMs, log, () => finishDueJobs(deps)) : undefined;
-  log.info({ database }, `${name} running`);
-  return {
-    async stop() {
-      await poller?.stop();
-      await consumer.stop();
-      await pool.end();
-    },
-  };
 }

@@ -21,6 +21,7 @@ import { SagalineError } from '../../core/errors.ts';
 import { attemptsAllowed, giveUp, retryTarget, targetKey, type RetryTarget } from '../saga/give-up.ts';
 import { backoffMs, isTransient } from './transient.ts';
 import { startPoller } from './poller.ts';
+import { countConsumed, countPublished, timed, type ProcessorMetrics } from './metrics.ts';
 
 export const RUNTIME_DDL = [
   `create table if not exists inbox (
@@ -60,6 +61,7 @@ export interface ShellDeps {
   pool: pg.Pool;
   writer: OutboxWriter;
   log: Logger;
+  metrics: ProcessorMetrics;
 }
 
 export async function loadView(client: pg.ClientBase, sagaId: string): Promise<SagaState> {
@@ -133,18 +135,20 @@ function simulatedTransientFailure(attempt: number) {
 /** One attempt at a message, in one transaction. With `deferredSeq`, the deferred row goes in the same transaction. */
 async function attempt<F, C>(deps: ShellDeps, participant: ParticipantDefinition<F, C>, message: DecodedMessage, attemptNo: number, deferredSeq?: string): Promise<'handled' | 'duplicate'> {
   const sagaId = message.metadata.sagaId;
-  return inTransaction(deps.pool, async (client) => {
+  const { outcome, published } = await inTransaction(deps.pool, async (client) => {
     if (deferredSeq !== undefined) await client.query('delete from deferred_messages where seq = $1', [deferredSeq]);
     const fresh = await client.query('insert into inbox (message_id, saga_id, type) values ($1, $2, $3) on conflict do nothing', [message.metadata.messageId, sagaId, message.type]);
-    if (fresh.rowCount === 0) return 'duplicate' as const;
+    if (fresh.rowCount === 0) return { outcome: 'duplicate' as const, published: [] };
     const before = await loadView(client, sagaId);
     const folded = evolve(before, { type: message.type, payload: message.payload, messageId: message.metadata.messageId, at: message.kafka.timestamp });
     const incoming: Incoming = { type: message.type, payload: message.payload, metadata: message.metadata };
     const { state, published } = await decideAndAct(client, participant, deps.writer, folded, (s, facts, ctx) => participant.decide(s, incoming, facts, ctx), simulatedTransientFailure(attemptNo));
     await saveView(client, state);
     deps.log.info({ sagaId, messageId: message.metadata.messageId, type: message.type, service: participant.name, attempt: attemptNo, published: published.map((m) => m.type), sagaStatus: state.status }, 'handled');
-    return 'handled' as const;
+    return { outcome: 'handled' as const, published };
   });
+  countPublished(deps.metrics, published);
+  return outcome;
 }
 
 async function defer(pool: pg.Pool, message: DecodedMessage, attempts: number, error: unknown): Promise<void> {
@@ -232,10 +236,10 @@ export async function retryDeferred<F, C>(deps: ShellDeps, participant: Particip
 /** Retries ran out: the step reports its failure, or the compensation reports CompensationFailed. */
 async function exhaust<F, C>(deps: ShellDeps, participant: ParticipantDefinition<F, C>, message: DecodedMessage, seq: string, target: RetryTarget, attempts: number, lastError: string): Promise<void> {
   const sagaId = message.metadata.sagaId;
-  await inTransaction(deps.pool, async (client) => {
+  const published = await inTransaction(deps.pool, async (client) => {
     await client.query('delete from deferred_messages where seq = $1', [seq]);
     const fresh = await client.query('insert into inbox (message_id, saga_id, type) values ($1, $2, $3) on conflict do nothing', [message.metadata.messageId, sagaId, message.type]);
-    if (fresh.rowCount === 0) return;
+    if (fresh.rowCount === 0) return [];
     const view = await loadView(client, sagaId);
     let state = evolve(view, { type: message.type, payload: message.payload, messageId: message.metadata.messageId, at: message.kafka.timestamp });
     const ctx = context();
@@ -244,7 +248,9 @@ async function exhaust<F, C>(deps: ShellDeps, participant: ParticipantDefinition
     state = evolve(state, { type: verdict.type, payload: verdict.payload, messageId: verdict.metadata.messageId, at: ctx.now });
     await saveView(client, state);
     deps.log.warn({ sagaId, messageId: message.metadata.messageId, service: participant.name, step: target.step, compensation: target.compensation, attempts, published: [verdict.type] }, 'retries exhausted');
+    return [verdict];
   });
+  countPublished(deps.metrics, published);
 }
 
 export async function runParticipant<F, C>(
@@ -266,7 +272,8 @@ export async function runParticipant<F, C>(
     sessionTimeoutMs: deps.config.saga.sessionTimeoutMs,
     log: deps.log,
     handle: async (message) => {
-      await handleMessage(deps, participant, message);
+      countConsumed(deps.metrics, message.kafka.topic, message.type);
+      await timed(deps.metrics, () => handleMessage(deps, participant, message));
     },
   });
   const retries = startPoller('deferred message retries', deps.config.saga.timerPollMs, deps.log, () => retryDeferred(deps, participant));

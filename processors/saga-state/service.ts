@@ -13,7 +13,7 @@ import type { Config } from '../../core/config.ts';
 import { PoisonMessageError } from '../../core/errors.ts';
 import { newTraceparent } from '../../core/ids.ts';
 import type { Logger } from '../../core/log.ts';
-import type { OutboxWriter } from '../../outbox-connector/outbox-writer.ts';
+import type { OutboxWriter, OutgoingMessage } from '../../outbox-connector/outbox-writer.ts';
 import type { Step } from '../../schemas/generated.ts';
 import { EVENT_LOG_TOPICS } from '../../topics/catalogue.ts';
 import { sendToDeadLetter } from '../runtime/consumer.ts';
@@ -21,6 +21,7 @@ import { decodeMessage, type DecodedMessage } from '../runtime/decode.ts';
 import { context, inTransaction } from '../runtime/participant.ts';
 import { withRetries } from '../runtime/transient.ts';
 import { startPoller } from '../runtime/poller.ts';
+import { countConsumed, countPublished, timed, type ProcessorMetrics } from '../runtime/metrics.ts';
 import type { Incoming } from '../saga/decision.ts';
 import { evolve, initialState, type SagaState } from '../saga/state.ts';
 import { decide, decideTimer, type Timer, type WatchdogCommand, type WatchdogFacts } from './decide.ts';
@@ -109,25 +110,28 @@ export interface SagaStateDeps {
   log: Logger;
   kafka: Kafka;
   registry: SchemaRegistry;
+  metrics: ProcessorMetrics;
 }
 
 /** Fires the deadlines that have passed; returns how many timers it looked at. */
 export async function fireDueTimers(deps: SagaStateDeps): Promise<number> {
   const due = (await deps.pool.query("select saga_id, step from saga_timers where status = 'pending' and due_at <= now() order by due_at limit 100")).rows as { saga_id: string; step: Step }[];
   for (const { saga_id: sagaId, step } of due) {
-    await inTransaction(deps.pool, async (client) => {
+    const published = await inTransaction(deps.pool, async (client) => {
       const row = (await client.query(`select state from ${LIVE_TABLE} where saga_id = $1 for update`, [sagaId])).rows[0];
       const state = (row?.state as SagaState | undefined) ?? initialState(sagaId);
       const facts = await watchdogFacts(client, sagaId);
       const timer = facts.timers.find((t) => t.step === step);
-      if (!timer) return;
+      if (!timer) return [];
       // A deadline is caused by the passage of time: its causation is the saga itself, with a fresh trace.
       const cause: Incoming = { type: 'StepTimedOut', payload: {}, metadata: { messageId: sagaId, traceparent: newTraceparent() } };
       const decision = decideTimer(state, timer, facts, cause, context());
       for (const c of decision.commands) await applyWatchdog(client, c);
       for (const m of decision.messages) await deps.writer.publish(client, m);
       if (decision.messages.length) deps.log.info({ sagaId, step, service: 'saga-state' }, 'step deadline passed: StepTimedOut');
+      return decision.messages;
     });
+    countPublished(deps.metrics, published);
   }
   return due.length;
 }
@@ -140,16 +144,19 @@ async function handle(deps: SagaStateDeps, topic: string, partition: number, mes
     if (!(err instanceof PoisonMessageError)) throw err;
     await sendToDeadLetter(producer, err, topic, partition, message);
   }
-  await withRetries('saga-state projection', 5, () =>
+  if (decoded) countConsumed(deps.metrics, topic, decoded.type);
+  const published = await withRetries('saga-state projection', 5, () =>
     inTransaction(deps.pool, async (client) => {
+      let written: OutgoingMessage[] = [];
       const stored = (await client.query("select next_offset from projection_offsets where projection = 'live' and topic = $1 and partition = $2 for update", [topic, partition])).rows[0];
-      if (stored && BigInt(message.offset) < BigInt(stored.next_offset)) return; // already applied (redelivery)
+      if (stored && BigInt(message.offset) < BigInt(stored.next_offset)) return written; // already applied (redelivery)
       if (decoded) {
         const state = await project(client, LIVE_TABLE, decoded);
         const incoming: Incoming = { type: decoded.type, payload: decoded.payload, metadata: decoded.metadata };
         const decision = decide(state, incoming, await watchdogFacts(client, state.sagaId), deps.config.saga.deadlinesMs, context());
         for (const c of decision.commands) await applyWatchdog(client, c);
         for (const m of decision.messages) await deps.writer.publish(client, m);
+        written = decision.messages;
         deps.log.info({ sagaId: state.sagaId, messageId: decoded.metadata.messageId, type: decoded.type, service: 'saga-state', sagaStatus: state.status }, 'projected');
       }
       await client.query(
@@ -157,8 +164,10 @@ async function handle(deps: SagaStateDeps, topic: string, partition: number, mes
          on conflict (projection, topic, partition) do update set next_offset = excluded.next_offset`,
         [topic, partition, (BigInt(message.offset) + 1n).toString()],
       );
+      return written;
     }),
   );
+  countPublished(deps.metrics, published);
 }
 
 export async function runSagaState(deps: SagaStateDeps): Promise<{ stop(): Promise<void> }> {
@@ -178,7 +187,7 @@ export async function runSagaState(deps: SagaStateDeps): Promise<{ stop(): Promi
   await consumer.run({
     autoCommit: false,
     eachMessage: async ({ topic, partition, message }) => {
-      await handle(deps, topic, partition, message, producer);
+      await timed(deps.metrics, () => handle(deps, topic, partition, message, producer));
       await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
     },
   });

@@ -2,6 +2,7 @@
 import type pg from 'pg';
 import type { Incoming } from '../saga/decision.ts';
 import { decideAndAct, inTransaction, loadView, saveView, type ParticipantDefinition, type ShellDeps } from '../runtime/participant.ts';
+import { countPublished } from '../runtime/metrics.ts';
 import { decide, decideJobDue, type Job, type TrainingCommand, type TrainingFacts } from './decide.ts';
 
 export const DATABASE = 'training_service';
@@ -56,17 +57,19 @@ export const trainingService: ParticipantDefinition<TrainingFacts, TrainingComma
 export async function finishDueJobs(deps: ShellDeps): Promise<number> {
   const due = (await deps.pool.query("select saga_id from training_jobs where status = 'running' and finish_at <= now() order by finish_at limit 50")).rows as { saga_id: string }[];
   for (const { saga_id: sagaId } of due) {
-    await inTransaction(deps.pool, async (client) => {
+    const published = await inTransaction(deps.pool, async (client) => {
       const view = await loadView(client, sagaId);
       const job = await jobOf(client, sagaId);
-      if (!job) return;
+      if (!job) return [];
       const cause: Incoming = { type: 'TrainingStarted', payload: {}, metadata: { messageId: job.jobId, traceparent: `00-${job.jobId.replace(/-/g, '')}-${job.jobId.replace(/-/g, '').slice(0, 16)}-01` } };
       const { state, published } = await decideAndAct(client, trainingService, deps.writer, view, (s, facts, ctx) =>
         facts.job ? decideJobDue(s, facts.job, cause, ctx) : { commands: [], messages: [] },
       );
       await saveView(client, state);
       if (published.length) deps.log.info({ sagaId, service: 'training-service', published: published.map((m) => m.type) }, 'job finished');
+      return published;
     });
+    countPublished(deps.metrics, published);
   }
   return due.length;
 }

@@ -1,0 +1,128 @@
+/**
+ * The API's `GET /metrics`: every processor's metrics (fetched from its own endpoint as JSON and
+ * aggregated), merged with gauges the API computes at scrape time — sagas per state from the
+ * projection, consumer lag per processor group and topic from Kafka, and whether each processor
+ * answered. A source that cannot be read is left out of the scrape (and logged), never failing it.
+ */
+import type { Kafka } from 'kafkajs';
+import type pg from 'pg';
+import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
+import type { Config } from '../core/config.ts';
+import { PROCESSOR_NAMES, processorMetricsPort, type ProcessorName } from '../processors/index.ts';
+import { groupOf } from '../processors/ready.ts';
+import { LIVE_TABLE } from '../processors/saga-state/service.ts';
+import { SAGA_STATUSES, type SagaStatus } from '../processors/saga/state.ts';
+import { EVENT_LOG_TOPICS } from '../topics/catalogue.ts';
+
+export interface ProcessorProbe {
+  name: ProcessorName;
+  url: string;
+  healthy: boolean;
+  detail?: string;
+  /** Its registry's getMetricsAsJSON(), when it answered. */
+  metrics?: object[];
+}
+
+/** Asks each processor's metrics endpoint; a processor is alive when it answers. */
+export async function probeProcessors(config: Config, timeoutMs = 2_000): Promise<ProcessorProbe[]> {
+  return Promise.all(
+    PROCESSOR_NAMES.map(async (name): Promise<ProcessorProbe> => {
+      const url = `http://127.0.0.1:${processorMetricsPort(config, name)}/metrics.json`;
+      try {
+        const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+        if (!res.ok) return { name, url, healthy: false, detail: `metrics endpoint answered ${res.status}` };
+        return { name, url, healthy: true, metrics: (await res.json()) as object[] };
+      } catch (err) {
+        const cause = (err as { cause?: { code?: string } }).cause?.code;
+        return { name, url, healthy: false, detail: cause === 'ECONNREFUSED' ? 'not running (metrics endpoint refused the connection)' : `metrics endpoint did not answer: ${(err as Error).message}` };
+      }
+    }),
+  );
+}
+
+/** Count per saga state, 0 for the states no saga is in. */
+export function sagaCounts(rows: readonly { status: string; count: number | string }[]): Record<SagaStatus, number> {
+  const counts = Object.fromEntries(SAGA_STATUSES.map((s) => [s, 0])) as Record<SagaStatus, number>;
+  for (const row of rows) if ((SAGA_STATUSES as readonly string[]).includes(row.status)) counts[row.status as SagaStatus] += Number(row.count);
+  return counts;
+}
+
+export async function fetchSagaCounts(pool: pg.Pool): Promise<Record<SagaStatus, number>> {
+  const { rows } = await pool.query(`select status, count(*)::int as count from ${LIVE_TABLE} group by status`).catch((err: { code?: string }) => {
+    if (err.code === '42P01') return { rows: [] }; // no projection yet: no sagas
+    throw err;
+  });
+  return sagaCounts(rows as { status: string; count: number }[]);
+}
+
+export interface PartitionEnds {
+  partition: number;
+  low: string;
+  high: string;
+}
+
+/**
+ * Messages a group has yet to read on one topic: end offset minus committed offset, summed over
+ * partitions. A partition with no committed offset counts from where a new group starts reading.
+ */
+export function consumerLag(ends: readonly PartitionEnds[], committed: readonly { partition: number; offset: string }[], start: 'earliest' | 'latest'): number {
+  let lag = 0n;
+  for (const end of ends) {
+    const high = BigInt(end.high);
+    const offset = committed.find((c) => c.partition === end.partition)?.offset ?? '-1';
+    const from = offset === '-1' ? (start === 'earliest' ? BigInt(end.low) : high) : BigInt(offset);
+    if (high > from) lag += high - from;
+  }
+  return Number(lag);
+}
+
+export interface LagSample {
+  group: string;
+  topic: string;
+  lag: number;
+}
+
+export async function fetchConsumerLag(config: Config, kafka: Kafka): Promise<LagSample[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const topics = EVENT_LOG_TOPICS.map((t) => t.name);
+    const ends = new Map<string, PartitionEnds[]>();
+    for (const topic of topics) ends.set(topic, await admin.fetchTopicOffsets(topic));
+    const samples: LagSample[] = [];
+    for (const name of PROCESSOR_NAMES) {
+      const group = groupOf(name);
+      for (const { topic, partitions } of await admin.fetchOffsets({ groupId: group, topics })) {
+        samples.push({ group, topic, lag: consumerLag(ends.get(topic) ?? [], partitions, config.saga.consumerStart) });
+      }
+    }
+    return samples;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export interface ScrapeInput {
+  processors: readonly Pick<ProcessorProbe, 'name' | 'healthy' | 'metrics'>[];
+  /** Undefined when the projection could not be read. */
+  sagas?: Record<SagaStatus, number>;
+  /** Undefined when Kafka could not be asked. */
+  lag?: readonly LagSample[];
+}
+
+/** One registry for the scrape: the processors' metrics aggregated, plus the API's gauges. */
+export function scrapeRegistry(input: ScrapeInput): Registry {
+  const own = new Registry();
+  const up = new Gauge({ name: 'sagaline_processor_up', help: 'Whether the processor answered on its metrics endpoint (1) or not (0)', labelNames: ['service'], registers: [own] });
+  for (const p of input.processors) up.set({ service: p.name }, p.healthy ? 1 : 0);
+  if (input.sagas) {
+    const sagas = new Gauge({ name: 'sagaline_sagas', help: 'Sagas per state in the saga-state projection', labelNames: ['state'], registers: [own] });
+    for (const [state, count] of Object.entries(input.sagas)) sagas.set({ state }, count);
+  }
+  if (input.lag) {
+    const lag = new Gauge({ name: 'sagaline_consumer_lag', help: "Messages a processor's consumer group has yet to read: end offsets minus committed offsets, summed over partitions", labelNames: ['group', 'topic'], registers: [own] });
+    for (const s of input.lag) lag.set({ group: s.group, topic: s.topic }, s.lag);
+  }
+  const answered = input.processors.flatMap((p) => (p.metrics ? [p.metrics] : []));
+  return Registry.merge([AggregatorRegistry.aggregate(answered), own]);
+}

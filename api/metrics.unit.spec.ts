@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { countConsumed, createProcessorMetrics } from '../processors/runtime/metrics.ts';
+import { consumerLag, sagaCounts, scrapeRegistry } from './metrics.ts';
+
+describe('consumer lag', () => {
+  const ends = [
+    { partition: 0, low: '0', high: '10' },
+    { partition: 1, low: '5', high: '8' },
+  ];
+
+  it('is the end offsets minus the committed offsets, summed over partitions', () => {
+    expect(consumerLag(ends, [{ partition: 0, offset: '7' }, { partition: 1, offset: '8' }], 'earliest')).toBe(3);
+  });
+
+  it('counts a partition with no committed offset from where a new group starts', () => {
+    const committed = [{ partition: 0, offset: '10' }, { partition: 1, offset: '-1' }];
+    expect(consumerLag(ends, committed, 'earliest')).toBe(3); // from the first kept offset, 5
+    expect(consumerLag(ends, committed, 'latest')).toBe(0);
+  });
+
+  it('treats a partition missing from the group as uncommitted, and is never negative', () => {
+    expect(consumerLag(ends, [{ partition: 0, offset: '12' }], 'earliest')).toBe(3);
+  });
+});
+
+describe('sagas per state', () => {
+  it('has every state, 0 where no saga is', () => {
+    expect(sagaCounts([{ status: 'Completed', count: '3' }, { status: 'Compensated', count: 1 }])).toEqual({
+      NotStarted: 0, InProgress: 0, Completed: 3, Compensating: 0, Compensated: 1, Failed: 0,
+    });
+  });
+});
+
+describe('the scrape', () => {
+  it("merges the processors' metrics with the API's gauges", async () => {
+    // Given two processors that answered (with their JSON) and one that did not
+    const model = createProcessorMetrics('model-service');
+    countConsumed(model, 'sagaline.model-events', 'ModelReserved');
+    const audit = createProcessorMetrics('audit-service');
+    countConsumed(audit, 'sagaline.model-events', 'ModelReserved');
+    countConsumed(audit, 'sagaline.model-events', 'ModelReserved');
+    const processors = [
+      { name: 'model-service' as const, healthy: true, metrics: await model.registry.getMetricsAsJSON() },
+      { name: 'audit-service' as const, healthy: true, metrics: await audit.registry.getMetricsAsJSON() },
+      { name: 'saga-state' as const, healthy: false },
+    ];
+
+    // When the scrape is built with the saga counts and lag
+    const text = await scrapeRegistry({
+      processors,
+      sagas: sagaCounts([{ status: 'Completed', count: 2 }]),
+      lag: [{ group: 'sagaline-model-service', topic: 'sagaline.model-events', lag: 4 }],
+    }).metrics();
+
+    // Then each processor keeps its own series, and the API's gauges are there
+    expect(text).toContain('sagaline_messages_consumed_total{topic="sagaline.model-events",type="ModelReserved",service="model-service"} 1');
+    expect(text).toContain('sagaline_messages_consumed_total{topic="sagaline.model-events",type="ModelReserved",service="audit-service"} 2');
+    expect(text).toContain('sagaline_handler_duration_seconds_bucket{le="+Inf",service="audit-service"} 0');
+    expect(text).toContain('sagaline_processor_up{service="model-service"} 1');
+    expect(text).toContain('sagaline_processor_up{service="saga-state"} 0');
+    expect(text).toContain('sagaline_sagas{state="Completed"} 2');
+    expect(text).toContain('sagaline_sagas{state="Failed"} 0');
+    expect(text).toContain('sagaline_consumer_lag{group="sagaline-model-service",topic="sagaline.model-events"} 4');
+  });
+
+  it('leaves out a source that could not be read', async () => {
+    const text = await scrapeRegistry({ processors: [{ name: 'saga-state', healthy: false }] }).metrics();
+    expect(text).toContain('sagaline_processor_up{service="saga-state"} 0');
+    expect(text).not.toContain('sagaline_sagas');
+    expect(text).not.toContain('sagaline_consumer_lag');
+  });
+});

@@ -1,0 +1,62 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../core/errors.ts';
+import { countConsumed, countPublished, createProcessorMetrics, serveMetrics, timed, type MetricsServer } from './metrics.ts';
+
+describe('processor metrics', () => {
+  const servers: MetricsServer[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+
+  it('labels every series with the service and counts what the shell reports', async () => {
+    // Given a processor's metrics
+    const metrics = createProcessorMetrics('model-service');
+
+    // When it consumes two messages (one a duplicate), publishes one after commit and times a handler
+    countConsumed(metrics, 'sagaline.training-requests', 'TrainingRequested');
+    countConsumed(metrics, 'sagaline.training-requests', 'TrainingRequested');
+    countPublished(metrics, [{ type: 'ModelReserved' }]);
+    await timed(metrics, async () => undefined);
+
+    // Then the text exposition has each counter and the histogram, with the service label
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('sagaline_messages_consumed_total{topic="sagaline.training-requests",type="TrainingRequested",service="model-service"} 2');
+    expect(text).toContain('sagaline_messages_published_total{type="ModelReserved",service="model-service"} 1');
+    expect(text).toContain('sagaline_handler_duration_seconds_count{service="model-service"} 1');
+  });
+
+  it('times a handler that throws too', async () => {
+    const metrics = createProcessorMetrics('saga-state');
+    await expect(timed(metrics, async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(await metrics.registry.metrics()).toContain('sagaline_handler_duration_seconds_count{service="saga-state"} 1');
+  });
+
+  it('serves /metrics as text and /metrics.json, and nothing else', async () => {
+    // Given a metrics endpoint on a free port
+    const metrics = createProcessorMetrics('audit-service');
+    countConsumed(metrics, 'sagaline.audit-events', 'AuditLogged');
+    const server = await serveMetrics(metrics.registry, 0);
+    servers.push(server);
+
+    // When it is asked for each format
+    const text = await fetch(`${server.url}/metrics`);
+    const json = await fetch(`${server.url}/metrics.json`);
+    const other = await fetch(`${server.url}/other`);
+
+    // Then text and JSON carry the same counter, and other paths are a JSON 404
+    expect(text.headers.get('content-type')).toContain('text/plain');
+    expect(await text.text()).toContain('sagaline_messages_consumed_total{topic="sagaline.audit-events",type="AuditLogged",service="audit-service"} 1');
+    const consumed = ((await json.json()) as { name: string; values: { value: number; labels: Record<string, string> }[] }[]).find((m) => m.name === 'sagaline_messages_consumed_total');
+    expect(consumed?.values).toEqual([{ value: 1, labels: { topic: 'sagaline.audit-events', type: 'AuditLogged', service: 'audit-service' } }]);
+    expect(other.status).toBe(404);
+    expect(((await other.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
+  });
+
+  it('refuses a port in use with a ConfigError naming the variable to change', async () => {
+    const first = await serveMetrics(createProcessorMetrics('a').registry, 0);
+    servers.push(first);
+    const port = Number(new URL(first.url).port);
+    await expect(serveMetrics(createProcessorMetrics('b').registry, port)).rejects.toThrow(ConfigError);
+    await expect(serveMetrics(createProcessorMetrics('b').registry, port)).rejects.toThrow(/metrics port \d+ is already in use; choose other ports with SAGALINE_METRICS_PORT_BASE/);
+  });
+});
