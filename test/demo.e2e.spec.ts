@@ -1,0 +1,94 @@
+/**
+ * The main job as a new user meets it: `sagaline demo` on a stack of its own (nothing else writes
+ * to it), then the sagas it reports checked against `status`, `list`, the HTTP API and a rebuild
+ * of the whole projection from the log.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePorts, isolatedStackEnv, sagaline, type CliResult } from './support/cli.ts';
+
+interface DemoJson {
+  sagas: number;
+  byState: Record<string, number>;
+  steps: { step: string; n: number; p50Ms: number | null; p95Ms: number | null }[];
+  api: string;
+  results: { sagaId: string; scenario: string; state: string; expected: string }[];
+}
+
+const stateDir = mkdtempSync(join(tmpdir(), 'sagaline-demo-'));
+let env: Record<string, string>;
+let run: CliResult;
+let demo: DemoJson;
+
+describe('npm start: the demo', () => {
+  beforeAll(async () => {
+    const [api, metrics] = await freePorts(2);
+    env = { ...(await isolatedStackEnv(stateDir)), SAGALINE_API_PORT: String(api), SAGALINE_METRICS_PORT_BASE: String(metrics) };
+    // Given a stack that is not running, when the demo runs six sagas
+    run = await sagaline(['demo', '--sagas', '6', '--json'], env, 600_000);
+    expect(run.code, run.stderr).toBe(0);
+    demo = JSON.parse(run.stdout) as DemoJson;
+  });
+
+  afterAll(async () => {
+    if (env) {
+      await sagaline(['processors', 'down'], env);
+      await sagaline(['stack', 'down'], env);
+    }
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('brings everything up, runs the batch and summarizes it', () => {
+    expect(run.stderr).toContain('started processors');
+    expect(run.stderr).toContain('HTTP API on http://127.0.0.1:');
+    expect(demo.sagas).toBe(6);
+    // ok, fail ALLOCATE, ok, fail TRAIN, ok, hang RESERVE (times out)
+    expect(demo.byState).toEqual({ Completed: 3, Compensated: 3 });
+    for (const r of demo.results) expect(r.state, `${r.sagaId}: ${r.scenario}`).toBe(r.expected);
+    expect(demo.steps.map((s) => s.step)).toEqual(['RESERVE', 'ALLOCATE', 'TRAIN', 'UPDATE', 'AUDIT', 'saga']);
+    // Latency counts steps whose success stood: the three completed sagas' (a compensated step is undone)
+    const reserve = demo.steps[0]!;
+    expect(reserve.n).toBe(3);
+    expect(reserve.p50Ms).toBeGreaterThanOrEqual(0);
+    expect(reserve.p95Ms).toBeGreaterThanOrEqual(reserve.p50Ms!);
+    expect(demo.steps.find((s) => s.step === 'saga')!.n).toBe(3);
+  });
+
+  it('reports the same sagas as `status`, `list` and the HTTP API', async () => {
+    const listed = JSON.parse((await sagaline(['list', '--json'], env)).stdout) as { sagas: { sagaId: string; state: string }[] };
+    for (const r of demo.results) {
+      const status = await sagaline(['status', r.sagaId, '--json'], env);
+      expect(status.code, status.stderr).toBe(0);
+      expect(JSON.parse(status.stdout).state).toBe(r.state);
+      expect(listed.sagas.find((s) => s.sagaId === r.sagaId)?.state).toBe(r.state);
+      const response = await fetch(`${demo.api}/sagas/${r.sagaId}`);
+      expect(response.status).toBe(200);
+      expect(((await response.json()) as { state: string }).state).toBe(r.state);
+    }
+    const compensated = (await (await fetch(`${demo.api}/sagas?state=Compensated`)).json()) as { sagas: { sagaId: string }[] };
+    expect(compensated.sagas.map((s) => s.sagaId).sort()).toEqual(demo.results.filter((r) => r.state === 'Compensated').map((r) => r.sagaId).sort());
+  });
+
+  it('leaves a log whose rebuilt projection equals the live one', async () => {
+    const result = await sagaline(['replay', '--rebuild', '--json'], env);
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout) as { events: number; sagas: number; rebuild: { sagasCompared: number; differences: unknown[]; liveBehindLog: number } };
+    expect(report.sagas).toBe(6);
+    expect(report.rebuild.sagasCompared).toBe(6);
+    expect(report.rebuild.differences).toEqual([]);
+    expect(report.rebuild.liveBehindLog).toBe(0);
+    expect(result.stderr).toMatch(/replay \[[█░]+\] \d+\/\d+ events · \d+ events\/s/);
+  });
+
+  it('runs again on the running stack and prints a readable summary', async () => {
+    const again = await sagaline(['demo', '--sagas', '2'], env, 300_000);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain('processors already running');
+    expect(again.stdout).toContain('2 sagas by final state');
+    expect(again.stdout).toMatch(/RESERVE\s+2\s+\d+ ms\s+\d+ ms/);
+    expect(again.stdout).toContain('npx sagaline audit ');
+    expect(again.stdout).toContain('npx sagaline processors down && npx sagaline stack down');
+  });
+});
