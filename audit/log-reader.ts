@@ -9,6 +9,7 @@ import { kafkaClient, registryClient } from '../core/clients.ts';
 import type { Config } from '../core/config.ts';
 import { PoisonMessageError, SagalineError, TimeoutError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { createLogger } from '../core/log.ts';
 import { decodeMessage, type DecodedMessage } from '../processors/runtime/decode.ts';
 import { EVENT_LOG_TOPICS } from '../topics/catalogue.ts';
 
@@ -96,7 +97,9 @@ export async function readLog(config: Config, options: ReadLogOptions): Promise<
   const topics = options.topics ?? EVENT_LOG_TOPICS.map((t) => t.name);
   const kafka = kafkaClient(config, 'sagaline-log-reader');
   const registry = registryClient(config);
+  const log = createLogger(config, 'log-reader');
   const remaining = await offsetRanges(kafka, topics, options);
+  log.debug({ sagaId: options.sagaId, ranges: Object.fromEntries([...remaining].map(([k, r]) => [k, `${r.start}-${r.end}`])) }, 'reading the event log');
   const total = Number([...remaining.values()].reduce((sum, r) => sum + (r.end - r.start), 0n));
   let messages = 0;
   let poison = 0;
@@ -104,13 +107,17 @@ export async function readLog(config: Config, options: ReadLogOptions): Promise<
   if (remaining.size === 0) return { messages, poison, total, elapsedMs: Date.now() - t0 };
 
   const groupId = `sagaline-log-reader-${newId()}`;
-  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 250 });
+  // A crashed consumer is not restarted: a restart would read from the beginning again, counting
+  // (and exporting) messages twice. The read fails instead, naming the cause.
+  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 250, retry: { retries: 5, restartOnFailure: async () => false } });
   let resolveDone!: () => void;
   let rejectDone!: (err: unknown) => void;
   const finished = new Promise<void>((resolve, reject) => {
     resolveDone = resolve;
     rejectDone = reject;
   });
+  consumer.on(consumer.events.CRASH, ({ payload }) => rejectDone(new SagalineError('LOG_READ_FAILED', `reading the event log failed: ${payload.error.message}`, { cause: payload.error, retriable: true })));
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => log.debug({ groupId, assigned: payload.memberAssignment }, 'log reader joined its group'));
   await consumer.connect();
   try {
     const selected = [...new Set([...remaining.keys()].map((k) => k.slice(0, k.lastIndexOf('/'))))];
@@ -136,7 +143,10 @@ export async function readLog(config: Config, options: ReadLogOptions): Promise<
         }
         done += 1;
         options.onProgress?.(done, total);
-        if (offset + 1n >= range.end) remaining.delete(key);
+        if (offset + 1n >= range.end) {
+          remaining.delete(key);
+          log.debug({ partition: key, left: remaining.size }, 'partition read to its end offset');
+        }
         if (remaining.size === 0) resolveDone();
       },
     });

@@ -12,6 +12,7 @@ import pg from 'pg';
 import { kafkaClient, pgPool } from '../core/clients.ts';
 import type { Config } from '../core/config.ts';
 import { SagalineError } from '../core/errors.ts';
+import { createLogger } from '../core/log.ts';
 import type { DecodedMessage } from '../processors/runtime/decode.ts';
 import { compareStates, liveOffsets, loadStates, type ProjectionDifference } from '../processors/saga-state/rebuild.ts';
 import { DATABASE, LIVE_TABLE, project, projectionDdl } from '../processors/saga-state/service.ts';
@@ -115,6 +116,7 @@ async function liveSnapshot(pool: pg.Pool, sagaIds?: string[]) {
 
 export async function replay(config: Config, options: ReplayOptions): Promise<ReplayReport> {
   checkReplayOptions(options);
+  const log = createLogger(config, 'replay');
   const t0 = Date.now();
   const writer = options.exportPath
     ? await ExportWriter.open(options.exportPath, {
@@ -163,6 +165,7 @@ export async function replay(config: Config, options: ReplayOptions): Promise<Re
       await read({ upTo: readUpTo });
       for (let round = 0; ; round++) {
         const live = await liveSnapshot(pool, sagaIds);
+        log.debug({ round, live: Object.fromEntries([...live.offsets].map(([k, v]) => [k, String(v)])) }, 'live projection snapshot');
         if (sameOffsets(live.offsets, readUpTo)) {
           const ends = await logEnds(config);
           const differences = compareStates(live.states, await loadStates(pool, table, sagaIds), LIVE_TABLE, table);

@@ -20,13 +20,14 @@ export function processorCommand(): Command {
     .action(async (name: string) => {
       if (!isProcessorName(name)) throw new SagalineError('REQUEST_INVALID', `unknown processor ${name}`);
       const running = await startProcessor(name, loadConfig());
-      progress(`${name} running; Ctrl-C stops it`);
+      // In the background its output is a log file of JSON lines (pino logs it started); a terminal gets a hint.
+      if (process.stderr.isTTY) progress(`${name} running; Ctrl-C stops it`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
       });
       await running.stop();
-      progress(`${name} stopped`);
+      if (process.stderr.isTTY) progress(`${name} stopped`);
     });
 }
 

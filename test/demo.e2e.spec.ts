@@ -3,7 +3,7 @@
  * to it), then the sagas it reports checked against `status`, `list`, the HTTP API and a rebuild
  * of the whole projection from the log.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,7 @@ interface DemoJson {
 }
 
 const stateDir = mkdtempSync(join(tmpdir(), 'sagaline-demo-'));
+chmodSync(stateDir, 0o755); // the postgres system user must be able to traverse it
 let env: Record<string, string>;
 let run: CliResult;
 let demo: DemoJson;

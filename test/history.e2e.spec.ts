@@ -15,7 +15,9 @@ import { getSaga } from '../processors/saga-state/queries.ts';
 import type { SagaState } from '../processors/saga/state.ts';
 import { sagaline } from './support/cli.ts';
 import { config, uniqueName } from './support/fixtures.ts';
-import { query, startProcessors, stopProcessors, trainNewModel, waitForTerminal } from './support/saga.ts';
+import { processorConfig, query, startProcessors, stopProcessors, trainNewModel, waitForTerminal } from './support/saga.ts';
+import { PROCESSOR_NAMES } from '../processors/index.ts';
+import { processorLog } from '../processors/supervisor.ts';
 
 const tenant = uniqueName('tenant');
 const dir = mkdtempSync(join(tmpdir(), 'sagaline-history-'));
@@ -100,7 +102,7 @@ describe('history from the event log', () => {
 
   it('rebuilds the projection and finds no difference with the live one', async () => {
     for (const sagaId of [compensated, completed]) {
-      const result = await sagaline(['replay', '--saga', sagaId, '--rebuild', '--json']);
+      const result = await sagaline(['replay', '--saga', sagaId, '--rebuild', '--json'], { LOG_LEVEL: 'debug' }, 90_000); // a stall shows where, in the failure message
       expect(result.code, result.stderr).toBe(0);
       const report = JSON.parse(result.stdout) as { rebuild: { sagasCompared: number; differences: unknown[]; kept: boolean; table: string } };
       expect(report.rebuild.sagasCompared).toBe(1);
@@ -165,6 +167,17 @@ describe('history from the event log', () => {
       expect(result.stderr).toContain(message);
     }
     expect(existsSync(join(dir, 'never.ndjson'))).toBe(false);
+  });
+
+  it('logs JSON lines that name the saga, the message and the service', () => {
+    const lines = PROCESSOR_NAMES.flatMap((name) => readFileSync(processorLog(processorConfig, name), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>));
+    const aboutMessages = lines.filter((l) => l.messageId !== undefined);
+    // Every processor handled the compensated saga's messages, and each such line carries all three
+    const handled = aboutMessages.filter((l) => l.sagaId === compensated);
+    expect(new Set(handled.map((l) => l.service))).toEqual(new Set(PROCESSOR_NAMES));
+    for (const line of aboutMessages) {
+      expect(line, JSON.stringify(line)).toMatchObject({ sagaId: expect.any(String), messageId: expect.any(String), service: expect.any(String) });
+    }
   });
 
   it('tail prints messages as they arrive', async () => {

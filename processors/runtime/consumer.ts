@@ -8,7 +8,7 @@ import { Partitioners, type Consumer, type Kafka, type KafkaMessage, type Produc
 import { PoisonMessageError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import { deadLetterTopicFor } from '../../topics/catalogue.ts';
-import { decodeMessage, type DecodedMessage } from './decode.ts';
+import { decodeMessage, headerStrings, type DecodedMessage } from './decode.ts';
 
 export interface DecodingConsumerOptions {
   kafka: Kafka;
@@ -52,6 +52,12 @@ export async function sendToDeadLetter(producer: Producer, error: PoisonMessageE
   });
 }
 
+/** What a log line about an undecodable record can say about it: where it is, and its ids if its headers have them. */
+export function poisonLogFields(topic: string, partition: number, message: KafkaMessage): Record<string, string | number | null> {
+  const headers = headerStrings(message.headers);
+  return { topic, partition, offset: message.offset, messageId: headers.id ?? null, sagaId: headers.sagaId ?? message.key?.toString() ?? null };
+}
+
 export async function runDecodingConsumer(options: DecodingConsumerOptions): Promise<RunningConsumer> {
   const consumer = options.kafka.consumer({
     groupId: options.groupId,
@@ -75,7 +81,7 @@ export async function runDecodingConsumer(options: DecodingConsumerOptions): Pro
         if (!(err instanceof PoisonMessageError)) throw err;
         await sendToDeadLetter(producer, err, topic, partition, message);
         deadLettered += 1;
-        options.log.warn({ topic, partition, offset: message.offset, err: err.message }, 'poison message sent to dead-letter topic');
+        options.log.warn({ ...poisonLogFields(topic, partition, message), err: err.message }, 'poison message sent to dead-letter topic');
         return;
       }
       await options.handle(decoded);

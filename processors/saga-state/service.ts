@@ -16,7 +16,7 @@ import type { Logger } from '../../core/log.ts';
 import type { OutboxWriter, OutgoingMessage } from '../../outbox-connector/outbox-writer.ts';
 import type { Step } from '../../schemas/generated.ts';
 import { EVENT_LOG_TOPICS } from '../../topics/catalogue.ts';
-import { sendToDeadLetter } from '../runtime/consumer.ts';
+import { poisonLogFields, sendToDeadLetter } from '../runtime/consumer.ts';
 import { decodeMessage, type DecodedMessage } from '../runtime/decode.ts';
 import { context, inTransaction } from '../runtime/participant.ts';
 import { withRetries } from '../runtime/transient.ts';
@@ -128,7 +128,7 @@ export async function fireDueTimers(deps: SagaStateDeps): Promise<number> {
       const decision = decideTimer(state, timer, facts, cause, context());
       for (const c of decision.commands) await applyWatchdog(client, c);
       for (const m of decision.messages) await deps.writer.publish(client, m);
-      if (decision.messages.length) deps.log.info({ sagaId, step, service: 'saga-state' }, 'step deadline passed: StepTimedOut');
+      for (const m of decision.messages) deps.log.info({ sagaId, messageId: m.metadata.messageId, type: m.type, step, service: 'saga-state' }, 'step deadline passed');
       return decision.messages;
     });
     countPublished(deps.metrics, published);
@@ -143,6 +143,7 @@ async function handle(deps: SagaStateDeps, topic: string, partition: number, mes
   } catch (err) {
     if (!(err instanceof PoisonMessageError)) throw err;
     await sendToDeadLetter(producer, err, topic, partition, message);
+    deps.log.warn({ ...poisonLogFields(topic, partition, message), service: 'saga-state', err: err.message }, 'poison message sent to dead-letter topic');
   }
   if (decoded) countConsumed(deps.metrics, topic, decoded.type);
   const published = await withRetries('saga-state projection', 5, () =>

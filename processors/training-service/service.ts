@@ -66,7 +66,7 @@ export async function finishDueJobs(deps: ShellDeps): Promise<number> {
         facts.job ? decideJobDue(s, facts.job, cause, ctx) : { commands: [], messages: [] },
       );
       await saveView(client, state);
-      if (published.length) deps.log.info({ sagaId, service: 'training-service', published: published.map((m) => m.type) }, 'job finished');
+      for (const m of published) deps.log.info({ sagaId, messageId: m.metadata.messageId, type: m.type, causationId: job.jobId, service: 'training-service' }, 'job finished');
       return published;
     });
     countPublished(deps.metrics, published);

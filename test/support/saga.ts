@@ -54,15 +54,18 @@ async function startGroupsAtEnd(): Promise<void> {
   const admin = kafkaClient(baseConfig, 'saga-test-groups').admin();
   await admin.connect();
   try {
-    for (const name of PROCESSOR_NAMES) {
-      const groupId = `sagaline-${name}`;
-      const committed = await admin.fetchOffsets({ groupId, topics: EVENT_LOG_TOPICS.map((t) => t.name) });
-      for (const { topic, partitions } of committed) {
-        const ends = await admin.fetchTopicOffsets(topic);
-        const missing = partitions.filter((p) => p.offset === '-1').map((p) => ({ partition: p.partition, offset: ends.find((e) => e.partition === p.partition)!.high }));
-        if (missing.length) await admin.setOffsets({ groupId, topic, partitions: missing });
-      }
-    }
+    // Each setOffsets briefly joins the group and takes seconds: the groups are done in parallel.
+    await Promise.all(
+      PROCESSOR_NAMES.map(async (name) => {
+        const groupId = `sagaline-${name}`;
+        const committed = await admin.fetchOffsets({ groupId, topics: EVENT_LOG_TOPICS.map((t) => t.name) });
+        for (const { topic, partitions } of committed) {
+          const ends = await admin.fetchTopicOffsets(topic);
+          const missing = partitions.filter((p) => p.offset === '-1').map((p) => ({ partition: p.partition, offset: ends.find((e) => e.partition === p.partition)!.high }));
+          if (missing.length) await admin.setOffsets({ groupId, topic, partitions: missing });
+        }
+      }),
+    );
   } finally {
     await admin.disconnect();
   }
