@@ -46,8 +46,8 @@ async function endOffsets(): Promise<Map<string, bigint>> {
 
 /**
  * Tests start each processor's group at the current end of the log (other suites leave thousands
- * of unrelated messages behind) by committing those offsets for every partition the group has no
- * offset for yet. The processors themselves keep their default, "earliest": a restarted processor
+ * of unrelated messages behind) by committing those offsets for every partition where the group
+ * has no offset yet or is behind. The processors themselves keep their default, "earliest": a restarted processor
  * must never skip what was written while it was down.
  */
 async function startGroupsAtEnd(): Promise<void> {
@@ -61,8 +61,12 @@ async function startGroupsAtEnd(): Promise<void> {
         const committed = await admin.fetchOffsets({ groupId, topics: EVENT_LOG_TOPICS.map((t) => t.name) });
         for (const { topic, partitions } of committed) {
           const ends = await admin.fetchTopicOffsets(topic);
-          const missing = partitions.filter((p) => p.offset === '-1').map((p) => ({ partition: p.partition, offset: ends.find((e) => e.partition === p.partition)!.high }));
-          if (missing.length) await admin.setOffsets({ groupId, topic, partitions: missing });
+          // Not started yet, or behind because another suite wrote since: move to the end.
+          const behind = partitions
+            .map((p) => ({ partition: p.partition, committed: p.offset, offset: ends.find((e) => e.partition === p.partition)!.high }))
+            .filter((p) => p.committed === '-1' || BigInt(p.committed) < BigInt(p.offset))
+            .map(({ partition, offset }) => ({ partition, offset }));
+          if (behind.length) await admin.setOffsets({ groupId, topic, partitions: behind });
         }
       }),
     );
