@@ -52,6 +52,11 @@ export function emitterOf(type: MessageType, payload: unknown): string {
       return 'saga-state';
     case 'CompensationFailed':
       return stepDefinition((payload as { step: Step }).step).service;
+    // Written by the two-phase commit coordinator inside each participant's prepared transaction.
+    case 'ModelVersionChanged':
+      return 'model-service';
+    case 'ModelVersionAudited':
+      return 'audit-service';
     default:
       return 'unknown';
   }

@@ -123,6 +123,26 @@ export interface ModelUpdated {
   newVersion: string;
 }
 
+/** audit-service recorded a model version change inside a two-phase-commit transaction (published only if it committed). Not a saga message. */
+export interface ModelVersionAudited {
+  /** The two-phase-commit transaction; also the Kafka message key and the sagaId header (its correlation id). */
+  transactionId: string;
+  auditId: string;
+  tenantId: string;
+  modelId: string;
+  newVersion: string;
+}
+
+/** model-service changed a model's version inside a two-phase-commit transaction (published only if it committed). Not a saga message. */
+export interface ModelVersionChanged {
+  /** The two-phase-commit transaction; also the Kafka message key and the sagaId header (its correlation id). */
+  transactionId: string;
+  tenantId: string;
+  modelId: string;
+  previousVersion: string;
+  newVersion: string;
+}
+
 /** resource-service could not allocate the compute asked for. */
 export interface ResourceAllocationFailed {
   /** The saga this message belongs to; also the Kafka message key. */
@@ -227,6 +247,8 @@ export interface MessagePayloads {
   ModelUpdateFailed: ModelUpdateFailed;
   ModelUpdateReverted: ModelUpdateReverted;
   ModelUpdated: ModelUpdated;
+  ModelVersionAudited: ModelVersionAudited;
+  ModelVersionChanged: ModelVersionChanged;
   ResourceAllocationFailed: ResourceAllocationFailed;
   ResourcesAllocated: ResourcesAllocated;
   ResourcesReleased: ResourcesReleased;
@@ -251,6 +273,8 @@ export const MESSAGE_TYPES = [
   'ModelUpdateFailed',
   'ModelUpdateReverted',
   'ModelUpdated',
+  'ModelVersionAudited',
+  'ModelVersionChanged',
   'ResourceAllocationFailed',
   'ResourcesAllocated',
   'ResourcesReleased',

@@ -32,11 +32,11 @@ const eventLogs: { aggregateType: string; messages: readonly MessageType[] }[] =
   { aggregateType: 'training-requests', messages: ['TrainingRequested'] },
   {
     aggregateType: 'model-events',
-    messages: ['ModelReserved', 'ModelReservationFailed', 'ModelReservationReleased', 'ModelUpdated', 'ModelUpdateFailed', 'ModelUpdateReverted'],
+    messages: ['ModelReserved', 'ModelReservationFailed', 'ModelReservationReleased', 'ModelUpdated', 'ModelUpdateFailed', 'ModelUpdateReverted', 'ModelVersionChanged'],
   },
   { aggregateType: 'resource-events', messages: ['ResourcesAllocated', 'ResourceAllocationFailed', 'ResourcesReleased'] },
   { aggregateType: 'training-events', messages: ['TrainingStarted', 'TrainingCompleted', 'TrainingFailed', 'TrainingCancelled'] },
-  { aggregateType: 'audit-events', messages: ['AuditLogged', 'AuditFailed'] },
+  { aggregateType: 'audit-events', messages: ['AuditLogged', 'AuditFailed', 'ModelVersionAudited'] },
   // Written by the saga watchdog (deadlines, completion) and by any participant whose compensation gave up.
   { aggregateType: 'saga-events', messages: ['StepTimedOut', 'SagaCompleted', 'CompensationFailed'] },
 ];

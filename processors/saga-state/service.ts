@@ -24,6 +24,7 @@ import { startPoller } from '../runtime/poller.ts';
 import { countConsumed, countPublished, timed, type ProcessorMetrics } from '../runtime/metrics.ts';
 import type { Incoming } from '../saga/decision.ts';
 import { evolve, initialState, type SagaState } from '../saga/state.ts';
+import { isTwoPhaseCommitMessage } from '../../coordinator/messages.ts';
 import { decide, decideTimer, type Timer, type WatchdogCommand, type WatchdogFacts } from './decide.ts';
 
 export const DATABASE = 'sagaline';
@@ -65,6 +66,8 @@ export const DDL = [
 export async function project(client: pg.ClientBase, table: string, message: DecodedMessage): Promise<SagaState> {
   const t = pg.escapeIdentifier(table);
   const sagaId = message.metadata.sagaId;
+  // Two-phase commit messages (coordinator/) share the topics but belong to no saga.
+  if (isTwoPhaseCommitMessage(message.type)) return initialState(sagaId);
   await client.query(`insert into ${t} (saga_id, status, state) values ($1, 'NotStarted', $2) on conflict do nothing`, [sagaId, initialState(sagaId)]);
   const before = (await client.query(`select state from ${t} where saga_id = $1 for update`, [sagaId])).rows[0].state as SagaState;
   const after = evolve(before, { type: message.type, payload: message.payload, messageId: message.metadata.messageId, at: message.kafka.timestamp });
