@@ -20,6 +20,7 @@ import { errorResponse } from './errors.ts';
 import { healthReport } from './health.ts';
 import { fetchConsumerLag, fetchSagaCounts, probeProcessors, scrapeRegistry } from './metrics.ts';
 import { parseListQuery, TRAINING_REQUEST_SCHEMA, type TrainingRequestBody } from './requests.ts';
+import { registerTwoPhaseCommitRoutes } from './two-phase-commit-routes.ts';
 
 /** One log line per request, when it completes; failures are logged where they are handled. */
 class OneLinePerRequest extends LogController {
@@ -115,6 +116,9 @@ export function buildApi(config: Config, options: ApiOptions = {}): Api {
     const registry = scrapeRegistry({ processors, ...(sagas ? { sagas } : {}), ...(lag ? { lag } : {}) });
     return reply.type(registry.contentType).send(await registry.metrics());
   });
+
+  // The two-phase commit coordinator: /2pc/transactions…
+  registerTwoPhaseCommitRoutes(app, config);
 
   return app;
 }

@@ -8,6 +8,7 @@ import { verifyExportCommand } from './verify-export-command.ts';
 import { auditCommand, replayCommand, tailCommand } from './history-commands.ts';
 import { listCommand, modelCommand, processorCommand, processorsCommand, statusCommand, trainCommand } from './saga-commands.ts';
 import { serveCommand } from './serve-command.ts';
+import { patternCommand, twoPhaseCommitCommand } from './two-phase-commit-command.ts';
 
 const program = new Command('sagaline')
   .description('Event-sourced pipeline for distributed transactions: Postgres outbox → Debezium → Kafka → choreographed sagas')
@@ -26,7 +27,9 @@ const program = new Command('sagaline')
   .addCommand(auditCommand())
   .addCommand(replayCommand())
   .addCommand(tailCommand())
-  .addCommand(verifyExportCommand());
+  .addCommand(verifyExportCommand())
+  .addCommand(twoPhaseCommitCommand())
+  .addCommand(patternCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -49,6 +49,8 @@ export const DEFAULTS = {
   apiPort: 58080,
   /** Processor i (in the order of PROCESSOR_NAMES) serves its metrics on base + 1 + i. */
   processorMetricsPortBase: 58100,
+  /** Two-phase commit: phase-1 vote deadline, phase-2 retry pause, longest wait for a decision on a prepared transaction. */
+  twoPhaseCommit: { prepareTimeoutMs: 5_000, retryIntervalMs: 500, decisionTimeoutMs: 60_000 },
 } as const;
 
 export interface StackPorts {
@@ -112,6 +114,15 @@ export interface Config {
   api: { host: string; port: number };
   /** Processor i (in the order of PROCESSOR_NAMES) serves GET /metrics on 127.0.0.1:base+1+i. */
   processorMetricsPortBase: number;
+  /** The two-phase commit coordinator (`coordinator/`). */
+  twoPhaseCommit: {
+    /** Phase 1: a participant that has not voted by then counts as a no. */
+    prepareTimeoutMs: number;
+    /** Phase 2: pause between two attempts to finish a participant. */
+    retryIntervalMs: number;
+    /** An undecided transaction older than this is aborted (presumed abort), so no prepared transaction holds locks for long. */
+    decisionTimeoutMs: number;
+  };
   stack: LocalStackConfig;
   versions: Versions;
 }
@@ -232,6 +243,11 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     api,
     processorMetricsPortBase,
+    twoPhaseCommit: {
+      prepareTimeoutMs: positiveInt(env, 'SAGALINE_2PC_PREPARE_TIMEOUT_MS', DEFAULTS.twoPhaseCommit.prepareTimeoutMs),
+      retryIntervalMs: positiveInt(env, 'SAGALINE_2PC_RETRY_INTERVAL_MS', DEFAULTS.twoPhaseCommit.retryIntervalMs),
+      decisionTimeoutMs: positiveInt(env, 'SAGALINE_2PC_DECISION_TIMEOUT_MS', DEFAULTS.twoPhaseCommit.decisionTimeoutMs),
+    },
     stack,
     versions: VERSIONS,
   };
