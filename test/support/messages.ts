@@ -18,8 +18,11 @@ export function seededRandom(seed: number): () => number {
 }
 
 export function anyMessage<T extends MessageType>(type: T, sagaId: string, tenantId = 'tenant-test'): OutgoingMessage<T> {
-  const payload = messageRecord(loadContracts(), type).random() as unknown as MessagePayloads[T] & { sagaId: string };
-  payload.sagaId = sagaId;
+  const record = messageRecord(loadContracts(), type);
+  const payload = record.random() as unknown as MessagePayloads[T] & Record<string, unknown>;
+  // Saga messages carry the saga id; two-phase commit messages carry their transaction id, which is the key.
+  const keyField = record.fields.some((f) => f.name === 'sagaId') ? 'sagaId' : 'transactionId';
+  (payload as Record<string, unknown>)[keyField] = sagaId;
   return {
     type,
     payload,
