@@ -7,7 +7,7 @@
 import { Command } from 'commander';
 import { pgPool } from '../core/clients.ts';
 import { loadConfig, type Config } from '../core/config.ts';
-import { SagalineError } from '../core/errors.ts';
+import { SagalineError, StackError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { waitFor } from '../core/wait.ts';
 import { demoPlan, describeScenario, expectedState, summarizeRun, type DemoSummary, type Scenario } from '../demo/plan.ts';
@@ -19,7 +19,8 @@ import { waitForProcessorGroups } from '../processors/ready.ts';
 import { getSaga, type SagaSummary } from '../processors/saga-state/queries.ts';
 import { DATABASE as SAGA_STATE_DATABASE } from '../processors/saga-state/service.ts';
 import { TERMINAL, type SagaStatus } from '../processors/saga/state.ts';
-import { apiUp, processorsUp } from '../processors/supervisor.ts';
+import { apiUp, processorsStatus, processorsUp } from '../processors/supervisor.ts';
+import { tail } from '../infra/stack/processes.ts';
 import { requestTraining } from '../processors/training-requests/request.ts';
 import { loadContracts } from '../schemas/contracts.ts';
 import { printJson, progress, table } from './output.ts';
@@ -56,7 +57,11 @@ export async function runDemo(config: Config, sagas: number, live: (line: string
   progress(provisioned.changed ? 'provisioned databases, topics, schemas and connectors' : 'databases, topics, schemas and connectors already provisioned');
   const started = processorsUp(config);
   progress(started.length ? `started processors: ${started.join(', ')}` : 'processors already running');
-  await waitForProcessorGroups(config, 120_000);
+  // A processor that exits (a port taken, a database unreachable) fails the demo at once, with its log.
+  await waitForProcessorGroups(config, 120_000, undefined, () => {
+    const dead = processorsStatus(config).find((p) => !p.running);
+    if (dead) throw new StackError('COMPONENT_DIED', `processor ${dead.name} exited while starting; its log is ${dead.log}`, { logTail: tail(dead.log) });
+  });
   const api = await apiUp(config);
   progress(`HTTP API on ${api}`);
 

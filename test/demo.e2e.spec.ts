@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePorts, isolatedStackEnv, sagaline, type CliResult } from './support/cli.ts';
+import { freePortRange, isolatedStackEnv, sagaline, type CliResult } from './support/cli.ts';
 
 interface DemoJson {
   sagas: number;
@@ -25,8 +25,9 @@ let demo: DemoJson;
 
 describe('npm start: the demo', () => {
   beforeAll(async () => {
-    const [api, metrics] = await freePorts(2);
-    env = { ...(await isolatedStackEnv(stateDir)), SAGALINE_API_PORT: String(api), SAGALINE_METRICS_PORT_BASE: String(metrics) };
+    // The API port and the processors' metrics ports (base + 1 … base + 5) below the ephemeral range
+    const base = await freePortRange(7);
+    env = { ...(await isolatedStackEnv(stateDir)), SAGALINE_API_PORT: String(base), SAGALINE_METRICS_PORT_BASE: String(base + 1) };
     // Given a stack that is not running, when the demo runs six sagas
     run = await sagaline(['demo', '--sagas', '6', '--json'], env, 600_000);
     expect(run.code, run.stderr).toBe(0);

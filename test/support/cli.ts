@@ -51,6 +51,29 @@ export async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
+async function canListen(port: number): Promise<boolean> {
+  const server = createServer();
+  const ok = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (ok) await new Promise((resolve) => server.close(resolve));
+  return ok;
+}
+
+/**
+ * `count` consecutive free ports below the ephemeral range (32768+ on Linux), where the OS would
+ * otherwise hand them out as the local ports of outgoing connections in the meantime.
+ */
+export async function freePortRange(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 10_000);
+    const ports = Array.from({ length: count }, (_, i) => base + i);
+    if ((await Promise.all(ports.map(canListen))).every(Boolean)) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports found between 20000 and 30000`);
+}
+
 /** Environment for a second, independent stack: its own state directory and ports. */
 export async function isolatedStackEnv(stateDir: string): Promise<Record<string, string>> {
   const [pg, kafka, ctl, connect, registry, mgmt] = await freePorts(6);
