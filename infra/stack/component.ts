@@ -31,6 +31,12 @@ export interface Component {
   probe(): Promise<string | undefined>;
   /** Stops this stack's process, if running. */
   stop(): Promise<void>;
+  /**
+   * For fault tests: kills this stack's process with SIGKILL, as a crash would (no shutdown, nothing
+   * flushed), and resolves once it and everything it had started is gone, so `Stack.up` can start it
+   * again at once. Resolves to the killed pid, or undefined when it was not running.
+   */
+  kill(): Promise<number | undefined>;
 }
 
 export interface ComponentContext {

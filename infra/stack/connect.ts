@@ -58,4 +58,8 @@ export class ConnectComponent implements Component {
   stop(): Promise<void> {
     return this.jvm.stop();
   }
+
+  kill(): Promise<number | undefined> {
+    return this.jvm.kill();
+  }
 }

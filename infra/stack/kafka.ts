@@ -83,4 +83,8 @@ export class KafkaComponent implements Component {
   stop(): Promise<void> {
     return this.jvm.stop();
   }
+
+  kill(): Promise<number | undefined> {
+    return this.jvm.kill();
+  }
 }

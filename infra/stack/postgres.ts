@@ -10,7 +10,8 @@ import pg from 'pg';
 import { DEFAULTS } from '../../core/config.ts';
 import { StackError } from '../../core/errors.ts';
 import type { Component, ComponentContext } from './component.ts';
-import { isOurs, run, spawnDetached, tail, which } from './processes.ts';
+import { childrenOf, exists, isOurs, killNow, parentOf, run, spawnDetached, tail, which } from './processes.ts';
+import { waitFor } from '../../core/wait.ts';
 
 const SERVER_BINARIES = ['initdb', 'pg_ctl', 'postgres'] as const;
 
@@ -165,6 +166,29 @@ export class PostgresComponent implements Component {
       database,
       connectionTimeoutMillis: 2_000,
     });
+  }
+
+  /**
+   * The server as the OOM killer takes it: the postmaster and every process it forked (backends,
+   * WAL senders, checkpointer…) die at once. The postmaster is stopped first so it forks nothing
+   * more while its children are listed. Resolves once all of them are gone and the postmaster is
+   * reaped: a restart refuses to start while any of them still holds the old shared memory, or
+   * while the pid in postmaster.pid still answers (a zombie does).
+   */
+  async kill(): Promise<number | undefined> {
+    const pid = this.pid();
+    if (pid === undefined) return undefined;
+    const parent = parentOf(pid);
+    try {
+      process.kill(pid, 'SIGSTOP');
+    } catch {
+      return pid; // gone already
+    }
+    await killNow([pid, ...childrenOf(pid)]);
+    // runuser stops itself when its child stops; it must run again to reap the postmaster.
+    if (parent !== undefined && isOurs(parent, this.dataDir)) process.kill(parent, 'SIGCONT');
+    await waitFor(`the killed postmaster ${pid} to be reaped`, () => !exists(pid), { timeoutMs: 10_000, intervalMs: 50 });
+    return pid;
   }
 
   async stop(): Promise<void> {

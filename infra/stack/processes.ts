@@ -1,6 +1,6 @@
 /** Small helpers around OS processes, ports and log files used by the stack manager. */
 import { spawn, type SpawnOptions } from 'node:child_process';
-import { accessSync, constants, existsSync, openSync, closeSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, openSync, closeSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { StackError } from '../../core/errors.ts';
@@ -135,6 +135,50 @@ export function tail(file: string, lines = 20): string {
   if (!existsSync(file)) return '';
   const text = readFileSync(file, 'utf8');
   return text.split('\n').filter((l) => l.trim() !== '').slice(-lines).join('\n');
+}
+
+/** The parent's pid (from /proc), or undefined when `pid` no longer exists. */
+export function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 4 (ppid) comes after the command name, which is in parentheses and may hold spaces.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The processes whose parent is `pid`. */
+export function childrenOf(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number)
+    .filter((child) => parentOf(child) === pid);
+}
+
+/** True while the pid exists at all, a zombie not yet reaped included (unlike isAlive). */
+export function exists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * SIGKILL, as a crash or the OOM killer would: no shutdown, nothing flushed. Resolves once every
+ * one of `pids` is gone, so whatever they held (ports, shared memory, files) is free again.
+ */
+export async function killNow(pids: readonly number[], timeoutMs = 10_000): Promise<void> {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  await waitFor(`processes ${pids.join(', ')} to be gone after SIGKILL`, () => pids.every((pid) => !isAlive(pid)), { timeoutMs, intervalMs: 50 });
 }
 
 /** Sends SIGTERM, waits for the process to exit, then SIGKILL if it did not within the deadline. */

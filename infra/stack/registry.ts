@@ -91,4 +91,8 @@ export class RegistryComponent implements Component {
   stop(): Promise<void> {
     return this.jvm.stop();
   }
+
+  kill(): Promise<number | undefined> {
+    return this.jvm.kill();
+  }
 }
