@@ -55,6 +55,10 @@ export async function startProcessor(name: ProcessorName, config: Config): Promi
   const metrics = createProcessorMetrics(name);
   const server = await serveMetrics(metrics.registry, processorMetricsPort(config, name));
   const pool = pgPool(config, database, 5);
+  // An idle connection that the server drops (Postgres restarted, crashed, killed) is reported on
+  // the pool; unheard, that event would end the process. The pool opens new connections on demand,
+  // and a message whose transaction failed is retried, so it is only worth a warning.
+  pool.on('error', (err) => log.warn({ err: err.message, database }, 'idle database connection lost; the pool reconnects on demand'));
   try {
     const kafka = kafkaClient(config, `sagaline-${name}`);
     const registry = registryClient(config);

@@ -184,7 +184,8 @@ export class PostgresComponent implements Component {
     } catch {
       return pid; // gone already
     }
-    await killNow([pid, ...childrenOf(pid)]);
+    // Children first: none is left alive to notice the postmaster's death and say goodbye to its clients.
+    await killNow([...childrenOf(pid), pid]);
     // runuser stops itself when its child stops; it must run again to reap the postmaster.
     if (parent !== undefined && isOurs(parent, this.dataDir)) process.kill(parent, 'SIGCONT');
     await waitFor(`the killed postmaster ${pid} to be reaped`, () => !exists(pid), { timeoutMs: 10_000, intervalMs: 50 });
