@@ -5,6 +5,7 @@ import { StackError } from '../core/errors.ts';
 import { COMPONENT_NAMES, type ComponentName } from '../infra/stack/component.ts';
 import { tail } from '../infra/stack/processes.ts';
 import { Stack } from '../infra/stack/stack.ts';
+import { formatBytes, replicationSlots, type ReplicationSlotStatus } from '../outbox-connector/replication-slots.ts';
 import { printJson, progress, table } from './output.ts';
 
 export function stackCommand(): Command {
@@ -41,12 +42,20 @@ export function stackCommand(): Command {
 
   stack
     .command('status')
-    .description('each component with its address, health, pid and resident memory')
-    .option('--json', 'print {"components":[{"name","healthy","url",…}]}')
+    .description("each component with its address, health, pid and resident memory, and each replication slot's lag")
+    .option('--json', 'print {"components":[{"name","healthy","url",…}],"replicationSlots":[{"slot","database","active","lagBytes","retainedBytes"}]}')
     .action(async (opts: { json?: boolean }) => {
-      const status = await new Stack(loadConfig()).status();
-      if (opts.json) return printJson({ components: status });
+      const config = loadConfig();
+      const status = await new Stack(config).status();
+      const postgresUp = status.find((c) => c.name === 'postgres')?.healthy === true;
+      // Slots live in Postgres: with Postgres down there is nothing to read (null, not an empty list).
+      const slots = postgresUp ? await replicationSlots(config.databaseUrl) : null;
+      if (opts.json) return printJson({ components: status, replicationSlots: slots });
       console.log(statusTable(status));
+      if (slots) {
+        console.log('');
+        console.log(slots.length === 0 ? 'replication slots: none (no connector provisioned)' : slotTable(slots));
+      }
       if (status.some((c) => !c.healthy)) process.exitCode = 3;
     });
 
@@ -77,6 +86,18 @@ function statusTable(status: Awaited<ReturnType<Stack['status']>>): string {
       pid: c.pid,
       'rss MB': c.rssMb,
       detail: c.detail?.slice(0, 80),
+    })),
+  );
+}
+
+function slotTable(slots: ReplicationSlotStatus[]): string {
+  return table(
+    slots.map((s) => ({
+      'replication slot': s.slot,
+      database: s.database ?? '',
+      active: s.active ? 'yes' : 'no',
+      lag: formatBytes(s.lagBytes),
+      'WAL retained': formatBytes(s.retainedBytes),
     })),
   );
 }

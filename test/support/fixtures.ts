@@ -8,7 +8,8 @@ import { ConnectClient } from '../../outbox-connector/connect-client.ts';
 import { loadConnectorDefinitions, prepareSourceDatabase, renderConnectorConfig } from '../../outbox-connector/connectors.ts';
 import { PollingRelay } from '../../outbox-connector/polling-relay.ts';
 import { ensureOutboxConnector } from '../../outbox-connector/provision.ts';
-import { EVENT_LOG_TOPICS } from '../../topics/catalogue.ts';
+import { EVENT_LOG_TOPICS, heartbeatTopic, heartbeatTopicFor } from '../../topics/catalogue.ts';
+import { provisionTopics } from '../../topics/provision.ts';
 
 export const config: Config = loadConfig();
 
@@ -48,6 +49,8 @@ export const ALL_AGGREGATE_TYPES = EVENT_LOG_TOPICS.map((t) => t.aggregateType a
 
 export interface Delivery {
   mode: RelayMode;
+  /** Debezium: the connector's replication slot. */
+  slotName?: string;
   stop(): Promise<void>;
 }
 
@@ -56,7 +59,13 @@ export interface Delivery {
  * the way `mode` says: a Debezium connector from the checked-in definition (under a unique name),
  * or a polling relay. Returns once rows written from now on will be delivered.
  */
-export async function startDelivery(mode: RelayMode, db: TestDatabase, aggregateTypes: readonly string[] = ALL_AGGREGATE_TYPES): Promise<Delivery> {
+export async function startDelivery(
+  mode: RelayMode,
+  db: TestDatabase,
+  aggregateTypes: readonly string[] = ALL_AGGREGATE_TYPES,
+  /** Debezium: settings laid over the checked-in connector definition (benchmarks compare them). */
+  connectorOverrides: Record<string, string> = {},
+): Promise<Delivery> {
   const client = await db.pool.connect();
   try {
     await prepareSourceDatabase(client, { aggregateTypes });
@@ -75,10 +84,21 @@ export async function startDelivery(mode: RelayMode, db: TestDatabase, aggregate
   }
   const definition = loadConnectorDefinitions()[0]!;
   const rendered = renderConnectorConfig(definition, config.connectDatabaseUrl, { name: uniqueName('c'), database: db.name });
+  Object.assign(rendered.config, connectorOverrides);
+  // Debezium sends a heartbeat record every heartbeat.interval.ms to a topic of its own; topic
+  // auto-creation is off, and without that topic the task blocks on its first heartbeat.
+  const admin = kafkaClient(config, uniqueName('delivery-admin')).admin();
+  await admin.connect();
+  try {
+    await provisionTopics(admin, [heartbeatTopic(rendered.name)]);
+  } finally {
+    await admin.disconnect();
+  }
   await ensureOutboxConnector(config.connectUrl, db.url, rendered);
   const connect = new ConnectClient(config.connectUrl);
   return {
     mode,
+    slotName: rendered.slotName,
     async stop() {
       await connect.delete(rendered.name);
       await waitFor(
@@ -88,6 +108,13 @@ export async function startDelivery(mode: RelayMode, db: TestDatabase, aggregate
         { timeoutMs: 90_000 },
       );
       await db.pool.query('select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1', [rendered.slotName]);
+      const cleanup = kafkaClient(config, uniqueName('delivery-admin')).admin();
+      await cleanup.connect();
+      try {
+        await cleanup.deleteTopics({ topics: [heartbeatTopicFor(rendered.name)] });
+      } finally {
+        await cleanup.disconnect();
+      }
     },
   };
 }
