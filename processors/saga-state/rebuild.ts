@@ -32,7 +32,7 @@ export async function rebuildProjection(
   config: Config,
   pool: pg.Pool,
   table: string,
-  options: { timeoutMs?: number; upTo?: Map<string, bigint>; sagaId?: string; onProgress?: (done: number, total: number) => void } = {},
+  options: { timeoutMs?: number; startAt?: Map<string, bigint>; upTo?: Map<string, bigint>; sagaId?: string; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<RebuildResult> {
   const t0 = Date.now();
   for (const statement of projectionDdl(table)) await pool.query(statement);

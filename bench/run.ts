@@ -1,0 +1,119 @@
+/**
+ * `npm run bench`: every scenario measured in one run on the real stack, side by side, so each
+ * throughput can be given as a ratio to a ceiling or baseline taken minutes apart on the same
+ * machine. Writes bench/results/<date>.json, .md and .svg. `--quick` is the smoke run `npm test`
+ * makes (tiny loads: it checks the harness, its numbers mean nothing).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem, type, release } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pgPool } from '../core/clients.ts';
+import { PROJECT_ROOT, VERSIONS } from '../core/config.ts';
+import { provision } from '../infra/provision.ts';
+import { Stack } from '../infra/stack/stack.ts';
+import { processorsStatus, processorsUp } from '../processors/supervisor.ts';
+import { config } from '../test/support/fixtures.ts';
+import { startProcessors, stopProcessors } from '../test/support/saga.ts';
+import { now } from './load.ts';
+import { chart, computeRatios, markdown, type BenchResults } from './report.ts';
+import { ensureBenchTopic, measureCeiling, measureDelivery, type DeliverySettings } from './scenarios/delivery.ts';
+import { measureReplay } from './scenarios/replay.ts';
+import { measureSagas, type SagaSettings } from './scenarios/sagas.ts';
+
+const FULL = {
+  delivery: { txSize: 10, writers: 4, payloadBytes: 400, saturationMessages: 50_000, rates: [500, 2_000, 5_000], rateSeconds: 10, drainTimeoutMs: 300_000 } satisfies DeliverySettings,
+  sagas: { saturationSagas: 200, rates: [2, 5], rateSeconds: 20, requesters: 8, drainTimeoutMs: 600_000 } satisfies SagaSettings,
+  replayLastPerPartition: null as number | null,
+};
+const QUICK: typeof FULL = {
+  delivery: { txSize: 10, writers: 2, payloadBytes: 400, saturationMessages: 400, rates: [200], rateSeconds: 1, drainTimeoutMs: 120_000 },
+  sagas: { saturationSagas: 4, rates: [2], rateSeconds: 1, requesters: 2, drainTimeoutMs: 180_000 },
+  replayLastPerPartition: 50,
+};
+
+/**
+ * Debezium settings compared in every run: the checked-in connector definition (poll.interval.ms
+ * 50) against a shorter interval and the stock one — the setting that moved commit-to-consumer
+ * latency (docs/performance.md).
+ */
+const DEBEZIUM_VARIANTS: { label: string; overrides: Record<string, string> }[] = [
+  { label: 'debezium', overrides: {} },
+  { label: 'debezium, poll.interval.ms=10', overrides: { 'poll.interval.ms': '10' } },
+  { label: 'debezium, stock poll.interval.ms=500', overrides: { 'poll.interval.ms': '500' } },
+];
+
+/** Saga deadlines far above any queueing delay at saturation: a timed-out step would measure the deadline, not the pipeline. */
+const SAGA_ENV = Object.fromEntries(['RESERVE', 'ALLOCATE', 'TRAIN', 'UPDATE', 'AUDIT'].map((s) => [`SAGALINE_DEADLINE_${s}_MS`, '300000']));
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, 'skip-sagas': { type: 'boolean', default: false } } });
+  const settings = values.quick ? QUICK : FULL;
+  const outDir = values.out ?? join(PROJECT_ROOT, 'bench', 'results');
+  const log = (line: string) => process.stdout.write(`[bench] ${line}\n`);
+  const t0 = now();
+
+  await new Stack(config).up(log);
+  await provision(config, log);
+  await ensureBenchTopic();
+  const pool = pgPool(config, 'sagaline', 1);
+  const postgres = (await pool.query<{ server_version: string }>('show server_version')).rows[0]!.server_version;
+  await pool.end();
+
+  log('ceiling: plain inserts…');
+  const ceiling = await measureCeiling(settings.delivery);
+  log(`ceiling: ${ceiling.throughputPerSec} rows/s`);
+  const delivery = [];
+  for (const v of DEBEZIUM_VARIANTS) delivery.push(await measureDelivery('debezium', v.label, settings.delivery, v.overrides, log));
+  delivery.push(await measureDelivery('polling', 'polling relay', settings.delivery, {}, log));
+
+  let sagas = null;
+  if (!values['skip-sagas']) {
+    const wereRunning = processorsStatus(config).some((p) => p.running);
+    await startProcessors(SAGA_ENV);
+    try {
+      sagas = await measureSagas(settings.sagas, log);
+    } finally {
+      await stopProcessors();
+      if (wereRunning) processorsUp(config); // as they were, with their usual settings
+    }
+  }
+  const replay = await measureReplay(settings.replayLastPerPartition, 1_800_000, log);
+
+  const date = new Date().toISOString().slice(0, 10);
+  const cpu = cpus();
+  const partial: Omit<BenchResults, 'ratios'> = {
+    date,
+    machine: {
+      cpus: cpu.length,
+      cpuModel: cpu[0]?.model.trim() ?? 'unknown',
+      memoryGb: Math.round(totalmem() / 1024 ** 3),
+      os: `${type()} ${release()}`,
+      node: process.versions.node,
+      postgres,
+      kafka: VERSIONS.kafka,
+      debezium: VERSIONS.debezium,
+    },
+    settings: { ...settings.delivery, sagas: settings.sagas, replayLastPerPartition: settings.replayLastPerPartition, quick: values.quick, debeziumVariants: DEBEZIUM_VARIANTS },
+    ceiling,
+    delivery,
+    sagas,
+    replay,
+    elapsedMs: Math.round(now() - t0),
+  };
+  const results: BenchResults = { ...partial, ratios: computeRatios(partial) };
+  mkdirSync(outDir, { recursive: true });
+  const base = join(outDir, date);
+  writeFileSync(`${base}.json`, JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(`${base}.md`, markdown(results));
+  writeFileSync(`${base}.svg`, chart(results));
+  process.stdout.write('\n' + markdown(results) + `\nwritten: ${base}.json, ${base}.md, ${base}.svg\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench: error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
