@@ -97,9 +97,9 @@ export function chart(r: BenchResults): string {
     ),
     ...(r.sagas ? [...r.sagas.rates, r.sagas.saturation].map((run) => ({ label: `saga @ ${run.offeredPerSec === null ? 'saturation' : `${run.offeredPerSec}/s`}`, p50: run.latency.p50Ms ?? 0, p95: run.latency.p95Ms ?? 0, p99: run.latency.p99Ms ?? 0 })) : []),
   ];
-  const W = 980;
-  const labelW = 330;
-  const barW = W - labelW - 90;
+  const W = 1100;
+  const labelW = 390;
+  const barW = W - labelW - 170;
   const row = 22;
   const top1 = 50;
   const h1 = throughput.length * row;
@@ -127,6 +127,13 @@ export function chart(r: BenchResults): string {
   (['p50', 'p95', 'p99'] as const).forEach((p, i) => {
     out.push(`<rect x="${labelW + i * 70}" y="${top2 - 18}" width="10" height="10" fill="${colours[p]}"/><text x="${labelW + 14 + i * 70}" y="${top2 - 9}">${p}</text>`);
   });
+  // Log axis: a gridline per power of ten, labelled in ms.
+  for (let decade = 1; 10 ** decade <= maxL * 10; decade++) {
+    const x = labelW + logX(10 ** decade);
+    if (x > labelW + barW + 1) break;
+    out.push(`<line x1="${x.toFixed(1)}" y1="${top2}" x2="${x.toFixed(1)}" y2="${top2 + h2}" stroke="#ccc"/>`);
+    out.push(`<text x="${x.toFixed(1)}" y="${top2 + h2 + 14}" text-anchor="middle" fill="#555">${10 ** decade} ms</text>`);
+  }
   latency.forEach((l, i) => {
     const y = top2 + i * (row + 8);
     out.push(`<text x="${labelW - 6}" y="${y + 16}" text-anchor="end">${esc(l.label)}</text>`);
