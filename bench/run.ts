@@ -2,7 +2,8 @@
  * `npm run bench`: every scenario measured in one run on the real stack, side by side, so each
  * throughput can be given as a ratio to a ceiling or baseline taken minutes apart on the same
  * machine. Writes bench/results/<date>.json, .md and .svg. `--quick` is the smoke run `npm test`
- * makes (tiny loads: it checks the harness, its numbers mean nothing).
+ * makes (tiny loads: it checks the harness, its numbers mean nothing); `--only debezium,replay`
+ * runs some scenarios (the ceiling always runs).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, type, release } from 'node:os';
@@ -20,6 +21,8 @@ import { chart, computeRatios, markdown, type BenchResults } from './report.ts';
 import { ensureBenchTopic, measureCeiling, measureDelivery, type DeliverySettings } from './scenarios/delivery.ts';
 import { measureReplay } from './scenarios/replay.ts';
 import { measureSagas, type SagaSettings } from './scenarios/sagas.ts';
+
+const SCENARIOS = ['debezium', 'polling', 'sagas', 'replay'] as const;
 
 const FULL = {
   delivery: { txSize: 10, writers: 4, payloadBytes: 400, saturationMessages: 50_000, rates: [500, 2_000, 5_000], rateSeconds: 10, drainTimeoutMs: 300_000 } satisfies DeliverySettings,
@@ -47,7 +50,11 @@ const DEBEZIUM_VARIANTS: { label: string; overrides: Record<string, string> }[] 
 const SAGA_ENV = Object.fromEntries(['RESERVE', 'ALLOCATE', 'TRAIN', 'UPDATE', 'AUDIT'].map((s) => [`SAGALINE_DEADLINE_${s}_MS`, '300000']));
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, 'skip-sagas': { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, only: { type: 'string' } } });
+  const only = values.only?.split(',').map((s) => s.trim());
+  const unknown = only?.filter((s) => !(SCENARIOS as readonly string[]).includes(s)) ?? [];
+  if (unknown.length) throw new Error(`--only: unknown scenario ${unknown.join(', ')} (choose from ${SCENARIOS.join(', ')})`);
+  const wanted = (s: (typeof SCENARIOS)[number]) => !only || only.includes(s);
   const settings = values.quick ? QUICK : FULL;
   const outDir = values.out ?? join(PROJECT_ROOT, 'bench', 'results');
   const log = (line: string) => process.stdout.write(`[bench] ${line}\n`);
@@ -60,15 +67,16 @@ async function main(): Promise<void> {
   const postgres = (await pool.query<{ server_version: string }>('show server_version')).rows[0]!.server_version;
   await pool.end();
 
+  // The ceiling always runs: every write-path ratio needs it.
   log('ceiling: plain inserts…');
   const ceiling = await measureCeiling(settings.delivery);
   log(`ceiling: ${ceiling.throughputPerSec} rows/s`);
   const delivery = [];
-  for (const v of DEBEZIUM_VARIANTS) delivery.push(await measureDelivery('debezium', v.label, settings.delivery, v.overrides, log));
-  delivery.push(await measureDelivery('polling', 'polling relay', settings.delivery, {}, log));
+  if (wanted('debezium')) for (const v of DEBEZIUM_VARIANTS) delivery.push(await measureDelivery('debezium', v.label, settings.delivery, v.overrides, log));
+  if (wanted('polling')) delivery.push(await measureDelivery('polling', 'polling relay', settings.delivery, {}, log));
 
   let sagas = null;
-  if (!values['skip-sagas']) {
+  if (wanted('sagas')) {
     const wereRunning = processorsStatus(config).some((p) => p.running);
     await startProcessors(SAGA_ENV);
     try {
@@ -78,7 +86,7 @@ async function main(): Promise<void> {
       if (wereRunning) processorsUp(config); // as they were, with their usual settings
     }
   }
-  const replay = await measureReplay(settings.replayLastPerPartition, 1_800_000, log);
+  const replay = wanted('replay') ? await measureReplay(settings.replayLastPerPartition, 1_800_000, log) : null;
 
   const date = new Date().toISOString().slice(0, 10);
   const cpu = cpus();

@@ -6,9 +6,11 @@
 import pg from 'pg';
 import type { Config } from '../../core/config.ts';
 import { readLog } from '../../audit/log-reader.ts';
-import { inTransaction } from '../runtime/participant.ts';
 import type { SagaState } from '../saga/state.ts';
-import { LIVE_TABLE, project, projectionDdl } from './service.ts';
+import { foldMessage, isSagaMessage, LIVE_TABLE, projectionDdl } from './service.ts';
+
+/** Rows per insert statement when writing a rebuilt projection. */
+const REBUILD_BATCH = 1_000;
 
 export interface RebuildResult {
   table: string;
@@ -36,13 +38,32 @@ export async function rebuildProjection(
 ): Promise<RebuildResult> {
   const t0 = Date.now();
   for (const statement of projectionDdl(table)) await pool.query(statement);
+  // Event sourcing at its plainest: fold the log in memory with the projection's own pure step,
+  // then write every saga's final state at once — not three statements and a commit per message,
+  // as the live projection must. One state per saga is held in memory while reading.
+  const states = new Map<string, SagaState>();
   const read = await readLog(config, {
     ...options,
-    onMessage: async (message) => {
-      await inTransaction(pool, (client) => project(client, table, message));
+    onMessage: (message) => {
+      if (!isSagaMessage(message)) return;
+      states.set(message.metadata.sagaId, foldMessage(states.get(message.metadata.sagaId), message));
     },
   });
+  await writeStates(pool, table, [...states.values()]);
   return { table, messages: read.messages, skipped: read.poison, elapsedMs: Date.now() - t0 };
+}
+
+/** Inserts saga states into a projection table, a thousand rows per statement. */
+async function writeStates(pool: pg.Pool, table: string, states: SagaState[]): Promise<void> {
+  const t = pg.escapeIdentifier(table);
+  for (let i = 0; i < states.length; i += REBUILD_BATCH) {
+    const rows = states.slice(i, i + REBUILD_BATCH).map((s) => ({ saga_id: s.sagaId, status: s.status, tenant_id: s.tenantId, model_id: s.modelId, state: s }));
+    await pool.query(
+      `insert into ${t} (saga_id, status, tenant_id, model_id, state)
+       select saga_id, status, tenant_id, model_id, state from jsonb_to_recordset($1::jsonb) as x(saga_id text, status text, tenant_id text, model_id text, state jsonb)`,
+      [JSON.stringify(rows)],
+    );
+  }
 }
 
 export interface ProjectionDifference {

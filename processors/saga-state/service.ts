@@ -62,15 +62,24 @@ export const DDL = [
   `create table if not exists saga_completions (saga_id text primary key, completed_at timestamptz not null default now())`,
 ];
 
+/** Whether a message folds into saga state: two-phase commit messages (coordinator/) share the topics but belong to no saga. */
+export function isSagaMessage(message: DecodedMessage): boolean {
+  return !isTwoPhaseCommitMessage(message.type);
+}
+
+/** The pure step of the projection: a saga's state after one more message (`before` undefined: the first one seen). */
+export function foldMessage(before: SagaState | undefined, message: DecodedMessage): SagaState {
+  return evolve(before ?? initialState(message.metadata.sagaId), { type: message.type, payload: message.payload, messageId: message.metadata.messageId, at: message.kafka.timestamp });
+}
+
 /** Folds one message into a projection table (the live one or a rebuild), returning the new state. */
 export async function project(client: pg.ClientBase, table: string, message: DecodedMessage): Promise<SagaState> {
   const t = pg.escapeIdentifier(table);
   const sagaId = message.metadata.sagaId;
-  // Two-phase commit messages (coordinator/) share the topics but belong to no saga.
-  if (isTwoPhaseCommitMessage(message.type)) return initialState(sagaId);
+  if (!isSagaMessage(message)) return initialState(sagaId);
   await client.query(`insert into ${t} (saga_id, status, state) values ($1, 'NotStarted', $2) on conflict do nothing`, [sagaId, initialState(sagaId)]);
   const before = (await client.query(`select state from ${t} where saga_id = $1 for update`, [sagaId])).rows[0].state as SagaState;
-  const after = evolve(before, { type: message.type, payload: message.payload, messageId: message.metadata.messageId, at: message.kafka.timestamp });
+  const after = foldMessage(before, message);
   if (after !== before) {
     await client.query(`update ${t} set status = $2, tenant_id = $3, model_id = $4, state = $5, updated_at = now() where saga_id = $1`, [sagaId, after.status, after.tenantId, after.modelId, after]);
   }
