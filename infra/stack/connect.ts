@@ -60,6 +60,6 @@ export class ConnectComponent implements Component {
   }
 
   kill(): Promise<number | undefined> {
-    return this.jvm.kill();
+    return this.jvm.kill(this.ports);
   }
 }

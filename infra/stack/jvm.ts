@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFi
 import { dirname, join } from 'node:path';
 import type { ComponentContext, ComponentName } from './component.ts';
 import { findByMarker, jvmMarker } from './component.ts';
-import { killNow, spawnDetached, terminate, which } from './processes.ts';
+import { killNow, spawnDetached, terminate, waitForPortsFree, which } from './processes.ts';
 
 /** Major version of the Java runtime behind `javaBin`, from its `release` file; undefined when unknown. */
 export function javaMajor(javaBin: string): number | undefined {
@@ -85,10 +85,12 @@ export class JvmProcess {
     if (pid !== undefined) await terminate(pid, this.ctx.config.stack.stopTimeoutMs);
   }
 
-  /** A JVM is one process: SIGKILL it and wait until it is gone. */
-  async kill(): Promise<number | undefined> {
+  /** A JVM is one process: SIGKILL it and wait until it is gone and its `ports` are free again. */
+  async kill(ports: readonly { name: string; port: number }[]): Promise<number | undefined> {
     const pid = this.pid();
-    if (pid !== undefined) await killNow([pid]);
+    if (pid === undefined) return undefined;
+    await killNow([pid]);
+    await waitForPortsFree(ports);
     return pid;
   }
 }

@@ -85,6 +85,6 @@ export class KafkaComponent implements Component {
   }
 
   kill(): Promise<number | undefined> {
-    return this.jvm.kill();
+    return this.jvm.kill(this.ports);
   }
 }

@@ -10,7 +10,7 @@ import pg from 'pg';
 import { DEFAULTS } from '../../core/config.ts';
 import { StackError } from '../../core/errors.ts';
 import type { Component, ComponentContext } from './component.ts';
-import { childrenOf, exists, isOurs, killNow, parentOf, run, spawnDetached, tail, which } from './processes.ts';
+import { childrenOf, exists, isOurs, killNow, parentOf, run, spawnDetached, tail, waitForPortsFree, which } from './processes.ts';
 import { waitFor } from '../../core/wait.ts';
 
 const SERVER_BINARIES = ['initdb', 'pg_ctl', 'postgres'] as const;
@@ -189,6 +189,7 @@ export class PostgresComponent implements Component {
     // runuser stops itself when its child stops; it must run again to reap the postmaster.
     if (parent !== undefined && isOurs(parent, this.dataDir)) process.kill(parent, 'SIGCONT');
     await waitFor(`the killed postmaster ${pid} to be reaped`, () => !exists(pid), { timeoutMs: 10_000, intervalMs: 50 });
+    await waitForPortsFree(this.ports);
     return pid;
   }
 

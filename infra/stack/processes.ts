@@ -178,7 +178,30 @@ export async function killNow(pids: readonly number[], timeoutMs = 10_000): Prom
       /* already gone */
     }
   }
-  await waitFor(`processes ${pids.join(', ')} to be gone after SIGKILL`, () => pids.every((pid) => !isAlive(pid)), { timeoutMs, intervalMs: 50 });
+  await waitFor(`processes ${pids.join(', ')} to be gone after SIGKILL`, () => pids.every(hasExited), { timeoutMs, intervalMs: 50 });
+}
+
+/**
+ * True once every thread of `pid` has exited (so its files and sockets are closed). A process whose
+ * main thread is already a zombie may still have threads tearing down, holding its sockets; a JVM
+ * has dozens.
+ */
+function hasExited(pid: number): boolean {
+  if (isAlive(pid)) return false;
+  try {
+    return readdirSync(`/proc/${pid}/task`).length <= 1;
+  } catch {
+    return true; // reaped
+  }
+}
+
+/** Waits until nothing listens on any of `ports` any more. */
+export async function waitForPortsFree(ports: readonly { name: string; port: number }[], timeoutMs = 10_000): Promise<void> {
+  await waitFor(
+    `ports ${ports.map((p) => `${p.port} (${p.name})`).join(', ')} to be free`,
+    async () => (await Promise.all(ports.map((p) => isPortFree(p.port)))).every(Boolean),
+    { timeoutMs, intervalMs: 100 },
+  );
 }
 
 /** Sends SIGTERM, waits for the process to exit, then SIGKILL if it did not within the deadline. */

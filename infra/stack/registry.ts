@@ -93,6 +93,6 @@ export class RegistryComponent implements Component {
   }
 
   kill(): Promise<number | undefined> {
-    return this.jvm.kill();
+    return this.jvm.kill(this.ports);
   }
 }
