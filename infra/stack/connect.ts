@@ -42,6 +42,10 @@ export class ConnectComponent implements Component {
       'status.storage.replication.factor': 1,
       // Source offsets are flushed this often; after a crash, at most this much is re-sent (consumers dedupe).
       'offset.flush.interval.ms': 5_000,
+      // A worker that rejoins after the broker was away (or after its own restart) is a new member:
+      // by default the connectors of the member it replaces wait up to 5 minutes for that member to
+      // come back, and nothing is delivered meanwhile. With one worker nobody else will take them.
+      'scheduled.rebalance.max.delay.ms': 0,
       listeners: `http://127.0.0.1:${ports.connect}`,
       'rest.advertised.host.name': '127.0.0.1',
       'rest.advertised.port': ports.connect,
