@@ -47,7 +47,7 @@ describe('bench smoke run', () => {
 
     // And every path was measured: each message committed was timed on arrival, exactly once
     expect(results.ceiling.throughputPerSec).toBeGreaterThan(0);
-    expect(results.delivery.map((d) => d.label)).toEqual(['debezium', 'debezium, poll.interval.ms=10', 'debezium, stock poll.interval.ms=500', 'polling relay']);
+    expect(results.delivery.map((d) => d.label)).toEqual(['debezium', 'debezium, poll.interval.ms=50', 'debezium, stock poll.interval.ms=500', 'polling relay', 'polling relay, idle poll 20 ms']);
     for (const d of results.delivery) {
       for (const run of [...d.rates, d.saturation]) {
         expect(run.messages, `${d.label} messages`).toBeGreaterThan(0);

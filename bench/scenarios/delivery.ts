@@ -53,7 +53,7 @@ export interface DeliveryResult {
   scenario: 'delivery';
   label: string;
   mode: RelayMode;
-  settings: Record<string, string>;
+  settings: DeliveryTuning;
   saturation: RateRun;
   rates: RateRun[];
 }
@@ -114,9 +114,16 @@ async function timedRun(db: { pool: import('pg').Pool }, s: DeliverySettings, lo
   }
 }
 
-export async function measureDelivery(mode: RelayMode, label: string, s: DeliverySettings, connectorOverrides: Record<string, string> = {}, log: (line: string) => void = () => undefined): Promise<DeliveryResult> {
+export interface DeliveryTuning {
+  /** Debezium settings laid over the checked-in connector definition. */
+  connector?: Record<string, string>;
+  /** Polling relay: pause when the outbox is empty. */
+  relayIdlePollMs?: number;
+}
+
+export async function measureDelivery(mode: RelayMode, label: string, s: DeliverySettings, tuning: DeliveryTuning = {}, log: (line: string) => void = () => undefined): Promise<DeliveryResult> {
   const db = await createTestDatabase(`bench_${mode}`);
-  const delivery = await startDelivery(mode, db, [BENCH_AGGREGATE_TYPE], connectorOverrides);
+  const delivery = await startDelivery(mode, db, [BENCH_AGGREGATE_TYPE], tuning);
   try {
     const rates: RateRun[] = [];
     for (const rate of s.rates) {
@@ -126,7 +133,7 @@ export async function measureDelivery(mode: RelayMode, label: string, s: Deliver
     }
     const saturation = await timedRun(db, s, { messages: s.saturationMessages, txSize: s.txSize, writers: s.writers });
     log(`${label}: saturation ${saturation.deliveredPerSec}/s delivered (${saturation.committedPerSec}/s committed), latency p50 ${saturation.latency.p50Ms} ms`);
-    return { scenario: 'delivery', label, mode, settings: connectorOverrides, saturation, rates };
+    return { scenario: 'delivery', label, mode, settings: tuning, saturation, rates };
   } finally {
     await delivery.stop();
     await db.drop();

@@ -63,8 +63,8 @@ export async function startDelivery(
   mode: RelayMode,
   db: TestDatabase,
   aggregateTypes: readonly string[] = ALL_AGGREGATE_TYPES,
-  /** Debezium: settings laid over the checked-in connector definition (benchmarks compare them). */
-  connectorOverrides: Record<string, string> = {},
+  /** Settings benchmarks compare: Debezium settings laid over the checked-in connector definition, the relay's idle pause. */
+  tuning: { connector?: Record<string, string>; relayIdlePollMs?: number } = {},
 ): Promise<Delivery> {
   const client = await db.pool.connect();
   try {
@@ -77,14 +77,14 @@ export async function startDelivery(
       name: db.name,
       databaseUrl: db.url,
       batchSize: config.relayBatchSize,
-      idlePollMs: config.relayIdlePollMs,
+      idlePollMs: tuning.relayIdlePollMs ?? config.relayIdlePollMs,
     });
     await relay.start();
     return { mode, stop: () => relay.stop() };
   }
   const definition = loadConnectorDefinitions()[0]!;
   const rendered = renderConnectorConfig(definition, config.connectDatabaseUrl, { name: uniqueName('c'), database: db.name });
-  Object.assign(rendered.config, connectorOverrides);
+  Object.assign(rendered.config, tuning.connector ?? {});
   // Debezium sends a heartbeat record every heartbeat.interval.ms to a topic of its own; topic
   // auto-creation is off, and without that topic the task blocks on its first heartbeat.
   const admin = kafkaClient(config, uniqueName('delivery-admin')).admin();
