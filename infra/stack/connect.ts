@@ -46,6 +46,12 @@ export class ConnectComponent implements Component {
       // by default the connectors of the member it replaces wait up to 5 minutes for that member to
       // come back, and nothing is delivered meanwhile. With one worker nobody else will take them.
       'scheduled.rebalance.max.delay.ms': 0,
+      // When the broker is away, the worker soon revokes its tasks; a Debezium task then stops only
+      // once it can read its offsets again, i.e. once the broker is back. Cut off before that (the
+      // default is 5 s), its stop fails half-way and its replication connection lives on, holding
+      // the slot: the task started next can never stream, and nothing is delivered until Connect
+      // restarts. So a stopping task gets the time a broker needs to come back.
+      'task.shutdown.graceful.timeout.ms': 120_000,
       listeners: `http://127.0.0.1:${ports.connect}`,
       'rest.advertised.host.name': '127.0.0.1',
       'rest.advertised.port': ports.connect,
