@@ -6,8 +6,11 @@ import { waitFor } from '../../core/wait.ts';
 import { PROCESSOR_NAMES } from '../../processors/index.ts';
 import { EVENT_LOG_TOPICS } from '../../topics/catalogue.ts';
 import { addModel, DATABASE as MODEL_DB } from '../../processors/model-service/service.ts';
-import { getSaga, type SagaSummary } from '../../processors/saga-state/queries.ts';
-import { TERMINAL } from '../../processors/saga/state.ts';
+import { summarize, type SagaSummary } from '../../processors/saga-state/queries.ts';
+import { loadStates } from '../../processors/saga-state/rebuild.ts';
+import { LIVE_TABLE } from '../../processors/saga-state/service.ts';
+import { TERMINAL, type SagaState, type SagaStatus } from '../../processors/saga/state.ts';
+import { TimeoutError } from '../../core/errors.ts';
 import { requestTraining, type TrainingRequestInput } from '../../processors/training-requests/request.ts';
 import type { OutboxWriter } from '../../outbox-connector/outbox-writer.ts';
 import { uniqueName } from './fixtures.ts';
@@ -31,8 +34,11 @@ export const processorConfig: Config = loadConfig({ ...process.env, ...PROCESSOR
 
 /** End offsets when the processors were started: where a new group (starting at "latest") begins. */
 let baselineEnds = new Map<string, bigint>();
+/** The environment the processors were started with, for restarting one that was killed. */
+let processorEnv: NodeJS.ProcessEnv = { ...process.env, ...PROCESSOR_ENV };
 
-async function endOffsets(): Promise<Map<string, bigint>> {
+/** Per "topic/partition" of every saga topic, the next offset to be written (the shape readLog's startAt takes). */
+export async function eventLogEnds(): Promise<Map<string, bigint>> {
   const admin = kafkaClient(baseConfig, 'saga-test-offsets').admin();
   await admin.connect();
   try {
@@ -77,15 +83,21 @@ async function startGroupsAtEnd(): Promise<void> {
 
 export async function startProcessors(extraEnv: Record<string, string> = {}): Promise<void> {
   await processorsDown(processorConfig);
-  baselineEnds = await endOffsets();
+  baselineEnds = await eventLogEnds();
   await startGroupsAtEnd();
-  processorsUp(processorConfig, { ...process.env, ...PROCESSOR_ENV, ...extraEnv });
+  processorEnv = { ...process.env, ...PROCESSOR_ENV, ...extraEnv };
+  processorsUp(processorConfig, processorEnv);
   await waitForConsumerGroups();
 }
 
+/** Starts again, with the environment of startProcessors, every processor that is not running (a killed one). */
+export function restartProcessors(): void {
+  processorsUp(processorConfig, processorEnv);
+}
+
 /** Every processor's consumer group has joined with members (so "latest" means "from now on"). */
-export async function waitForConsumerGroups(timeoutMs = 90_000): Promise<void> {
-  await waitForProcessorGroups(baseConfig, timeoutMs);
+export async function waitForConsumerGroups(timeoutMs = 90_000, abortIf?: () => void): Promise<void> {
+  await waitForProcessorGroups(baseConfig, timeoutMs, PROCESSOR_NAMES, abortIf);
 }
 
 export async function stopProcessors(): Promise<void> {
@@ -93,25 +105,58 @@ export async function stopProcessors(): Promise<void> {
 }
 
 
-export async function waitForTerminal(sagaIds: string[], timeoutMs = 120_000): Promise<Map<string, SagaSummary>> {
-  const pool = pgPool(baseConfig, 'sagaline', 2);
+/** Where each saga stands in the live projection now; a saga not projected yet is absent. */
+export async function sagaSummaries(sagaIds: string[]): Promise<Map<string, SagaSummary>> {
+  const pool = pgPool(baseConfig, 'sagaline', 1);
+  pool.on('error', () => undefined); // a connection the server dropped is reported by the query itself
   try {
-    return await waitFor(
-      `${sagaIds.length} saga(s) to reach a terminal state`,
-      async () => {
-        const result = new Map<string, SagaSummary>();
-        for (const id of sagaIds) {
-          const saga = await getSaga(pool, id).catch(() => undefined);
-          if (!saga || !TERMINAL.includes(saga.state)) return false;
-          result.set(id, saga);
-        }
-        return result;
-      },
-      { timeoutMs, intervalMs: 500 },
-    );
+    const states = await loadStates(pool, LIVE_TABLE, sagaIds).catch((err: { code?: string }) => {
+      if (err.code === '42P01') return new Map<string, SagaState>(); // saga-state has not created its table yet
+      throw err;
+    });
+    return new Map([...states].map(([id, state]) => [id, summarize(state)]));
   } finally {
     await pool.end();
   }
+}
+
+/** `abortIf` throws to stop waiting at once (e.g. a processor exited). */
+export async function waitForTerminal(sagaIds: string[], timeoutMs = 120_000, abortIf?: () => void): Promise<Map<string, SagaSummary>> {
+  return waitFor(
+    `${sagaIds.length} saga(s) to reach a terminal state`,
+    async () => {
+      const summaries = await sagaSummaries(sagaIds);
+      return sagaIds.every((id) => TERMINAL.includes(summaries.get(id)?.state as SagaStatus)) && summaries;
+    },
+    { timeoutMs, intervalMs: 500, ...(abortIf ? { abortIf } : {}) },
+  );
+}
+
+/**
+ * Waits until every saga is terminal, the deadline passes or `abortIf` throws, and says where each
+ * stands then: `stuck` lists the ones not terminal (or never projected); `abortedBy`, why the wait
+ * stopped early.
+ */
+export async function waitForTerminalOrDeadline(
+  sagaIds: string[],
+  timeoutMs: number,
+  abortIf?: () => void,
+): Promise<{ outcomes: Map<string, SagaSummary>; stuck: string[]; abortedBy?: string }> {
+  let aborted: unknown;
+  const watch = abortIf && (() => {
+    try {
+      abortIf();
+    } catch (err) {
+      aborted = err;
+      throw err;
+    }
+  });
+  const outcomes = await waitForTerminal(sagaIds, timeoutMs, watch).catch(async (err) => {
+    if (!(err instanceof TimeoutError) && err !== aborted) throw err;
+    return sagaSummaries(sagaIds);
+  });
+  const stuck = sagaIds.filter((id) => !TERMINAL.includes(outcomes.get(id)?.state as SagaStatus));
+  return { outcomes, stuck, ...(aborted ? { abortedBy: (aborted as Error).message } : {}) };
 }
 
 export async function addTestModel(modelId: string, tenantId: string): Promise<void> {
@@ -163,7 +208,7 @@ export async function waitForNoLag(timeoutMs = 90_000): Promise<void> {
   await admin.connect();
   try {
     const topics = EVENT_LOG_TOPICS.map((t) => t.name);
-    const ends = await endOffsets();
+    const ends = await eventLogEnds();
     await waitFor(
       'every processor to have consumed every saga topic to its end',
       async () => {

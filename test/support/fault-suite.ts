@@ -1,0 +1,131 @@
+/**
+ * Fault injection across the whole pipeline: while a batch of sagas runs, each part in turn —
+ * Postgres (the postmaster with every process it forked), the Kafka broker, Kafka Connect, the
+ * schema registry, every processor — is killed with SIGKILL and started again at once, one fault
+ * at a time, a fresh batch for each. Afterwards, per fault: every saga terminal, the business
+ * tables consistent with each outcome, no effect applied twice, every committed outbox row in
+ * Kafka; after all of them, the projection replayed from the log equals the live one.
+ *
+ * The fault table (printed; with `writeResults`, also bench/results/faults-<date>.json and .md)
+ * counts per fault:
+ * - lost: committed outbox rows of the batch never in Kafka, plus effects an outcome requires
+ *   that the tables lack (a completed saga's new version or audit entry, a compensation's release);
+ * - duplicated effects: a model updated more than once, or one step of one saga decided twice
+ *   (two distinct messages);
+ * - stuck: sagas not terminal SETTLE_MS after the restart;
+ * - time to recover: from the SIGKILL until a probe saga reaches Completed — a saga started once
+ *   the killed part is healthy again (its readiness probe passes; a processor's consumer group has
+ *   rejoined without the killed member) and every processor's consumer group is Stable with
+ *   members. So it covers the restart, the reconnections the fault causes (Debezium to Postgres,
+ *   consumers and Connect to the broker, Connect's connector tasks) and one saga end to end;
+ * - healthy after: from the SIGKILL until the killed part's own health check passes.
+ * The probe saga joins the batch's checks; `outcomes` counts it too.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TimeoutError } from '../../core/errors.ts';
+import { OutboxWriter } from '../../outbox-connector/outbox-writer.ts';
+import { loadContracts } from '../../schemas/contracts.ts';
+import { checkDelivery, checkEffects, countByState, FAULT_DEADLINES_ENV, outcomeProblems, replayDifferences, runningCount, startBatch, startProbeSaga } from './batch.ts';
+import { crashAndRestart, failIfProcessorExited, faultTable, ProcessorExitedError, writeFaultResults, type FaultRow, type FaultTarget } from './faults.ts';
+import { config } from './fixtures.ts';
+import { startProcessors, stopProcessors, waitForConsumerGroups, waitForNoLag, waitForTerminal, waitForTerminalOrDeadline } from './saga.ts';
+
+/** How long after the restart a saga may take to end before it counts as stuck (deadlines are 90 s). */
+const SETTLE_MS = 240_000;
+/** Longest wait for the pipeline to serve a new saga again. */
+const RECOVERY_MS = 180_000;
+/** Trainings of 1 to 7 s: when the SIGKILL comes, the batch's sagas are spread over every step. */
+const TRAINING_MS = (i: number) => 1_000 + (i % 5) * 1_500;
+
+export function stackFaultSuite(options: { sagas: number; targets: readonly FaultTarget[]; writeResults: boolean }): void {
+  const { sagas: SAGAS, targets } = options;
+  const rows: FaultRow[] = [];
+  const everySaga: string[] = [];
+  let replayDifferenceCount: number | null = null;
+  let writer: OutboxWriter;
+  const suiteStart = Date.now();
+
+  describe(`stack faults: ${targets.join(', ')} SIGKILLed and restarted while ${SAGAS} sagas run`, () => {
+    beforeAll(async () => {
+      await startProcessors(FAULT_DEADLINES_ENV);
+      writer = await OutboxWriter.create(config.schemaRegistryUrl, loadContracts());
+    });
+
+    afterAll(async () => {
+      await stopProcessors();
+      if (rows.length === 0) return;
+      const meta = { date: new Date().toISOString().slice(0, 10), sagasPerFault: SAGAS, elapsedMs: Date.now() - suiteStart, replayDifferences: replayDifferenceCount };
+      const files = options.writeResults ? writeFaultResults(rows, meta) : [];
+      console.log(`\n${faultTable(rows)}\n\nreplayed vs live: ${replayDifferenceCount ?? 'not compared'} sagas differ${files.length ? `; written to ${files.join(', ')}` : ''}\n`);
+    });
+
+    for (const fault of targets) {
+      it(`${fault}: no saga lost, no effect applied twice, none stuck`, async () => {
+        // Given a batch of sagas running, one model each, some made to fail at various steps
+        const batch = await startBatch(SAGAS, `fault_${fault.replace(/-/g, '_')}`, writer, TRAINING_MS);
+        everySaga.push(...batch.ids);
+        const runningAtKill = await runningCount(batch);
+
+        // When the part is killed with SIGKILL mid-run and started again at once
+        const crash = await crashAndRestart(fault, RECOVERY_MS);
+
+        // Then the pipeline serves a new saga again: every group consumes, a probe saga completes
+        // (and no processor went down with the fault: every wait stops at once if one exits)
+        const problems: string[] = [];
+        let recoveredMs: number | null = null;
+        try {
+          await waitForConsumerGroups(RECOVERY_MS, failIfProcessorExited);
+          const probe = await startProbeSaga(batch, writer);
+          everySaga.push(probe.sagaId);
+          const state = (await waitForTerminal([probe.sagaId], RECOVERY_MS, failIfProcessorExited)).get(probe.sagaId)!.state;
+          if (state === 'Completed') recoveredMs = Date.now() - crash.killedAt;
+          else problems.push(`the probe saga started after the restart ended ${state}`);
+        } catch (err) {
+          if (!(err instanceof TimeoutError || err instanceof ProcessorExitedError)) throw err;
+          problems.push(`not recovered: ${err.message}`);
+        }
+
+        // And every saga of the batch ends, with the outcome it was meant to have
+        const { outcomes, stuck, abortedBy } = await waitForTerminalOrDeadline(batch.ids, SETTLE_MS, failIfProcessorExited);
+        problems.push(...outcomeProblems(batch, outcomes));
+        if (abortedBy) problems.push(`stopped waiting for the sagas: ${abortedBy}`);
+        else {
+          await waitForNoLag(120_000).catch((err) => {
+            if (!(err instanceof TimeoutError)) throw err;
+            problems.push(`processors still behind the log: ${err.message}`);
+          });
+        }
+        if (runningAtKill < SAGAS / 2) problems.push(`only ${runningAtKill} of ${SAGAS} sagas were running when the SIGKILL came: not mid-run`);
+
+        // And the tables agree with the outcomes, and the log holds every committed outbox row, each step decided once
+        const effects = await checkEffects(batch, outcomes);
+        const delivery = await checkDelivery(batch);
+        const row: FaultRow = {
+          fault,
+          sagas: SAGAS,
+          runningAtKill,
+          outcomes: countByState(outcomes),
+          lost: [...delivery.lost, ...effects.lost],
+          duplicated: [...delivery.duplicated, ...effects.duplicated],
+          stuck,
+          otherProblems: problems,
+          healthyMs: crash.healthyMs,
+          recoveredMs,
+        };
+        rows.push(row);
+        console.log(faultTable([row]));
+        expect({ lost: row.lost, duplicated: row.duplicated, stuck: row.stuck, problems: row.otherProblems }).toEqual({ lost: [], duplicated: [], stuck: [], problems: [] });
+      });
+    }
+
+    it('the projection replayed from the log equals the live one for every saga of every fault', async () => {
+      // Given every batch run through its fault (and its probe sagas)
+      expect(everySaga.length).toBeGreaterThan(0);
+      // When the log is folded from offset zero up to where the live projection stands
+      const differences = await replayDifferences(everySaga);
+      replayDifferenceCount = differences.length;
+      // Then no saga's state differs
+      expect(differences, JSON.stringify(differences).slice(0, 2000)).toEqual([]);
+    });
+  });
+}
