@@ -135,7 +135,7 @@ export function faultMarkdown(rows: FaultRow[], meta: { date: string; sagasPerFa
   return [
     `# Fault injection ${meta.date}`,
     '',
-    `${meta.sagasPerFault} sagas per fault (plus one probe saga started after the restart), every part SIGKILLed and restarted in turn; the run took ${(meta.elapsedMs / 60_000).toFixed(1)} min.`,
+    `${meta.sagasPerFault} sagas per fault (plus one probe saga started after the restart), every part SIGKILLed and restarted in turn; the suite took ${(meta.elapsedMs / 60_000).toFixed(1)} min.`,
     `Replayed state vs live state: ${meta.replayDifferences === null ? 'not compared' : `${meta.replayDifferences} sagas differ`}.`,
     '',
     `| ${headers.join(' | ')} |`,
