@@ -10,7 +10,7 @@ import pg from 'pg';
 import { DEFAULTS } from '../../core/config.ts';
 import { StackError } from '../../core/errors.ts';
 import type { Component, ComponentContext } from './component.ts';
-import { childrenOf, exists, isOurs, killNow, parentOf, run, spawnDetached, tail, waitForPortsFree, which } from './processes.ts';
+import { childrenOf, exists, isOurs, killNow, parentOf, run, spawnDetached, stateOf, tail, waitForPortsFree, which } from './processes.ts';
 import { waitFor } from '../../core/wait.ts';
 
 const SERVER_BINARIES = ['initdb', 'pg_ctl', 'postgres'] as const;
@@ -184,6 +184,7 @@ export class PostgresComponent implements Component {
     } catch {
       return pid; // gone already
     }
+    await waitFor(`postmaster ${pid} to be stopped`, () => [undefined, 'T', 'Z', 'X'].includes(stateOf(pid)), { timeoutMs: 10_000, intervalMs: 10 });
     // Children first: none is left alive to notice the postmaster's death and say goodbye to its clients.
     await killNow([...childrenOf(pid), pid]);
     // runuser stops itself when its child stops; it must run again to reap the postmaster.
