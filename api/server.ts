@@ -50,12 +50,7 @@ export function buildApi(config: Config, options: ApiOptions = {}): Api {
     // the error name the offending value.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, verbose: true } },
   });
-  const pool = pgPool(config, SAGA_STATE_DATABASE, 4);
-  // A connection the server drops (Postgres restarting) is an 'error' event on the pool while idle,
-  // on the client while checked out; unheard, it would end the process. The request in flight fails
-  // with a 500 and the pool opens new connections for the next one.
-  pool.on('error', (err) => log.warn({ err: err.message }, 'idle database connection lost; the pool reconnects on demand'));
-  pool.on('connect', (client) => client.on('error', () => undefined));
+  const pool = pgPool(config, SAGA_STATE_DATABASE, 4, (err) => log.warn({ err: err.message }, 'idle database connection lost; the pool reconnects on demand'));
   const kafka = kafkaClient(config, 'sagaline-api', { connectionTimeout: 3_000, retry: { retries: 1 } });
   let writer: Promise<OutboxWriter> | undefined;
   const outboxWriter = () => {

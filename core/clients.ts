@@ -35,8 +35,19 @@ export function registryClient(config: Config): SchemaRegistry {
   return new SchemaRegistry({ host: config.schemaRegistryUrl });
 }
 
-/** A pool on the configured server; `database` picks another database on the same server. */
-export function pgPool(config: Config, database?: string, max = 10): pg.Pool {
+/**
+ * A pool on the configured server; `database` picks another database on the same server.
+ *
+ * A connection the server drops (Postgres restarted, crashed, killed) is reported as an 'error'
+ * event: on the pool while the connection is idle, on the client itself while it is checked out.
+ * Unheard, either event ends the process. Nothing is lost by hearing them: a query in flight fails
+ * with the same error, the pool discards the dead connection and opens new ones on demand.
+ * `onConnectionLost` is told of idle connections lost (to log them).
+ */
+export function pgPool(config: Config, database?: string, max = 10, onConnectionLost?: (err: Error) => void): pg.Pool {
   const connectionString = database ? databaseUrlFor(config, database) : config.databaseUrl;
-  return new pg.Pool({ connectionString, max });
+  const pool = new pg.Pool({ connectionString, max });
+  pool.on('error', (err) => onConnectionLost?.(err));
+  pool.on('connect', (client) => client.on('error', () => undefined));
+  return pool;
 }

@@ -54,14 +54,7 @@ export async function startProcessor(name: ProcessorName, config: Config): Promi
   const database = databaseOf(name, config);
   const metrics = createProcessorMetrics(name);
   const server = await serveMetrics(metrics.registry, processorMetricsPort(config, name));
-  const pool = pgPool(config, database, 5);
-  // A connection the server drops (Postgres restarted, crashed, killed) is reported as an 'error'
-  // event: on the pool while the connection is idle, on the client itself while it is checked out.
-  // Unheard, either event ends the process. Nothing is lost by hearing them: a query in flight
-  // fails with the same error (and its message is retried), the pool discards the dead connection
-  // and opens new ones on demand.
-  pool.on('error', (err) => log.warn({ err: err.message, database }, 'idle database connection lost; the pool reconnects on demand'));
-  pool.on('connect', (client) => client.on('error', () => undefined));
+  const pool = pgPool(config, database, 5, (err) => log.warn({ err: err.message, database }, 'idle database connection lost; the pool reconnects on demand'));
   try {
     const kafka = kafkaClient(config, `sagaline-${name}`);
     const registry = registryClient(config);

@@ -30,8 +30,7 @@ export async function createTestDatabase(prefix: string): Promise<TestDatabase> 
   const admin = pgPool(config, undefined, 1);
   await admin.query(`create database ${pg.escapeIdentifier(name)}`);
   const pool = pgPool(config, name, 5);
-  // Dropping the database WITH (FORCE) ends idle connections from the server side: expected here.
-  pool.on('error', () => undefined);
+  // Dropping the database WITH (FORCE) ends idle connections from the server side: expected here (pgPool hears it).
   return {
     name,
     url: databaseUrlFor(config, name),
