@@ -19,7 +19,8 @@ import { waitForProcessorGroups } from '../processors/ready.ts';
 import { getSaga, type SagaSummary } from '../processors/saga-state/queries.ts';
 import { DATABASE as SAGA_STATE_DATABASE } from '../processors/saga-state/service.ts';
 import { TERMINAL, type SagaStatus } from '../processors/saga/state.ts';
-import { apiUp, processorsStatus, processorsUp } from '../processors/supervisor.ts';
+import type { ProcessorName } from '../processors/index.ts';
+import { apiDown, apiStatus, apiUp, processorsDown, processorsStatus, processorsUp } from '../processors/supervisor.ts';
 import { tail } from '../infra/stack/processes.ts';
 import { requestTraining } from '../processors/training-requests/request.ts';
 import { loadContracts } from '../schemas/contracts.ts';
@@ -52,11 +53,29 @@ function progressLine(elapsedMs: number, total: number, finals: (SagaSummary | u
 }
 
 export async function runDemo(config: Config, sagas: number, live: (line: string, final: boolean) => void): Promise<DemoResult> {
-  await new Stack(config).up(progress);
-  const provisioned = await provision(config, progress);
-  progress(provisioned.changed ? 'provisioned databases, topics, schemas and connectors' : 'databases, topics, schemas and connectors already provisioned');
-  const started = processorsUp(config);
-  progress(started.length ? `started processors: ${started.join(', ')}` : 'processors already running');
+  const stack = new Stack(config);
+  const up = await stack.up(progress);
+  let started: ProcessorName[] = [];
+  const apiWasRunning = apiStatus(config).running;
+  try {
+    const provisioned = await provision(config, progress);
+    progress(provisioned.changed ? 'provisioned databases, topics, schemas and connectors' : 'databases, topics, schemas and connectors already provisioned');
+    started = processorsUp(config);
+    progress(started.length ? `started processors: ${started.join(', ')}` : 'processors already running');
+    return await runBatch(config, sagas, live);
+  } catch (err) {
+    // A demo that fails leaves nothing behind that it started: processors, the API, stack components.
+    const stopped = [
+      ...(await processorsDown(config, started).catch(() => [])),
+      ...(!apiWasRunning && (await apiDown(config).catch(() => false)) ? ['HTTP API'] : []),
+      ...(await stack.down(() => undefined, up.started).catch(() => [])),
+    ];
+    if (stopped.length) progress(`stopped what this run had started: ${stopped.join(', ')} (logs are kept in ${config.stack.stateDir}/logs)`);
+    throw err;
+  }
+}
+
+async function runBatch(config: Config, sagas: number, live: (line: string, final: boolean) => void): Promise<DemoResult> {
   // A processor that exits (a port taken, a database unreachable) fails the demo at once, with its log.
   await waitForProcessorGroups(config, 120_000, undefined, () => {
     const dead = processorsStatus(config).find((p) => !p.running);

@@ -1,7 +1,7 @@
 /** Commands that run and drive the saga: processor(s), model add, train, status, list. */
 import { Command, Option } from 'commander';
 import { pgPool } from '../core/clients.ts';
-import { databaseUrlFor, loadConfig } from '../core/config.ts';
+import { databaseUrlFor, ENGINE_DATABASE, loadConfig } from '../core/config.ts';
 import { SagalineError } from '../core/errors.ts';
 import { isProcessorName, PROCESSOR_NAMES, startProcessor } from '../processors/index.ts';
 import { addModel, DATABASE as MODEL_DATABASE } from '../processors/model-service/service.ts';
@@ -124,7 +124,7 @@ export function statusCommand(): Command {
     .argument('<sagaId>')
     .option('--json', 'print {"sagaId","state","steps":[{"name","status"}, …]}')
     .action(async (sagaId: string, opts: { json?: boolean }) => {
-      const pool = new pg.Pool({ connectionString: databaseUrlFor(loadConfig(), 'sagaline'), max: 1 });
+      const pool = new pg.Pool({ connectionString: databaseUrlFor(loadConfig(), ENGINE_DATABASE), max: 1 });
       try {
         const saga = await getSaga(pool, sagaId);
         if (opts.json) return printJson(saga);
@@ -142,7 +142,7 @@ export function listCommand(): Command {
     .option('--json', 'print as JSON')
     .action(async (opts: { state?: string; json?: boolean }) => {
       const status = opts.state ? parseStatus(opts.state) : undefined;
-      const pool = new pg.Pool({ connectionString: databaseUrlFor(loadConfig(), 'sagaline'), max: 1 });
+      const pool = new pg.Pool({ connectionString: databaseUrlFor(loadConfig(), ENGINE_DATABASE), max: 1 });
       try {
         const sagas = await listSagas(pool, status);
         if (opts.json) return printJson({ sagas: sagas.map((s) => ({ sagaId: s.sagaId, state: s.state, tenantId: s.tenantId, modelId: s.modelId, failedStep: s.failedStep, reason: s.reason })) });

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import pg from 'pg';
 import { pgPool } from '../core/clients.ts';
-import { databaseUrlFor, PROJECT_ROOT, type Config } from '../core/config.ts';
+import { databaseUrlFor, ENGINE_DATABASE, PROJECT_ROOT, type Config } from '../core/config.ts';
 import { SagalineError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { waitFor } from '../core/wait.ts';
@@ -101,7 +101,7 @@ async function crashAndRecover(config: Config, pool: pg.Pool, txId: string, para
 }
 
 export async function runDemo(config: Config, scenario: Scenario, log: Logger, say: (line: string) => void = () => undefined): Promise<DemoResult> {
-  const sagaline = pgPool(config, undefined, 2);
+  const sagaline = pgPool(config, ENGINE_DATABASE, 2);
   const models = pgPool(config, MODEL_DATABASE, 2);
   const txId = `tx-${randomUUID()}`;
   const params: UpdateModelParams = { tenantId: 'demo-2pc', modelId: `model-${randomUUID().slice(0, 8)}`, version: 'v2' };

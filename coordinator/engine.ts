@@ -15,7 +15,7 @@
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
-import { databaseUrlFor, type Config } from '../core/config.ts';
+import { databaseUrlFor, ENGINE_DATABASE, type Config } from '../core/config.ts';
 import { SagalineError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { OutboxWriter } from '../outbox-connector/outbox-writer.ts';
@@ -88,9 +88,10 @@ export class Coordinator {
   ) {}
 
   static async start(config: Config, options: CoordinatorOptions): Promise<Coordinator> {
-    const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 6 });
+    const logUrl = databaseUrlFor(config, ENGINE_DATABASE);
+    const pool = new pg.Pool({ connectionString: logUrl, max: 6 });
     pool.on('error', () => undefined);
-    const lease = connectedClient(config.databaseUrl);
+    const lease = connectedClient(logUrl);
     try {
       await lease.connect();
       for (const statement of LOG_DDL) await lease.query(statement);

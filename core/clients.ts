@@ -36,7 +36,7 @@ export function registryClient(config: Config): SchemaRegistry {
 }
 
 /**
- * A pool on the configured server; `database` picks another database on the same server.
+ * A pool on one database of the configured server (ENGINE_DATABASE for sagaline's own tables).
  *
  * A connection the server drops (Postgres restarted, crashed, killed) is reported as an 'error'
  * event: on the pool while the connection is idle, on the client itself while it is checked out.
@@ -44,9 +44,8 @@ export function registryClient(config: Config): SchemaRegistry {
  * with the same error, the pool discards the dead connection and opens new ones on demand.
  * `onConnectionLost` is told of idle connections lost (to log them).
  */
-export function pgPool(config: Config, database?: string, max = 10, onConnectionLost?: (err: Error) => void): pg.Pool {
-  const connectionString = database ? databaseUrlFor(config, database) : config.databaseUrl;
-  const pool = new pg.Pool({ connectionString, max });
+export function pgPool(config: Config, database: string, max = 10, onConnectionLost?: (err: Error) => void): pg.Pool {
+  const pool = new pg.Pool({ connectionString: databaseUrlFor(config, database), max });
   pool.on('error', (err) => onConnectionLost?.(err));
   pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;

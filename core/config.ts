@@ -35,6 +35,7 @@ export const DEFAULTS = {
   componentStopTimeoutMs: 30_000,
   postgresUser: 'sagaline',
   postgresPassword: 'sagaline',
+  /** sagaline's own database on the server: requests, the saga-state projection, the two-phase commit log. */
   postgresDatabase: 'sagaline',
   registryDatabase: 'apicurio',
   logLevel: 'info',
@@ -106,6 +107,11 @@ export interface Config {
     sessionTimeoutMs: number;
   };
   kafkaBrokers: string[];
+  /**
+   * The Postgres server: host, port, user, password and connection parameters. The database it
+   * names is only where sagaline connects to create its own databases (ENGINE_DATABASE and one per
+   * service); every part reaches its own database through `databaseUrlFor`.
+   */
   databaseUrl: string;
   schemaRegistryUrl: string;
   connectUrl: string;
@@ -283,9 +289,23 @@ export function loadConfig(env: Env = process.env): Config {
   };
 }
 
+/** sagaline's own database: requests, the saga-state projection, the two-phase commit log. */
+export const ENGINE_DATABASE: string = DEFAULTS.postgresDatabase;
+
 /** The same server as `databaseUrl`, another database on it. */
-export function databaseUrlFor(config: Config, database: string): string {
+export function databaseUrlFor(config: Pick<Config, 'databaseUrl'>, database: string): string {
   const parsed = new URL(config.databaseUrl);
   parsed.pathname = `/${database}`;
   return parsed.toString();
+}
+
+/** A URL fit for a log line or an error: its password replaced. */
+export function redactUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return '(not a URL)';
+  }
 }

@@ -7,7 +7,7 @@
  */
 import pg from 'pg';
 import { kafkaClient } from '../core/clients.ts';
-import { databaseUrlFor, type Config } from '../core/config.ts';
+import { databaseUrlFor, redactUrl, type Config } from '../core/config.ts';
 import { SagalineError } from '../core/errors.ts';
 import { ConnectClient } from '../outbox-connector/connect-client.ts';
 import { loadConnectorDefinitions, prepareSourceDatabase, renderConnectorConfig, type ConnectorDefinition } from '../outbox-connector/connectors.ts';
@@ -46,16 +46,20 @@ export function checkRoutes(definitions: readonly ConnectorDefinition[]): void {
   }
 }
 
+/** Creates `name` on DATABASE_URL's server unless it exists, connecting to the database DATABASE_URL names. */
 async function ensureDatabase(config: Config, name: string): Promise<'created' | 'unchanged'> {
   const admin = new pg.Client({ connectionString: config.databaseUrl });
-  await admin.connect();
+  admin.on('error', () => undefined);
   try {
+    await admin.connect();
     const exists = await admin.query('select 1 from pg_database where datname = $1', [name]);
     if (exists.rowCount) return 'unchanged';
     await admin.query(`create database ${pg.escapeIdentifier(name)}`);
     return 'created';
+  } catch (err) {
+    throw new ProvisionError(`cannot create database ${name} on the server of DATABASE_URL (${redactUrl(config.databaseUrl)}): ${(err as Error).message}`);
   } finally {
-    await admin.end();
+    await admin.end().catch(() => undefined);
   }
 }
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { SchemaType } from '@kafkajs/confluent-schema-registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaClient, pgPool, registryClient } from '../core/clients.ts';
-import { loadConfig, type Config } from '../core/config.ts';
+import { ENGINE_DATABASE, loadConfig, type Config } from '../core/config.ts';
 import { isolatedStackEnv, sagaline } from './support/cli.ts';
 
 /** Every live process whose command line mentions `needle` (independent of the stack's own bookkeeping). */
@@ -66,7 +66,7 @@ describe('stack lifecycle through the CLI', () => {
     expect(again.stderr).toContain('stack already running');
 
     // Given data in each stateful component
-    const pool = pgPool(config, undefined, 1);
+    const pool = pgPool(config, ENGINE_DATABASE, 1);
     await pool.query('create table kept (note text)');
     await pool.query("insert into kept values ('survives a restart')");
     await pool.end();
@@ -91,7 +91,7 @@ describe('stack lifecycle through the CLI', () => {
     expect(up2.code, up2.stderr).toBe(0);
 
     // Then the table row, the schema id and the topic are still there
-    const pool2 = pgPool(config, undefined, 1);
+    const pool2 = pgPool(config, ENGINE_DATABASE, 1);
     expect((await pool2.query('select note from kept')).rows).toEqual([{ note: 'survives a restart' }]);
     await pool2.end();
     expect(await registryClient(config).getLatestSchemaId('kept-value')).toBe(schemaId);

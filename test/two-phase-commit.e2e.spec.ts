@@ -8,6 +8,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApi } from '../api/server.ts';
 import { pgPool } from '../core/clients.ts';
+import { ENGINE_DATABASE } from '../core/config.ts';
 import type { Scenario } from '../coordinator/demo.ts';
 import type { TransactionRecord } from '../coordinator/log.ts';
 import { updateModelParticipants } from '../coordinator/update-model.ts';
@@ -17,7 +18,7 @@ import { sagaline } from './support/cli.ts';
 import { consumeUntil, endOffsets, type Offsets } from './support/consume.ts';
 import { config, uniqueName } from './support/fixtures.ts';
 
-const sagalineDb = pgPool(config, undefined, 2);
+const sagalineDb = pgPool(config, ENGINE_DATABASE, 2);
 const modelDb = pgPool(config, 'model_service', 2);
 const auditDb = pgPool(config, 'audit_service', 2);
 const TOPICS = [topicOfMessage('ModelVersionChanged').name, topicOfMessage('ModelVersionAudited').name];

@@ -5,7 +5,7 @@
  * this stack's state directory started.
  */
 import { join } from 'node:path';
-import type { Config } from '../../core/config.ts';
+import { redactUrl, type Config } from '../../core/config.ts';
 import { StackError, TimeoutError } from '../../core/errors.ts';
 import { waitFor } from '../../core/wait.ts';
 import { artifactPaths, ensureArtifacts, type Progress } from './artifacts.ts';
@@ -71,7 +71,8 @@ export class Stack {
     const t0 = Date.now();
     if (this.config.mode === 'external') {
       progress('KAFKA_BROKERS, DATABASE_URL, SCHEMA_REGISTRY_URL and CONNECT_URL are set: using that stack, starting nothing');
-      return { mode: 'external', started: [], alreadyRunning: [], elapsedMs: 0 };
+      await this.checkExternal();
+      return { mode: 'external', started: [], alreadyRunning: [], elapsedMs: Date.now() - t0 };
     }
     const order: ComponentName[][] = [['postgres'], ['kafka', 'registry'], ['connect']];
     const all = order.flat().map((n) => this.components[n]);
@@ -105,6 +106,30 @@ export class Stack {
     return { mode: 'local', started, alreadyRunning, elapsedMs: Date.now() - t0 };
   }
 
+  /**
+   * A stack the user brings must answer on all four addresses before anything is started on it:
+   * otherwise one line naming each variable that does not work, and why.
+   */
+  private async checkExternal(): Promise<void> {
+    const { databaseUrl, kafkaBrokers, connectUrl, schemaRegistryUrl } = this.config;
+    const checks: [string, string, Promise<string | undefined>][] = [
+      ['DATABASE_URL', redactUrl(databaseUrl), probePostgres(databaseUrl)],
+      ['KAFKA_BROKERS', kafkaBrokers.join(','), probeKafka(kafkaBrokers)],
+      ['SCHEMA_REGISTRY_URL', schemaRegistryUrl, probeRegistry(schemaRegistryUrl)],
+      ['CONNECT_URL', connectUrl, probeConnect(connectUrl)],
+    ];
+    const problems: string[] = [];
+    for (const [variable, value, probe] of checks) {
+      const problem = await probe;
+      if (problem === undefined) continue;
+      const hint = variable === 'DATABASE_URL' && /database .* does not exist/.test(problem)
+        ? ' (DATABASE_URL names the server; the database in it must exist — sagaline creates its own databases beside it, e.g. end the URL with /postgres)'
+        : '';
+      problems.push(`${variable}=${value}: ${problem}${hint}`);
+    }
+    if (problems.length > 0) throw new StackError('NOT_READY', `the stack named by the environment is not usable: ${problems.join('; ')}`);
+  }
+
   /** Waits for the readiness probe; fails at once, with the log's tail, if the process `pid` exits meanwhile. */
   private async awaitReady(component: Component, pid: number): Promise<void> {
     try {
@@ -132,7 +157,8 @@ export class Stack {
     });
   }
 
-  async down(progress: Progress): Promise<ComponentName[]> {
+  /** Stops the running components (`only`: just those), clients before the servers they use. */
+  async down(progress: Progress, only?: readonly ComponentName[]): Promise<ComponentName[]> {
     if (this.config.mode === 'external') {
       progress('using an external stack (KAFKA_BROKERS etc. are set): nothing to stop');
       return [];
@@ -140,6 +166,7 @@ export class Stack {
     const stopped: ComponentName[] = [];
     // Reverse of start order: clients before the servers they use.
     for (const name of ['connect', 'registry', 'kafka', 'postgres'] as const) {
+      if (only && !only.includes(name)) continue;
       const component = this.components[name];
       const pid = component.pid();
       if (pid === undefined) continue;
@@ -154,7 +181,7 @@ export class Stack {
     if (this.config.mode === 'external') {
       const { databaseUrl, kafkaBrokers, connectUrl, schemaRegistryUrl } = this.config;
       const entries: [ComponentName, string, Promise<string | undefined>][] = [
-        ['postgres', new URL(databaseUrl).host, probePostgres(databaseUrl)],
+        ['postgres', redactUrl(databaseUrl), probePostgres(databaseUrl)],
         ['kafka', kafkaBrokers.join(','), probeKafka(kafkaBrokers)],
         ['connect', connectUrl, probeConnect(connectUrl)],
         ['registry', schemaRegistryUrl, probeRegistry(schemaRegistryUrl)],

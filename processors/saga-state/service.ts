@@ -9,7 +9,7 @@
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Partitioners, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import pg from 'pg';
-import type { Config } from '../../core/config.ts';
+import { ENGINE_DATABASE, type Config } from '../../core/config.ts';
 import { PoisonMessageError } from '../../core/errors.ts';
 import { newTraceparent } from '../../core/ids.ts';
 import type { Logger } from '../../core/log.ts';
@@ -27,7 +27,7 @@ import { evolve, initialState, type SagaState } from '../saga/state.ts';
 import { isTwoPhaseCommitMessage } from '../../coordinator/messages.ts';
 import { decide, decideTimer, type Timer, type WatchdogCommand, type WatchdogFacts } from './decide.ts';
 
-export const DATABASE = 'sagaline';
+export const DATABASE = ENGINE_DATABASE;
 export const LIVE_TABLE = 'saga_state';
 
 export function projectionDdl(table: string): string[] {

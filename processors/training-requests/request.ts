@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { pgPool } from '../../core/clients.ts';
-import type { Config } from '../../core/config.ts';
+import { databaseUrlFor, ENGINE_DATABASE, type Config } from '../../core/config.ts';
 import { SagalineError } from '../../core/errors.ts';
 import { newId, newTraceparent } from '../../core/ids.ts';
 import { OutboxWriter } from '../../outbox-connector/outbox-writer.ts';
@@ -102,7 +102,7 @@ export async function requestTraining(config: Config, input: TrainingRequestInpu
     metadata: { messageId: newId(), sagaId, tenantId: input.tenantId, correlationId: sagaId, causationId: sagaId, traceparent: newTraceparent() },
   };
   writer.validate(message); // bad input: a typed error naming the field, before anything is written
-  const client = new pg.Client({ connectionString: config.databaseUrl });
+  const client = new pg.Client({ connectionString: databaseUrlFor(config, ENGINE_DATABASE) });
   await client.connect();
   try {
     await client.query('begin');

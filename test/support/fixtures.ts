@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { kafkaClient, pgPool } from '../../core/clients.ts';
-import { databaseUrlFor, loadConfig, type Config, type RelayMode } from '../../core/config.ts';
+import { databaseUrlFor, ENGINE_DATABASE, loadConfig, type Config, type RelayMode } from '../../core/config.ts';
 import { waitFor } from '../../core/wait.ts';
 import { ConnectClient } from '../../outbox-connector/connect-client.ts';
 import { loadConnectorDefinitions, prepareSourceDatabase, renderConnectorConfig } from '../../outbox-connector/connectors.ts';
@@ -27,7 +27,7 @@ export interface TestDatabase {
 
 export async function createTestDatabase(prefix: string): Promise<TestDatabase> {
   const name = uniqueName(prefix);
-  const admin = pgPool(config, undefined, 1);
+  const admin = pgPool(config, ENGINE_DATABASE, 1);
   await admin.query(`create database ${pg.escapeIdentifier(name)}`);
   const pool = pgPool(config, name, 5);
   // Dropping the database WITH (FORCE) ends idle connections from the server side: expected here (pgPool hears it).

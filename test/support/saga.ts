@@ -56,7 +56,7 @@ export async function eventLogEnds(): Promise<Map<string, bigint>> {
  * has no offset yet or is behind. The processors themselves keep their default, "earliest": a restarted processor
  * must never skip what was written while it was down.
  */
-async function startGroupsAtEnd(): Promise<void> {
+export async function startGroupsAtEnd(): Promise<void> {
   const admin = kafkaClient(baseConfig, 'saga-test-groups').admin();
   await admin.connect();
   try {
