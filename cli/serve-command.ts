@@ -8,7 +8,7 @@ import { progress } from './output.ts';
 export function serveCommand(): Command {
   return new Command('serve')
     .description('run the HTTP API (sagas, their events, health, Prometheus metrics) on 127.0.0.1 until Ctrl-C')
-    .option('--port <port>', 'TCP port (default: SAGALINE_API_PORT, or 58080)')
+    .option('--port <port>', 'TCP port (default: SAGALINE_API_PORT, or 28080)')
     .action(async (opts: { port?: string }) => {
       const config = loadConfig();
       const port = opts.port === undefined ? config.api.port : Number(opts.port);

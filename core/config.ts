@@ -22,12 +22,16 @@ export const VERSIONS: Versions = versionsJson;
 
 export const DEFAULTS = {
   stateDirName: '.sagaline',
-  postgresPort: 55432,
-  kafkaPort: 59092,
-  kafkaControllerPort: 59093,
-  connectPort: 58083,
-  registryPort: 58081,
-  registryManagementPort: 58091,
+  // Every default port lies below Linux's ephemeral range (32768–60999): a client that keeps
+  // reconnecting to a component while it is down could otherwise be handed that very port as its
+  // own local port and connect to itself (seen: Connect self-connected on the broker's port during
+  // a broker outage, and the broker could not start again).
+  postgresPort: 25432,
+  kafkaPort: 29092,
+  kafkaControllerPort: 29093,
+  connectPort: 28083,
+  registryPort: 28081,
+  registryManagementPort: 28091,
   kafkaHeapMb: 512,
   connectHeapMb: 768,
   registryHeapMb: 384,
@@ -47,9 +51,9 @@ export const DEFAULTS = {
   timerPollMs: 250,
   sessionTimeoutMs: 30_000,
   apiHost: '127.0.0.1',
-  apiPort: 58080,
+  apiPort: 28080,
   /** Processor i (in the order of PROCESSOR_NAMES) serves its metrics on base + 1 + i. */
-  processorMetricsPortBase: 58100,
+  processorMetricsPortBase: 28100,
   /** Two-phase commit: phase-1 vote deadline, phase-2 retry pause, longest wait for a decision on a prepared transaction. */
   twoPhaseCommit: { prepareTimeoutMs: 5_000, retryIntervalMs: 500, decisionTimeoutMs: 60_000 },
 } as const;

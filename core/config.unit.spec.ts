@@ -42,11 +42,11 @@ describe('loadConfig', () => {
   it.each([
     [{ SAGALINE_PG_PORT: 'abc' }, /SAGALINE_PG_PORT must be a TCP port between 1 and 65535, got "abc"/],
     [{ SAGALINE_KAFKA_PORT: '70000' }, /SAGALINE_KAFKA_PORT must be a TCP port/],
-    [{ SAGALINE_CONNECT_PORT: String(DEFAULTS.registryPort) }, /ports of connect and registry are both 58081/],
+    [{ SAGALINE_CONNECT_PORT: String(DEFAULTS.registryPort) }, /ports of connect and registry are both 28081/],
     [{ SAGALINE_KAFKA_HEAP_MB: '-1' }, /SAGALINE_KAFKA_HEAP_MB must be a positive integer/],
     [{ SAGALINE_API_PORT: '0' }, /SAGALINE_API_PORT must be a TCP port between 1 and 65535, got "0"/],
     [{ SAGALINE_METRICS_PORT_BASE: 'x' }, /SAGALINE_METRICS_PORT_BASE must be a TCP port/],
-    [{ SAGALINE_API_PORT: String(DEFAULTS.kafkaPort) }, /ports of kafka and api are both 59092/],
+    [{ SAGALINE_API_PORT: String(DEFAULTS.kafkaPort) }, /ports of kafka and api are both 29092/],
     [
       { KAFKA_BROKERS: 'nohostport', DATABASE_URL: 'postgres://db/a', SCHEMA_REGISTRY_URL: 'http://r', CONNECT_URL: 'http://c' },
       /KAFKA_BROKERS entries must be host:port, got "nohostport"/,

@@ -63,20 +63,23 @@ async function canListen(port: number): Promise<boolean> {
 
 /**
  * `count` consecutive free ports below the ephemeral range (32768+ on Linux), where the OS would
- * otherwise hand them out as the local ports of outgoing connections in the meantime.
+ * otherwise hand them out as the local ports of outgoing connections in the meantime (a client
+ * reconnecting to a stopped component can even connect to itself on one), and below the default
+ * stack ports (25432 and up).
  */
 export async function freePortRange(count: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 10_000);
+    const base = 10_000 + Math.floor(Math.random() * 15_000);
     const ports = Array.from({ length: count }, (_, i) => base + i);
-    if ((await Promise.all(ports.map(canListen))).every(Boolean)) return base;
+    if (base + count <= 25_000 && (await Promise.all(ports.map(canListen))).every(Boolean)) return base;
   }
-  throw new Error(`no ${count} consecutive free ports found between 20000 and 30000`);
+  throw new Error(`no ${count} consecutive free ports found between 10000 and 25000`);
 }
 
-/** Environment for a second, independent stack: its own state directory and ports. */
+/** Environment for a second, independent stack: its own state directory and ports (below the ephemeral range). */
 export async function isolatedStackEnv(stateDir: string): Promise<Record<string, string>> {
-  const [pg, kafka, ctl, connect, registry, mgmt] = await freePorts(6);
+  const base = await freePortRange(6);
+  const [pg, kafka, ctl, connect, registry, mgmt] = Array.from({ length: 6 }, (_, i) => base + i);
   return {
     SAGALINE_STATE_DIR: stateDir,
     SAGALINE_PG_PORT: String(pg),
