@@ -8,6 +8,7 @@ import type { Kafka } from 'kafkajs';
 import type pg from 'pg';
 import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
 import type { Config } from '../core/config.ts';
+import { DELIVERY_STATES, type DeliveryStatus } from '../outbox-connector/delivery-health.ts';
 import { PROCESSOR_NAMES, processorMetricsPort, type ProcessorName } from '../processors/index.ts';
 import { groupOf } from '../processors/ready.ts';
 import { LIVE_TABLE } from '../processors/saga-state/service.ts';
@@ -108,6 +109,8 @@ export interface ScrapeInput {
   sagas?: Record<SagaStatus, number>;
   /** Undefined when Kafka could not be asked. */
   lag?: readonly LagSample[];
+  /** Undefined when delivery could not be inspected. */
+  delivery?: readonly DeliveryStatus[];
 }
 
 /** One registry for the scrape: the processors' metrics aggregated, plus the API's gauges. */
@@ -122,6 +125,23 @@ export function scrapeRegistry(input: ScrapeInput): Registry {
   if (input.lag) {
     const lag = new Gauge({ name: 'sagaline_consumer_lag', help: "Messages a processor's consumer group has yet to read: end offsets minus committed offsets, summed over partitions", labelNames: ['group', 'topic'], registers: [own] });
     for (const s of input.lag) lag.set({ group: s.group, topic: s.topic }, s.lag);
+  }
+  if (input.delivery) {
+    const labelNames = ['connector', 'slot'] as const;
+    const delivering = new Gauge({ name: 'sagaline_delivery_healthy', help: 'Whether the outbox connector delivers (1) or is stalled, lost, at risk or down (0), whatever Kafka Connect reports', labelNames, registers: [own] });
+    const state = new Gauge({ name: 'sagaline_delivery_state', help: 'The outbox connector is in this state (1): streaming, stalled, lost, at-risk or down', labelNames: [...labelNames, 'state'], registers: [own] });
+    const slotLag = new Gauge({ name: 'sagaline_replication_slot_lag_bytes', help: 'WAL written since the position the connector last confirmed', labelNames, registers: [own] });
+    const heartbeat = new Gauge({ name: 'sagaline_delivery_heartbeat_age_seconds', help: "Seconds since the connector's last heartbeat (a streaming connector beats every heartbeat.interval.ms)", labelNames, registers: [own] });
+    const stranded = new Gauge({ name: 'sagaline_outbox_stranded_rows', help: 'Outbox rows written since a lost slot stopped delivering: not in Kafka until recovered', labelNames, registers: [own] });
+    const now = Date.now();
+    for (const d of input.delivery) {
+      const labels = { connector: d.connector, slot: d.slot };
+      delivering.set(labels, d.healthy ? 1 : 0);
+      for (const s of DELIVERY_STATES) state.set({ ...labels, state: s }, d.state === s ? 1 : 0);
+      if (d.position) slotLag.set(labels, d.position.lagBytes);
+      if (d.lastHeartbeatAt) heartbeat.set(labels, Math.max(0, (now - Date.parse(d.lastHeartbeatAt)) / 1000));
+      stranded.set(labels, d.strandedRows ?? 0);
+    }
   }
   const answered = input.processors.flatMap((p) => (p.metrics ? [p.metrics] : []));
   return Registry.merge([AggregatorRegistry.aggregate(answered), own]);

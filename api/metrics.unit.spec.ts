@@ -69,4 +69,22 @@ describe('the scrape', () => {
     expect(text).not.toContain('sagaline_sagas');
     expect(text).not.toContain('sagaline_consumer_lag');
   });
+
+  it('has one delivery series per connector, saying whether it delivers and why not', async () => {
+    // Given one connector streaming and one whose slot was lost with 3 rows stranded
+    const position = { active: true, activePid: 1, walStatus: 'reserved', confirmedFlushLsn: '0/1', lagBytes: 128, retainedBytes: 256 };
+    const delivery = [
+      { connector: 'a-outbox', database: 'a', slot: 'sagaline_a_outbox', healthy: true, state: 'streaming' as const, task: 'RUNNING/RUNNING', position, lastHeartbeatAt: new Date().toISOString() },
+      { connector: 'b-outbox', database: 'b', slot: 'sagaline_b_outbox', healthy: false, state: 'lost' as const, task: 'RUNNING/RUNNING', position: { ...position, walStatus: 'lost' }, lastHeartbeatAt: null, strandedRows: 3 },
+    ];
+    // When scraped
+    const text = await scrapeRegistry({ processors: [], delivery }).metrics();
+    // Then
+    expect(text).toContain('sagaline_delivery_healthy{connector="a-outbox",slot="sagaline_a_outbox"} 1');
+    expect(text).toContain('sagaline_delivery_healthy{connector="b-outbox",slot="sagaline_b_outbox"} 0');
+    expect(text).toContain('sagaline_delivery_state{connector="b-outbox",slot="sagaline_b_outbox",state="lost"} 1');
+    expect(text).toContain('sagaline_delivery_state{connector="b-outbox",slot="sagaline_b_outbox",state="streaming"} 0');
+    expect(text).toContain('sagaline_outbox_stranded_rows{connector="b-outbox",slot="sagaline_b_outbox"} 3');
+    expect(text).toContain('sagaline_replication_slot_lag_bytes{connector="a-outbox",slot="sagaline_a_outbox"} 128');
+  });
 });

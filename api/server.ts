@@ -11,6 +11,7 @@ import type { Config } from '../core/config.ts';
 import { MessageValidationError, SagalineError } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { Stack } from '../infra/stack/stack.ts';
+import { inspectDelivery } from '../outbox-connector/delivery-health.ts';
 import { OutboxWriter } from '../outbox-connector/outbox-writer.ts';
 import { getSaga, listSagas } from '../processors/saga-state/queries.ts';
 import { DATABASE as SAGA_STATE_DATABASE } from '../processors/saga-state/service.ts';
@@ -96,9 +97,16 @@ export function buildApi(config: Config, options: ApiOptions = {}): Api {
 
   app.get<{ Params: { id: string } }>('/sagas/:id/events', async (request) => auditSaga(config, request.params.id, options.auditTimeoutMs ?? 60_000));
 
-  app.get('/health', async (_request, reply) => {
-    const [components, processors] = await Promise.all([new Stack(config).status(), probeProcessors(config)]);
-    const { httpStatus, report } = healthReport(components, processors);
+  // Delivery is judged from Postgres (slots, walsenders, heartbeats): null when it cannot be read.
+  const delivery = (request: FastifyRequest) =>
+    inspectDelivery(config, kafka).catch((err: unknown) => {
+      request.log.warn({ err: (err as Error).message }, 'delivery could not be inspected');
+      return null;
+    });
+
+  app.get('/health', async (request, reply) => {
+    const [components, deliveries, processors] = await Promise.all([new Stack(config).status(), delivery(request), probeProcessors(config)]);
+    const { httpStatus, report } = healthReport(components, deliveries, processors);
     return reply.code(httpStatus).send(report);
   });
 
@@ -108,12 +116,13 @@ export function buildApi(config: Config, options: ApiOptions = {}): Api {
         request.log.warn({ err: (err as Error).message }, `metrics: ${what} left out of this scrape`);
         return undefined;
       });
-    const [processors, sagas, lag] = await Promise.all([
+    const [processors, sagas, lag, deliveries] = await Promise.all([
       probeProcessors(config),
       bestEffort('sagas per state', fetchSagaCounts(pool)),
       bestEffort('consumer lag', fetchConsumerLag(config, kafka)),
+      delivery(request),
     ]);
-    const registry = scrapeRegistry({ processors, ...(sagas ? { sagas } : {}), ...(lag ? { lag } : {}) });
+    const registry = scrapeRegistry({ processors, ...(sagas ? { sagas } : {}), ...(lag ? { lag } : {}), ...(deliveries ? { delivery: deliveries } : {}) });
     return reply.type(registry.contentType).send(await registry.metrics());
   });
 

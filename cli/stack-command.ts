@@ -5,6 +5,7 @@ import { StackError } from '../core/errors.ts';
 import { COMPONENT_NAMES, type ComponentName } from '../infra/stack/component.ts';
 import { tail } from '../infra/stack/processes.ts';
 import { Stack } from '../infra/stack/stack.ts';
+import { inspectDelivery, type DeliveryStatus } from '../outbox-connector/delivery-health.ts';
 import { formatBytes, replicationSlots, type ReplicationSlotStatus } from '../outbox-connector/replication-slots.ts';
 import { printJson, progress, table } from './output.ts';
 
@@ -42,21 +43,27 @@ export function stackCommand(): Command {
 
   stack
     .command('status')
-    .description("each component with its address, health, pid and resident memory, and each replication slot's lag")
-    .option('--json', 'print {"components":[{"name","healthy","url",…}],"replicationSlots":[{"slot","database","active","lagBytes","retainedBytes"}]}')
+    .description("each component with its address, health, pid and resident memory; whether each outbox connector really delivers; each replication slot's lag")
+    .option('--json', 'print {"components":[{"name","healthy","url",…}],"delivery":[{"connector","healthy","state","detail","task","position",…}],"replicationSlots":[{"slot","database","active","lagBytes","retainedBytes"}]}')
     .action(async (opts: { json?: boolean }) => {
       const config = loadConfig();
       const status = await new Stack(config).status();
       const postgresUp = status.find((c) => c.name === 'postgres')?.healthy === true;
       // Slots live in Postgres: with Postgres down there is nothing to read (null, not an empty list).
       const slots = postgresUp ? await replicationSlots(config.databaseUrl) : null;
-      if (opts.json) return printJson({ components: status, replicationSlots: slots });
+      const delivery = postgresUp ? await inspectDelivery(config) : null;
+      if (opts.json) return printJson({ components: status, delivery, replicationSlots: slots });
       console.log(statusTable(status));
+      if (delivery && delivery.length > 0) {
+        console.log('');
+        console.log(deliveryTable(delivery));
+        for (const d of delivery.filter((d) => !d.healthy)) console.log(`  ${d.connector}: ${d.detail}`);
+      }
       if (slots) {
         console.log('');
         console.log(slots.length === 0 ? 'replication slots: none (no connector provisioned)' : slotTable(slots));
       }
-      if (status.some((c) => !c.healthy)) process.exitCode = 3;
+      if (status.some((c) => !c.healthy) || delivery?.some((d) => !d.healthy)) process.exitCode = 3;
     });
 
   stack
@@ -86,6 +93,19 @@ function statusTable(status: Awaited<ReturnType<Stack['status']>>): string {
       pid: c.pid,
       'rss MB': c.rssMb,
       detail: c.detail?.slice(0, 80),
+    })),
+  );
+}
+
+function deliveryTable(delivery: DeliveryStatus[]): string {
+  return table(
+    delivery.map((d) => ({
+      connector: d.connector,
+      delivering: d.healthy ? 'yes' : 'no',
+      state: d.state,
+      'connector/task': d.task,
+      'slot position': d.position?.confirmedFlushLsn ?? '-',
+      'last heartbeat': d.lastHeartbeatAt ?? '-',
     })),
   );
 }

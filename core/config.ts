@@ -54,6 +54,8 @@ export const DEFAULTS = {
   apiPort: 28080,
   /** Processor i (in the order of PROCESSOR_NAMES) serves its metrics on base + 1 + i. */
   processorMetricsPortBase: 28100,
+  /** Outbox delivery: a connector without a heartbeat for this long is stalled; the delivery guard looks this often. */
+  delivery: { stallAfterMs: 60_000, guardIntervalMs: 5_000 },
   /** Two-phase commit: phase-1 vote deadline, phase-2 retry pause, longest wait for a decision on a prepared transaction. */
   twoPhaseCommit: { prepareTimeoutMs: 5_000, retryIntervalMs: 500, decisionTimeoutMs: 60_000 },
 } as const;
@@ -124,6 +126,13 @@ export interface Config {
   api: { host: string; port: number };
   /** Processor i (in the order of PROCESSOR_NAMES) serves GET /metrics on 127.0.0.1:base+1+i. */
   processorMetricsPortBase: number;
+  /** Outbox delivery health and its guard (outbox-connector/delivery-health.ts, delivery-guard.ts). */
+  delivery: {
+    /** A connector whose last heartbeat is older than this is reported stalled (Connect may still call it RUNNING). */
+    stallAfterMs: number;
+    /** How often the delivery guard checks the connectors; 0 turns it off. */
+    guardIntervalMs: number;
+  };
   /** The two-phase commit coordinator (`coordinator/`). */
   twoPhaseCommit: {
     /** Phase 1: a participant that has not voted by then counts as a no. */
@@ -156,6 +165,14 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`${name} must be a positive integer, got "${raw}"`);
+  return value;
+}
+
+function nonNegativeInt(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new ConfigError(`${name} must be a non-negative integer, got "${raw}"`);
   return value;
 }
 
@@ -253,6 +270,10 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     api,
     processorMetricsPortBase,
+    delivery: {
+      stallAfterMs: positiveInt(env, 'SAGALINE_DELIVERY_STALL_MS', DEFAULTS.delivery.stallAfterMs),
+      guardIntervalMs: nonNegativeInt(env, 'SAGALINE_DELIVERY_GUARD_MS', DEFAULTS.delivery.guardIntervalMs),
+    },
     twoPhaseCommit: {
       prepareTimeoutMs: positiveInt(env, 'SAGALINE_2PC_PREPARE_TIMEOUT_MS', DEFAULTS.twoPhaseCommit.prepareTimeoutMs),
       retryIntervalMs: positiveInt(env, 'SAGALINE_2PC_RETRY_INTERVAL_MS', DEFAULTS.twoPhaseCommit.retryIntervalMs),
