@@ -59,20 +59,32 @@ export class ConnectClient {
     return res.json as ConnectorStatus;
   }
 
+  /** Restarts the connector's failed instances (connector and tasks). */
+  async restart(name: string): Promise<void> {
+    const res = await this.request('POST', `/connectors/${encodeURIComponent(name)}/restart?includeTasks=true&onlyFailed=true`);
+    if (res.status !== 200 && res.status !== 202 && res.status !== 204) throw new ConnectError(`restarting connector ${name}: HTTP ${res.status}`, { retriable: res.status >= 500 });
+  }
+
   async delete(name: string): Promise<void> {
     const res = await this.request('DELETE', `/connectors/${encodeURIComponent(name)}`);
     if (res.status !== 204 && res.status !== 404) throw new ConnectError(`deleting connector ${name}: HTTP ${res.status}`);
   }
 
-  /** Waits until the connector and all its tasks are RUNNING; a FAILED task fails at once with its trace. */
-  async waitRunning(name: string, timeoutMs: number): Promise<ConnectorStatus> {
+  /**
+   * Waits until the connector and all its tasks are RUNNING; a FAILED task fails the wait with its
+   * trace — at once, or once `failedGraceMs` have passed (a status read right after a restart or a
+   * new configuration may still show the instance that failed before).
+   */
+  async waitRunning(name: string, timeoutMs: number, failedGraceMs = 0): Promise<ConnectorStatus> {
+    const since = Date.now();
     return waitFor(
       `connector ${name} and its tasks to be RUNNING`,
       async () => {
         const status = await this.status(name);
         if (!status) return false;
         const failed = [status.connector, ...status.tasks].find((s) => s.state === 'FAILED');
-        if (failed) throw new ConnectError(`connector ${name} FAILED: ${(failed.trace ?? '').split('\n')[0]}`);
+        if (failed && Date.now() - since >= failedGraceMs) throw new ConnectError(`connector ${name} FAILED: ${(failed.trace ?? '').split('\n')[0]}`);
+        if (failed) return false;
         const running = status.connector.state === 'RUNNING' && status.tasks.length > 0 && status.tasks.every((t) => t.state === 'RUNNING');
         return running ? status : false;
       },

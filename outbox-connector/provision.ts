@@ -1,7 +1,7 @@
 /** Registers an outbox connector for one source database and waits until it really streams. */
 import pg from 'pg';
 import { waitFor } from '../core/wait.ts';
-import { ConnectClient, type ConnectorConfig } from './connect-client.ts';
+import { ConnectClient, ConnectError, type ConnectorConfig } from './connect-client.ts';
 
 export interface OutboxConnectorHandle {
   name: string;
@@ -22,7 +22,16 @@ export async function ensureOutboxConnector(
 ): Promise<OutboxConnectorHandle> {
   const connect = new ConnectClient(connectUrl);
   const change = await connect.upsert(connector.name, connector.config);
-  await connect.waitRunning(connector.name, timeoutMs);
+  // A task that failed under an earlier configuration (or while its database was away) stays
+  // FAILED — Connect never restarts it by itself — and its status may still say so for a moment
+  // after a new configuration: one restart, then a FAILED task is a real failure.
+  try {
+    await connect.waitRunning(connector.name, timeoutMs, change === 'unchanged' ? 0 : 15_000);
+  } catch (err) {
+    if (!(err instanceof ConnectError) || !/FAILED/.test(err.message)) throw err;
+    await connect.restart(connector.name);
+    await connect.waitRunning(connector.name, timeoutMs, 15_000);
+  }
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
