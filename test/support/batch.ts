@@ -47,13 +47,19 @@ export interface Batch {
 /** Small jobs, so every saga of a batch fits in the compute pool at once (a full pool is a business failure, not a fault's effect). */
 const SMALL_JOB = { cpuCores: 0, memoryGb: 1, gpuCount: 0, storageGb: 1 };
 
-/** Starts `size` sagas at once, one new model each, some made to fail at various steps; saga i trains for trainingMs(i). */
-export async function startBatch(size: number, prefix: string, writer: OutboxWriter, trainingMs: (i: number) => number = () => 1_000): Promise<Batch> {
+/** Starts `size` sagas at once, one new model each, some made to fail at various steps (`failures`, by index); saga i trains for trainingMs(i). */
+export async function startBatch(
+  size: number,
+  prefix: string,
+  writer: OutboxWriter,
+  trainingMs: (i: number) => number = () => 1_000,
+  failures: readonly (Step | undefined)[] = FAILURES,
+): Promise<Batch> {
   const tenant = uniqueName(prefix);
   const logStart = await eventLogEnds();
   const sagas: BatchSaga[] = [];
   for (let i = 0; i < size; i++) {
-    const failAt = FAILURES[i % FAILURES.length];
+    const failAt = failures[i % failures.length];
     const started = await trainNewModel(tenant, { trainingDurationMs: trainingMs(i), config: { resources: SMALL_JOB }, ...(failAt ? { failAt } : {}) }, writer);
     sagas.push({ ...started, failAt });
   }

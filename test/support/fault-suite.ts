@@ -27,13 +27,22 @@ import { OutboxWriter } from '../../outbox-connector/outbox-writer.ts';
 import { loadContracts } from '../../schemas/contracts.ts';
 import { checkDelivery, checkEffects, countByState, FAULT_DEADLINES_ENV, outcomeProblems, replayDifferences, runningCount, startBatch, startProbeSaga } from './batch.ts';
 import { crashAndRestart, failIfProcessorExited, faultTable, ProcessorExitedError, writeFaultResults, type FaultRow, type FaultTarget } from './faults.ts';
+import { deliveryLines, whereStuck } from './diagnose.ts';
 import { config } from './fixtures.ts';
 import { startProcessors, stopProcessors, waitForConsumerGroups, waitForNoLag, waitForTerminal, waitForTerminalOrDeadline } from './saga.ts';
 
 /** How long after the restart a saga may take to end before it counts as stuck (deadlines are 90 s). */
 const SETTLE_MS = 240_000;
-/** Longest wait for the pipeline to serve a new saga again. */
+/** Longest wait for the killed part to be healthy again, and then for the pipeline to serve a new saga. */
 const RECOVERY_MS = 180_000;
+/** Longest wait for the processors to catch up with the log, and for every committed row to be found in Kafka. */
+const NO_LAG_MS = 120_000;
+const DELIVERY_CHECK_MS = 60_000;
+/**
+ * vitest's deadline for one fault: the sum of the suite's own deadlines and time for the checks,
+ * so a failure is reported by the fault table and its reasons, never as a bare timeout.
+ */
+export const FAULT_TEST_TIMEOUT_MS = 2 * RECOVERY_MS + SETTLE_MS + NO_LAG_MS + DELIVERY_CHECK_MS + 120_000;
 /** Trainings of 1 to 7 s: when the SIGKILL comes, the batch's sagas are spread over every step. */
 const TRAINING_MS = (i: number) => 1_000 + (i % 5) * 1_500;
 
@@ -73,11 +82,12 @@ export function stackFaultSuite(options: { sagas: number; targets: readonly Faul
         // (and no processor went down with the fault: every wait stops at once if one exits)
         const problems: string[] = [];
         let recoveredMs: number | null = null;
+        const recoverBy = Date.now() + RECOVERY_MS;
         try {
           await waitForConsumerGroups(RECOVERY_MS, failIfProcessorExited);
           const probe = await startProbeSaga(batch, writer);
           everySaga.push(probe.sagaId);
-          const state = (await waitForTerminal([probe.sagaId], RECOVERY_MS, failIfProcessorExited)).get(probe.sagaId)!.state;
+          const state = (await waitForTerminal([probe.sagaId], Math.max(1_000, recoverBy - Date.now()), failIfProcessorExited)).get(probe.sagaId)!.state;
           if (state === 'Completed') recoveredMs = Date.now() - crash.killedAt;
           else problems.push(`the probe saga started after the restart ended ${state}`);
         } catch (err) {
@@ -90,7 +100,7 @@ export function stackFaultSuite(options: { sagas: number; targets: readonly Faul
         problems.push(...outcomeProblems(batch, outcomes));
         if (abortedBy) problems.push(`stopped waiting for the sagas: ${abortedBy}`);
         else {
-          await waitForNoLag(120_000).catch((err) => {
+          await waitForNoLag(NO_LAG_MS).catch((err) => {
             if (!(err instanceof TimeoutError)) throw err;
             problems.push(`processors still behind the log: ${err.message}`);
           });
@@ -99,7 +109,10 @@ export function stackFaultSuite(options: { sagas: number; targets: readonly Faul
 
         // And the tables agree with the outcomes, and the log holds every committed outbox row, each step decided once
         const effects = await checkEffects(batch, outcomes);
-        const delivery = await checkDelivery(batch);
+        const delivery = await checkDelivery(batch, DELIVERY_CHECK_MS);
+        // Anything stuck or not recovered: say what each stuck saga waits for, and where every connector stands.
+        const stuckLines = await whereStuck(stuck);
+        if (stuck.length > 0 || recoveredMs === null || delivery.lost.length > 0) problems.push(...(await deliveryLines()));
         const row: FaultRow = {
           fault,
           sagas: SAGAS,
@@ -107,15 +120,17 @@ export function stackFaultSuite(options: { sagas: number; targets: readonly Faul
           outcomes: countByState(outcomes),
           lost: [...delivery.lost, ...effects.lost],
           duplicated: [...delivery.duplicated, ...effects.duplicated],
-          stuck,
+          stuck: stuckLines,
           otherProblems: problems,
           healthyMs: crash.healthyMs,
           recoveredMs,
         };
         rows.push(row);
         console.log(faultTable([row]));
+        const findings = [...row.lost, ...row.duplicated, ...row.stuck.map((l) => `stuck: ${l}`), ...row.otherProblems];
+        if (findings.length > 0) console.log(findings.map((l) => `  - ${l}`).join('\n'));
         expect({ lost: row.lost, duplicated: row.duplicated, stuck: row.stuck, problems: row.otherProblems }).toEqual({ lost: [], duplicated: [], stuck: [], problems: [] });
-      });
+      }, FAULT_TEST_TIMEOUT_MS);
     }
 
     it('the projection replayed from the log equals the live one for every saga of every fault', async () => {
