@@ -3,6 +3,7 @@ import { kafkaClient, pgPool, registryClient } from '../core/clients.ts';
 import type { Config } from '../core/config.ts';
 import { ConfigError } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
+import { startDeliveryGuard } from '../outbox-connector/delivery-guard.ts';
 import { OutboxWriter } from '../outbox-connector/outbox-writer.ts';
 import { loadContracts } from '../schemas/contracts.ts';
 import { auditService } from './audit-service/service.ts';
@@ -63,8 +64,10 @@ export async function startProcessor(name: ProcessorName, config: Config): Promi
 
     if (name === 'saga-state') {
       const running = await runSagaState(deps);
-      log.info({ database, metrics: `${server.url}/metrics` }, 'saga-state projection and watchdog running');
-      return { stop: async () => { await running.stop(); await server.close(); await pool.end(); } };
+      // The delivery guard rides along with the watchdog: one process that always runs.
+      const guard = startDeliveryGuard(config, log.child({ component: 'delivery-guard' }));
+      log.info({ database, metrics: `${server.url}/metrics`, deliveryGuard: guard !== undefined }, 'saga-state projection and watchdog running');
+      return { stop: async () => { await guard?.stop(); await running.stop(); await server.close(); await pool.end(); } };
     }
 
     const consumer = await runParticipant(deps, participantOf(name, config));

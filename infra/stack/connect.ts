@@ -46,11 +46,12 @@ export class ConnectComponent implements Component {
       // by default the connectors of the member it replaces wait up to 5 minutes for that member to
       // come back, and nothing is delivered meanwhile. With one worker nobody else will take them.
       'scheduled.rebalance.max.delay.ms': 0,
-      // When the broker is away, the worker soon revokes its tasks; a Debezium task then stops only
-      // once it can read its offsets again, i.e. once the broker is back. Cut off before that (the
-      // default is 5 s), its stop fails half-way and its replication connection lives on, holding
-      // the slot: the task started next can never stream, and nothing is delivered until Connect
-      // restarts. So a stopping task gets the time a broker needs to come back.
+      // When the broker is away, the worker revokes its tasks after 3 s; a Debezium task then stops
+      // only once its final offset commit gets through, i.e. once the broker is back. Cut off before
+      // that (the default is 5 s), it is abandoned but lives on inside the worker, holding its
+      // replication slot, so the task started next cannot stream. Two minutes lets a short outage
+      // end cleanly; after a longer one (and, as seen, sometimes even a shorter one) the delivery
+      // guard in the saga-state processor ends the abandoned task's connection (docs/outbox-delivery.md).
       'task.shutdown.graceful.timeout.ms': 120_000,
       listeners: `http://127.0.0.1:${ports.connect}`,
       'rest.advertised.host.name': '127.0.0.1',

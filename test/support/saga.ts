@@ -90,8 +90,9 @@ export async function startProcessors(extraEnv: Record<string, string> = {}): Pr
   await waitForConsumerGroups();
 }
 
-/** Starts again, with the environment of startProcessors, every processor that is not running (a killed one). */
-export function restartProcessors(): void {
+/** Starts again, with the environment of startProcessors (and `overrides` from now on), every processor that is not running (a killed one). */
+export function restartProcessors(overrides: Record<string, string> = {}): void {
+  processorEnv = { ...processorEnv, ...overrides };
   processorsUp(processorConfig, processorEnv);
 }
 
