@@ -65,6 +65,51 @@ export class ConnectClient {
     if (res.status !== 200 && res.status !== 202 && res.status !== 204) throw new ConnectError(`restarting connector ${name}: HTTP ${res.status}`, { retriable: res.status >= 500 });
   }
 
+  /** Asks Connect to stop the connector and its tasks (Kafka Connect 3.5+); its configuration stays. See waitStopped. */
+  async stop(name: string): Promise<void> {
+    const res = await this.request('PUT', `/connectors/${encodeURIComponent(name)}/stop`);
+    if (res.status !== 202 && res.status !== 204) throw new ConnectError(`stopping connector ${name}: HTTP ${res.status} ${JSON.stringify(res.json ?? '')}`, { retriable: res.status >= 500 });
+  }
+
+  /** Waits until the connector is STOPPED and none of its tasks runs. */
+  async waitStopped(name: string, timeoutMs: number): Promise<void> {
+    await waitFor(
+      `connector ${name} to be STOPPED`,
+      async () => {
+        const status = await this.status(name);
+        return status?.connector.state === 'STOPPED' && status.tasks.every((t) => t.state !== 'RUNNING');
+      },
+      { timeoutMs, intervalMs: 500 },
+    );
+  }
+
+  /** Starts a stopped (or paused) connector again. */
+  async resume(name: string): Promise<void> {
+    const res = await this.request('PUT', `/connectors/${encodeURIComponent(name)}/resume`);
+    if (res.status !== 202 && res.status !== 204) throw new ConnectError(`resuming connector ${name}: HTTP ${res.status}`, { retriable: res.status >= 500 });
+  }
+
+  /** The source offsets Connect has committed for the connector (Kafka Connect 3.5+). */
+  async offsets(name: string): Promise<{ partition: Record<string, unknown>; offset: Record<string, unknown> }[]> {
+    const res = await this.request('GET', `/connectors/${encodeURIComponent(name)}/offsets`);
+    if (res.status !== 200) throw new ConnectError(`offsets of connector ${name}: HTTP ${res.status}`, { retriable: res.status >= 500 });
+    return (res.json as { offsets?: { partition: Record<string, unknown>; offset: Record<string, unknown> }[] }).offsets ?? [];
+  }
+
+  /** Forgets the connector's committed offsets, so it starts afresh (it must be STOPPED; refused while a task still stops, so retried). */
+  async resetOffsets(name: string, timeoutMs = 60_000): Promise<void> {
+    await waitFor(
+      `Kafka Connect to reset the offsets of connector ${name}`,
+      async () => {
+        const res = await this.request('DELETE', `/connectors/${encodeURIComponent(name)}/offsets`);
+        if (res.status === 200) return true;
+        const message = (res.json as { message?: string } | undefined)?.message ?? `HTTP ${res.status}`;
+        throw new ConnectError(`resetting the offsets of connector ${name}: ${message}`, { retriable: true });
+      },
+      { timeoutMs, intervalMs: 1_000 },
+    );
+  }
+
   async delete(name: string): Promise<void> {
     const res = await this.request('DELETE', `/connectors/${encodeURIComponent(name)}`);
     if (res.status !== 204 && res.status !== 404) throw new ConnectError(`deleting connector ${name}: HTTP ${res.status}`);
