@@ -22,7 +22,7 @@
 import pg from 'pg';
 import { databaseUrlFor, ENGINE_DATABASE, type Config } from '../core/config.ts';
 import type { Logger } from '../core/log.ts';
-import { startPoller, type Poller } from '../processors/runtime/poller.ts';
+import { startPoller, type Poller } from '../core/poller.ts';
 import { ConnectClient } from './connect-client.ts';
 import { gatherDeliveryFacts, judgeDelivery, type DeliveryState, type DeliveryStatus } from './delivery-health.ts';
 

@@ -12,7 +12,7 @@ import { resourceService } from './resource-service/service.ts';
 import { runParticipant, type ParticipantDefinition } from './runtime/participant.ts';
 import { runSagaState, DATABASE as SAGA_STATE_DATABASE } from './saga-state/service.ts';
 import { finishDueJobs, trainingService } from './training-service/service.ts';
-import { startPoller } from './runtime/poller.ts';
+import { startPoller } from '../core/poller.ts';
 import { createProcessorMetrics, serveMetrics } from './runtime/metrics.ts';
 
 export const PROCESSOR_NAMES = ['model-service', 'resource-service', 'training-service', 'audit-service', 'saga-state'] as const;

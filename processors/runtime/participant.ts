@@ -20,7 +20,7 @@ import type { DecodedMessage } from './decode.ts';
 import { SagalineError } from '../../core/errors.ts';
 import { attemptsAllowed, giveUp, retryTarget, targetKey, type RetryTarget } from '../saga/give-up.ts';
 import { backoffMs, isTransient } from './transient.ts';
-import { startPoller } from './poller.ts';
+import { startPoller } from '../../core/poller.ts';
 import { countConsumed, countPublished, timed, type ProcessorMetrics } from './metrics.ts';
 
 export const RUNTIME_DDL = [

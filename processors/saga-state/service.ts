@@ -20,7 +20,7 @@ import { poisonLogFields, sendToDeadLetter } from '../runtime/consumer.ts';
 import { decodeMessage, type DecodedMessage } from '../runtime/decode.ts';
 import { context, inTransaction } from '../runtime/participant.ts';
 import { withRetries } from '../runtime/transient.ts';
-import { startPoller } from '../runtime/poller.ts';
+import { startPoller } from '../../core/poller.ts';
 import { countConsumed, countPublished, timed, type ProcessorMetrics } from '../runtime/metrics.ts';
 import type { Incoming } from '../saga/decision.ts';
 import { evolve, initialState, type SagaState } from '../saga/state.ts';

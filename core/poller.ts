@@ -1,5 +1,5 @@
 /** A background round that repeats every `intervalMs` until stopped (durable timers, due jobs, retries). */
-import type { Logger } from '../../core/log.ts';
+import type { Logger } from './log.ts';
 
 export interface Poller {
   stop(): Promise<void>;
