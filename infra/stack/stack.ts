@@ -111,16 +111,8 @@ export class Stack {
    * otherwise one line naming each variable that does not work, and why.
    */
   private async checkExternal(): Promise<void> {
-    const { databaseUrl, kafkaBrokers, connectUrl, schemaRegistryUrl } = this.config;
-    const checks: [string, string, Promise<string | undefined>][] = [
-      ['DATABASE_URL', redactUrl(databaseUrl), probePostgres(databaseUrl)],
-      ['KAFKA_BROKERS', kafkaBrokers.join(','), probeKafka(kafkaBrokers)],
-      ['SCHEMA_REGISTRY_URL', schemaRegistryUrl, probeRegistry(schemaRegistryUrl)],
-      ['CONNECT_URL', connectUrl, probeConnect(connectUrl)],
-    ];
     const problems: string[] = [];
-    for (const [variable, value, probe] of checks) {
-      const problem = await probe;
+    for (const { variable, address: value, problem } of await this.probeExternal()) {
       if (problem === undefined) continue;
       const hint = variable === 'DATABASE_URL' && /database .* does not exist/.test(problem)
         ? ' (DATABASE_URL names the server; the database in it must exist — sagaline creates its own databases beside it, e.g. end the URL with /postgres)'
@@ -177,21 +169,21 @@ export class Stack {
     return stopped;
   }
 
+  /** Each component of a brought stack, the variable naming it, its address (no password) and its probe's verdict. */
+  private probeExternal(): Promise<{ name: ComponentName; variable: string; address: string; problem: string | undefined }[]> {
+    const { databaseUrl, kafkaBrokers, connectUrl, schemaRegistryUrl } = this.config;
+    const entries: [ComponentName, string, string, Promise<string | undefined>][] = [
+      ['postgres', 'DATABASE_URL', redactUrl(databaseUrl), probePostgres(databaseUrl)],
+      ['kafka', 'KAFKA_BROKERS', kafkaBrokers.join(','), probeKafka(kafkaBrokers)],
+      ['connect', 'CONNECT_URL', connectUrl, probeConnect(connectUrl)],
+      ['registry', 'SCHEMA_REGISTRY_URL', schemaRegistryUrl, probeRegistry(schemaRegistryUrl)],
+    ];
+    return Promise.all(entries.map(async ([name, variable, address, probe]) => ({ name, variable, address, problem: await probe })));
+  }
+
   async status(): Promise<ComponentStatus[]> {
     if (this.config.mode === 'external') {
-      const { databaseUrl, kafkaBrokers, connectUrl, schemaRegistryUrl } = this.config;
-      const entries: [ComponentName, string, Promise<string | undefined>][] = [
-        ['postgres', redactUrl(databaseUrl), probePostgres(databaseUrl)],
-        ['kafka', kafkaBrokers.join(','), probeKafka(kafkaBrokers)],
-        ['connect', connectUrl, probeConnect(connectUrl)],
-        ['registry', schemaRegistryUrl, probeRegistry(schemaRegistryUrl)],
-      ];
-      return Promise.all(
-        entries.map(async ([name, url, probe]) => {
-          const problem = await probe;
-          return { name, url, healthy: problem === undefined, ...(problem ? { detail: problem } : {}) };
-        }),
-      );
+      return (await this.probeExternal()).map(({ name, address, problem }) => ({ name, url: address, healthy: problem === undefined, ...(problem ? { detail: problem } : {}) }));
     }
     return Promise.all(
       (['postgres', 'kafka', 'connect', 'registry'] as const).map(async (name): Promise<ComponentStatus> => {
