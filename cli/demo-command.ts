@@ -15,6 +15,7 @@ import { provision } from '../infra/provision.ts';
 import { Stack } from '../infra/stack/stack.ts';
 import { OutboxWriter } from '../outbox-connector/outbox-writer.ts';
 import { addModel, DATABASE as MODEL_DATABASE } from '../processors/model-service/service.ts';
+import { probeProcessors } from '../api/metrics.ts';
 import { waitForProcessorGroups } from '../processors/ready.ts';
 import { getSaga, type SagaSummary } from '../processors/saga-state/queries.ts';
 import { DATABASE as SAGA_STATE_DATABASE } from '../processors/saga-state/service.ts';
@@ -77,10 +78,17 @@ export async function runDemo(config: Config, sagas: number, live: (line: string
 
 async function runBatch(config: Config, sagas: number, live: (line: string, final: boolean) => void): Promise<DemoResult> {
   // A processor that exits (a port taken, a database unreachable) fails the demo at once, with its log.
-  await waitForProcessorGroups(config, 120_000, undefined, () => {
+  const failIfExited = () => {
     const dead = processorsStatus(config).find((p) => !p.running);
     if (dead) throw new StackError('COMPONENT_DIED', `processor ${dead.name} exited while starting; its log is ${dead.log}`, { logTail: tail(dead.log) });
+  };
+  // Each of ours answers on its own metrics endpoint (its groups may have other members already), then the groups are Stable.
+  await waitFor('every processor to answer on its metrics endpoint', async () => (await probeProcessors(config)).every((p) => p.healthy), {
+    timeoutMs: 120_000,
+    intervalMs: 500,
+    abortIf: failIfExited,
   });
+  await waitForProcessorGroups(config, 120_000, undefined, failIfExited);
   const api = await apiUp(config);
   progress(`HTTP API on ${api}`);
 

@@ -98,8 +98,9 @@ describe('bring your own stack', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sagaline-byos-stop-'));
     const base = await freePortRange(7);
     const bad = { ...env, SAGALINE_STATE_DIR: dir, SAGALINE_API_PORT: String(base), SAGALINE_METRICS_PORT_BASE: String(base + 1) };
-    // Given model-service's metrics port already taken by another process
-    const squatter = createServer();
+    // Given no processor of the first demo running (its groups have no member), and model-service's metrics port taken by another process
+    await sagaline(['processors', 'down'], env);
+    const squatter = createServer((socket) => socket.destroy());
     await new Promise<void>((resolve) => squatter.listen(base + 2, '127.0.0.1', resolve));
     try {
       // When the demo starts the processors

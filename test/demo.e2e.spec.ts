@@ -14,7 +14,7 @@ interface DemoJson {
   byState: Record<string, number>;
   steps: { step: string; n: number; p50Ms: number | null; p95Ms: number | null }[];
   api: string;
-  results: { sagaId: string; scenario: string; state: string; expected: string }[];
+  results: { sagaId: string; scenario: string; state: string; expected: string; reason: string | null }[];
 }
 
 const stateDir = mkdtempSync(join(tmpdir(), 'sagaline-demo-'));
@@ -47,8 +47,9 @@ describe('npm start: the demo', () => {
     expect(run.stderr).toContain('HTTP API on http://127.0.0.1:');
     expect(demo.sagas).toBe(6);
     // ok, fail ALLOCATE, ok, fail TRAIN, ok, hang RESERVE (times out)
-    expect(demo.byState).toEqual({ Completed: 3, Compensated: 3 });
-    for (const r of demo.results) expect(r.state, `${r.sagaId}: ${r.scenario}`).toBe(r.expected);
+    const outcomes = demo.results.map((r) => `${r.scenario}: ${r.state} (${r.reason ?? 'no reason'})`).join('; ');
+    expect(demo.byState, outcomes).toEqual({ Completed: 3, Compensated: 3 });
+    for (const r of demo.results) expect(r.state, `${r.sagaId}: ${r.scenario}, ${r.reason ?? 'no reason'}`).toBe(r.expected);
     expect(demo.steps.map((s) => s.step)).toEqual(['RESERVE', 'ALLOCATE', 'TRAIN', 'UPDATE', 'AUDIT', 'saga']);
     // Latency counts steps whose success stood: the three completed sagas' (a compensated step is undone)
     const reserve = demo.steps[0]!;

@@ -5,4 +5,4 @@
  */
 import { brokerOutageScenario } from '../support/broker-outage.ts';
 
-brokerOutageScenario({ outageMs: 300_000, sagas: 20, duringOutage: 5, guard: 'on' });
+brokerOutageScenario({ outageMs: 300_000, sagas: 20, duringOutage: 5 });

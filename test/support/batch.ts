@@ -45,7 +45,7 @@ export interface Batch {
 }
 
 /** Small jobs, so every saga of a batch fits in the compute pool at once (a full pool is a business failure, not a fault's effect). */
-const SMALL_JOB = { cpuCores: 0, memoryGb: 1, gpuCount: 0, storageGb: 1 };
+export const SMALL_JOB = { cpuCores: 0, memoryGb: 1, gpuCount: 0, storageGb: 1 };
 
 /** Starts `size` sagas at once, one new model each, some made to fail at various steps (`failures`, by index); saga i trains for trainingMs(i). */
 export async function startBatch(
