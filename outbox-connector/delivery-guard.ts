@@ -92,7 +92,9 @@ export function startDeliveryGuard(config: Config, log: Logger): DeliveryGuard |
       }
       if (v.staleHolderPid !== undefined && lease && mayAct(v.connector, 'end-holder')) {
         const done = await terminateHolder(lease, v.slot, v.staleHolderPid);
-        log.warn({ connector: v.connector, slot: v.slot, pid: v.staleHolderPid, terminated: done }, 'ended the connection that held the slot without delivering, so the connector task Connect runs can take it');
+        const holder = { connector: v.connector, slot: v.slot, pid: v.staleHolderPid, terminated: done };
+        if (done) log.warn(holder, 'ended the connection that held the slot without delivering, so the connector task Connect runs can take it');
+        else log.warn(holder, 'the connection that held the slot was gone or changed before it could be ended; the next round judges again');
       }
       if (v.state === 'down' && /FAILED/.test(v.task) && mayAct(v.connector, 'restart')) {
         await connect.restart(v.connector);
