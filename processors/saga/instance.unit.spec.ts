@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { defineSaga } from './define-saga.ts';
+import { foldInstance } from './instance.ts';
+import { sagaSpecification } from './testing.ts';
+
+/** No example's saga: check → (pay ‖ reserve stock) → ship (pivot) → notify. */
+const saga = defineSaga({
+  name: 'order-fulfilment',
+  version: 1,
+  startedBy: 'OrderPlaced',
+  steps: {
+    CHECK: { owner: 'orders', succeeded: 'OrderChecked', failed: 'OrderRejected', compensatedBy: 'OrderCancelled' },
+    PAY: { owner: 'payments', after: ['CHECK'], succeeded: 'PaymentTaken', failed: 'PaymentDeclined', compensatedBy: 'PaymentRefunded' },
+    RESERVE: { owner: 'stock', after: ['CHECK'], succeeded: 'StockReserved', failed: 'OutOfStock', compensatedBy: 'StockReleased' },
+    SHIP: { owner: 'shipping', after: ['PAY', 'RESERVE'], pivot: true, succeeded: 'Shipped', failed: 'ShippingFailed' },
+    NOTIFY: { owner: 'notifications', after: ['SHIP'], succeeded: 'CustomerNotified', failed: 'NotifyFailed' },
+  },
+});
+const spec = () => sagaSpecification(saga);
+const run = (step: string, owner: string) => ({ kind: 'run' as const, step, owner });
+const undo = (step: string, owner: string) => ({ kind: 'compensate' as const, step, owner });
+const checked = [{ type: 'OrderPlaced', payload: { orderId: 'o-1' } }, { type: 'OrderChecked' }];
+
+describe('an instance of a defined saga', () => {
+  it('starts its first step on the start message, and keeps the message', () => {
+    const state = spec().given([]).when({ type: 'OrderPlaced', payload: { orderId: 'o-1' } }).then({ status: 'Running', commands: [run('CHECK', 'orders')], steps: { CHECK: { status: 'running' }, PAY: { status: 'pending' } } });
+    expect(state?.start).toEqual({ type: 'OrderPlaced', payload: { orderId: 'o-1' } });
+    expect(state).toMatchObject({ saga: 'order-fulfilment', version: 1 });
+  });
+
+  it('runs both branches at once after their common step, and the join only once both succeeded', () => {
+    spec().given([checked[0]!]).when({ type: 'OrderChecked', payload: { ok: true } }).then({ commands: [run('PAY', 'payments'), run('RESERVE', 'stock')], steps: { CHECK: { status: 'succeeded', attempts: 1, result: { ok: true } } } });
+    spec().given([...checked, { type: 'StockReserved' }]).when({ type: 'PaymentTaken' }).then({ status: 'Running', commands: [run('SHIP', 'shipping')] });
+    spec().given([...checked]).when({ type: 'StockReserved' }).then({ status: 'Running', commands: [] });
+  });
+
+  it('completes when every step succeeded', () => {
+    spec()
+      .given([...checked, { type: 'PaymentTaken' }, { type: 'StockReserved' }, { type: 'Shipped' }])
+      .when({ type: 'CustomerNotified' })
+      .then({ status: 'Completed', commands: [] });
+  });
+
+  it('when a branch fails while its sibling still runs: waits for the sibling, then undoes it and the rest, last to succeed first', () => {
+    // Given PAY declined while RESERVE is still running
+    spec().given(checked).when({ type: 'PaymentDeclined', reason: 'card expired' }).then({ status: 'Compensating', commands: [], steps: { PAY: { status: 'failed', reason: 'card expired' } } });
+    // When RESERVE succeeds after all, it is undone first, then CHECK
+    spec().given([...checked, { type: 'PaymentDeclined' }]).when({ type: 'StockReserved' }).then({ status: 'Compensating', commands: [undo('RESERVE', 'stock')] });
+    spec().given([...checked, { type: 'PaymentDeclined' }, { type: 'StockReserved' }]).when({ type: 'StockReleased' }).then({ commands: [undo('CHECK', 'orders')], steps: { RESERVE: { status: 'compensated' } } });
+    spec().given([...checked, { type: 'PaymentDeclined' }, { type: 'StockReserved' }, { type: 'StockReleased' }]).when({ type: 'OrderCancelled' }).then({ status: 'Compensated', commands: [] });
+  });
+
+  it('a step that does not answer in time before the pivot is compensated like a failure', () => {
+    spec().given([...checked, { type: 'StockReserved' }]).when({ type: 'StepTimedOut', step: 'PAY' }).then({ status: 'Compensating', commands: [undo('RESERVE', 'stock')], steps: { PAY: { status: 'failed', reason: 'PAY did not answer within 30000 ms' } } });
+  });
+
+  it('folds a history in order, giving the commands of its last message', () => {
+    const history = [...checked, { type: 'StockReserved' }, { type: 'PaymentTaken' }].map((m, i) => ({ ...m, sagaId: 's-1', at: new Date(i * 1000).toISOString() }));
+    const { state, commands } = foldInstance(saga, history);
+    expect(commands).toEqual([run('SHIP', 'shipping')]);
+    expect(state?.succeededInOrder).toEqual(['CHECK', 'RESERVE', 'PAY']);
+  });
+
+  it('after the pivot: a failure parks the saga, visibly, and compensates nothing', () => {
+    spec()
+      .given([...checked, { type: 'PaymentTaken' }, { type: 'StockReserved' }, { type: 'Shipped' }])
+      .when({ type: 'NotifyFailed', reason: 'mail server down' })
+      .then({ status: 'Parked', commands: [], steps: { NOTIFY: { status: 'failed', reason: 'mail server down' } } });
+  });
+
+  it('a compensation that fails leaves the saga Failed, naming the step', () => {
+    const state = spec().given([...checked, { type: 'OutOfStock' }]).when({ type: 'PaymentTaken' }).then({ commands: [undo('PAY', 'payments')] });
+    expect(state?.status).toBe('Compensating');
+    const failed = spec().given([...checked, { type: 'OutOfStock' }, { type: 'PaymentTaken' }]).when({ type: 'CompensationFailed', step: 'PAY', reason: 'refund refused' }).then({ status: 'Failed' });
+    expect(failed?.reason).toBe('compensation of PAY failed: refund refused');
+  });
+
+  it('changes nothing for a message twice, a late answer, an unknown message, or anything after the end', () => {
+    spec().given(checked).when({ type: 'OrderChecked' }).then({ ignored: true, commands: [] });
+    spec().given([...checked, { type: 'PaymentDeclined' }, { type: 'StockReserved' }]).when({ type: 'StockReserved' }).then({ ignored: true });
+    spec().given(checked).when({ type: 'InvoiceSent' }).then({ ignored: true });
+    spec().given([]).when({ type: 'OrderChecked' }).then({ ignored: true });
+    spec().given([...checked, { type: 'PaymentTaken' }, { type: 'StockReserved' }, { type: 'Shipped' }, { type: 'CustomerNotified' }]).when({ type: 'StepTimedOut', step: 'NOTIFY' }).then({ ignored: true, status: 'Completed' });
+  });
+});
+
+describe('the test kit', () => {
+  it('fails, naming each difference, when the saga does not do what is expected', () => {
+    expect(() => spec().given(checked).when({ type: 'PaymentDeclined' }).then({ status: 'Completed', commands: [run('SHIP', 'shipping')] })).toThrow(
+      'order-fulfilment: when PaymentDeclined: status: expected Completed, got Compensating; commands: expected [{"kind":"run","step":"SHIP","owner":"shipping"}], got []',
+    );
+    expect(() => spec().given(checked).when({ type: 'OrderChecked' }).then({ ignored: false })).toThrow('expected OrderChecked to be applied, but: CHECK is succeeded, not waiting for OrderChecked');
+  });
+});
