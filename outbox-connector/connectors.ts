@@ -1,9 +1,10 @@
 /**
- * The checked-in connector definitions (outbox-connector/connectors/*.json), one per source
- * database: which database, which aggregate types its outbox may hold, and the Debezium
- * configuration with {{PLACEHOLDERS}} for what depends on where it runs.
+ * The outbox connectors: one Debezium configuration (outbox-connector/connector-template.json,
+ * with {{PLACEHOLDERS}} for what depends on where it runs and on the source) rendered for each
+ * source database (outbox-connector/sources.json: the database and the aggregate types its
+ * outbox may hold). The connector is named after its database.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -11,7 +12,9 @@ import { ConfigError } from '../core/errors.ts';
 import type { ConnectorConfig } from './connect-client.ts';
 import { createOutboxTable } from './outbox-table.ts';
 
-export const CONNECTORS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'connectors');
+const HERE = dirname(fileURLToPath(import.meta.url));
+export const CONNECTOR_TEMPLATE_FILE = join(HERE, 'connector-template.json');
+export const SOURCES_FILE = join(HERE, 'sources.json');
 export const HEARTBEAT_TABLE = 'sagaline_heartbeat';
 
 export interface ConnectorDefinition {
@@ -21,17 +24,36 @@ export interface ConnectorDefinition {
   config: ConnectorConfig;
 }
 
-export function loadConnectorDefinitions(dir = CONNECTORS_DIR): ConnectorDefinition[] {
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .sort()
-    .map((f) => {
-      const raw = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Partial<ConnectorDefinition>;
-      if (!raw.name || !raw.database || !Array.isArray(raw.aggregateTypes) || !raw.config) {
-        throw new ConfigError(`${join(dir, f)} needs name, database, aggregateTypes and config`);
-      }
-      return { name: raw.name, database: raw.database, aggregateTypes: raw.aggregateTypes, config: raw.config };
-    });
+export interface OutboxSource {
+  database: string;
+  aggregateTypes: string[];
+}
+
+/** `model_service` → `model-service-outbox`. */
+export function connectorNameFor(database: string): string {
+  return `${database.replace(/_/g, '-')}-outbox`;
+}
+
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** The template rendered as a definition per source (placeholders still in; `renderConnectorConfig` fills them). */
+export function loadConnectorDefinitions(sourcesFile = SOURCES_FILE, templateFile = CONNECTOR_TEMPLATE_FILE): ConnectorDefinition[] {
+  const template = readJson(templateFile) as { config?: ConnectorConfig };
+  if (!template.config || typeof template.config !== 'object') throw new ConfigError(`${templateFile} needs a config object`);
+  const { sources } = readJson(sourcesFile) as { sources?: Partial<OutboxSource>[] };
+  if (!Array.isArray(sources)) throw new ConfigError(`${sourcesFile} needs a sources list`);
+  return sources.map((source, i) => {
+    if (typeof source.database !== 'string' || !/^[a-z][a-z0-9_]*$/.test(source.database) || !Array.isArray(source.aggregateTypes) || source.aggregateTypes.length === 0) {
+      throw new ConfigError(`${sourcesFile}: sources[${i}] needs a database (lower-case letters, digits, _) and a non-empty aggregateTypes list`);
+    }
+    return { name: connectorNameFor(source.database), database: source.database, aggregateTypes: [...source.aggregateTypes], config: { ...template.config } };
+  });
 }
 
 /** Slot and publication name derived from the connector name (Postgres identifiers: [a-z0-9_], ≤ 63). */

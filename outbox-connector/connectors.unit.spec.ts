@@ -1,6 +1,10 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../core/errors.ts';
 import { EVENT_LOG_TOPICS, ROUTE_TOPIC_REPLACEMENT, topicForAggregateType } from '../topics/catalogue.ts';
-import { loadConnectorDefinitions, renderConnectorConfig, slotNameFor } from './connectors.ts';
+import { CONNECTOR_TEMPLATE_FILE, connectorNameFor, loadConnectorDefinitions, renderConnectorConfig, slotNameFor } from './connectors.ts';
 import { HEADER_COLUMNS } from './outbox-table.ts';
 
 describe('connector definitions', () => {
@@ -39,5 +43,24 @@ describe('connector definitions', () => {
   it('derives valid Postgres slot names', () => {
     expect(slotNameFor('Model-Service.v2')).toBe('sagaline_model_service_v2');
     expect(slotNameFor('x'.repeat(100))).toHaveLength(63);
+  });
+
+  it('renders one template for every source, each connector named after its database', () => {
+    expect(definitions.map((d) => d.name)).toEqual(definitions.map((d) => connectorNameFor(d.database)));
+    expect(connectorNameFor('order_service')).toBe('order-service-outbox');
+    const [first, ...rest] = definitions;
+    for (const d of rest) expect(d.config).toEqual(first!.config);
+  });
+
+  it('refuses a source without a database or aggregate types, naming the file and the entry', () => {
+    // Given a sources file whose second entry has no aggregate types
+    const dir = mkdtempSync(join(tmpdir(), 'sagaline-sources-'));
+    const file = join(dir, 'sources.json');
+    writeFileSync(file, JSON.stringify({ sources: [{ database: 'a_db', aggregateTypes: ['a-events'] }, { database: 'b_db' }] }));
+    // When loaded, then refused
+    expect(() => loadConnectorDefinitions(file, CONNECTOR_TEMPLATE_FILE)).toThrow(ConfigError);
+    expect(() => loadConnectorDefinitions(file, CONNECTOR_TEMPLATE_FILE)).toThrow(`${file}: sources[1] needs a database`);
+    writeFileSync(file, '{ not json');
+    expect(() => loadConnectorDefinitions(file, CONNECTOR_TEMPLATE_FILE)).toThrow(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
   });
 });
