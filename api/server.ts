@@ -21,6 +21,7 @@ import { errorResponse } from './errors.ts';
 import { healthReport } from './health.ts';
 import { fetchConsumerLag, fetchSagaCounts, probeProcessors, scrapeRegistry } from './metrics.ts';
 import { parseListQuery, TRAINING_REQUEST_SCHEMA, type TrainingRequestBody } from './requests.ts';
+import type { ActionRegistry } from '../coordinator/actions.ts';
 import { registerTwoPhaseCommitRoutes } from './two-phase-commit-routes.ts';
 
 /** One log line per request, when it completes; failures are logged where they are handled. */
@@ -36,6 +37,8 @@ export interface ApiOptions {
   logger?: Logger;
   /** How long `GET /sagas/:id/events` may take to read the saga's partitions of the log. */
   auditTimeoutMs?: number;
+  /** The two-phase commit participant actions `POST /2pc/…` may name (default none: every participant is refused). */
+  twoPhaseCommitActions?: ActionRegistry;
 }
 
 /** The API's Fastify instance, logging through the project's pino logger. */
@@ -127,7 +130,7 @@ export function buildApi(config: Config, options: ApiOptions = {}): Api {
   });
 
   // The two-phase commit coordinator: /2pc/transactions…
-  registerTwoPhaseCommitRoutes(app, config);
+  registerTwoPhaseCommitRoutes(app, config, options.twoPhaseCommitActions ?? {});
 
   return app;
 }

@@ -11,32 +11,33 @@ import { SagalineError } from '../core/errors.ts';
 import { Coordinator } from '../coordinator/engine.ts';
 import type { ParticipantSpec, TransactionRecord } from '../coordinator/log.ts';
 import { TERMINAL_TRANSACTION_STATES } from '../coordinator/states.ts';
-import { ACTIONS } from '../coordinator/update-model.ts';
+import type { ActionRegistry } from '../coordinator/actions.ts';
 import type { Api } from './server.ts';
 
 const NAME = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$' } as const;
 
-const PARTICIPANT_SCHEMA = {
+const participantSchema = (actions: ActionRegistry) => ({
   type: 'object',
   additionalProperties: false,
   required: ['name', 'database', 'action', 'params'],
   properties: {
     name: NAME,
     database: { type: 'string', pattern: '^[a-z_][a-z0-9_]{0,62}$' },
-    action: { type: 'string', enum: Object.keys(ACTIONS) },
+    // Without actions every participant is refused by the coordinator, naming the problem
+    action: Object.keys(actions).length > 0 ? { type: 'string', enum: Object.keys(actions) } : { type: 'string' },
     params: { type: 'object' },
   },
-} as const;
+});
 
-const CREATE_SCHEMA = {
+const createSchema = (actions: ActionRegistry) => ({
   type: 'object',
   additionalProperties: false,
   properties: {
     txId: NAME,
     operation: NAME,
-    participants: { type: 'array', maxItems: 4, items: PARTICIPANT_SCHEMA },
+    participants: { type: 'array', maxItems: 4, items: participantSchema(actions) },
   },
-} as const;
+});
 
 /** Our coordinator errors as HTTP statuses (the server's generic handler takes everything else). */
 function statusFor(err: unknown): number | undefined {
@@ -47,10 +48,10 @@ function statusFor(err: unknown): number | undefined {
   return undefined;
 }
 
-export function registerTwoPhaseCommitRoutes(app: Api, config: Config): void {
+export function registerTwoPhaseCommitRoutes(app: Api, config: Config, actions: ActionRegistry): void {
   let coordinator: Promise<Coordinator> | undefined;
   const get = () => {
-    coordinator ??= Coordinator.start(config, { log: app.log.child({ service: 'coordinator' }) }).catch((err: unknown) => {
+    coordinator ??= Coordinator.start(config, { log: app.log.child({ service: 'coordinator' }), actions }).catch((err: unknown) => {
       coordinator = undefined;
       throw err;
     });
@@ -68,8 +69,19 @@ export function registerTwoPhaseCommitRoutes(app: Api, config: Config): void {
     if (coordinator) await (await coordinator.catch(() => undefined))?.close();
   });
 
-  const handle = async (reply: FastifyReply, work: (c: Coordinator) => Promise<TransactionRecord>, okStatus = 200) => {
+  /** Refused before the coordinator is even started: an action nobody gave this API. */
+  const checkActions = (participants: readonly ParticipantSpec[]): void => {
+    participants.forEach((p, i) => {
+      if (!Object.hasOwn(actions, p.action)) {
+        const known = Object.keys(actions);
+        throw new SagalineError('REQUEST_INVALID', `participants[${i}].action: unknown participant action "${p.action}" (known: ${known.length > 0 ? known.join(', ') : 'none: this API was given no two-phase commit actions'})`);
+      }
+    });
+  };
+
+  const handle = async (reply: FastifyReply, work: (c: Coordinator) => Promise<TransactionRecord>, okStatus = 200, participants: readonly ParticipantSpec[] = []) => {
     try {
+      checkActions(participants);
       const tx = await work(await get());
       return reply.code(okStatus).send(tx);
     } catch (err) {
@@ -79,14 +91,15 @@ export function registerTwoPhaseCommitRoutes(app: Api, config: Config): void {
     }
   };
 
-  app.post<{ Body: { txId?: string; operation?: string; participants?: ParticipantSpec[] } }>('/2pc/transactions', { schema: { body: CREATE_SCHEMA } }, async (request, reply) => {
+  app.post<{ Body: { txId?: string; operation?: string; participants?: ParticipantSpec[] } }>('/2pc/transactions', { schema: { body: createSchema(actions) } }, async (request, reply) => {
     const txId = request.body?.txId ?? `tx-${randomUUID()}`;
     reply.header('location', `/2pc/transactions/${encodeURIComponent(txId)}`);
-    return handle(reply, (c) => c.create(txId, request.body?.operation ?? 'custom', request.body?.participants ?? []), 201);
+    const participants = request.body?.participants ?? [];
+    return handle(reply, (c) => c.create(txId, request.body?.operation ?? 'custom', participants), 201, participants);
   });
 
-  app.post<{ Params: { id: string }; Body: ParticipantSpec }>('/2pc/transactions/:id/participants', { schema: { body: PARTICIPANT_SCHEMA } }, async (request, reply) =>
-    handle(reply, (c) => c.addParticipant(request.params.id, request.body), 201),
+  app.post<{ Params: { id: string }; Body: ParticipantSpec }>('/2pc/transactions/:id/participants', { schema: { body: participantSchema(actions) } }, async (request, reply) =>
+    handle(reply, (c) => c.addParticipant(request.params.id, request.body), 201, [request.body]),
   );
 
   app.post<{ Params: { id: string } }>('/2pc/transactions/:id/prepare', async (request, reply) => handle(reply, (c) => c.prepare(request.params.id)));

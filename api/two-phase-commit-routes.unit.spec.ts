@@ -2,9 +2,10 @@
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../core/config.ts';
+import { UPDATE_MODEL_ACTIONS } from '../coordinator/update-model.ts';
 import { buildApi } from './server.ts';
 
-const app = buildApi(loadConfig({}), { logger: pino({ level: 'silent' }) });
+const app = buildApi(loadConfig({}), { logger: pino({ level: 'silent' }), twoPhaseCommitActions: UPDATE_MODEL_ACTIONS });
 afterAll(() => app.close());
 
 const post = (url: string, payload: unknown) => app.inject({ method: 'POST', url, payload: payload as object });
@@ -30,5 +31,21 @@ describe('POST /2pc/transactions and participants', () => {
     const res = await post('/2pc/transactions', { participants: [p, p, p, p, p] });
     expect(res.statusCode).toBe(400);
     expect(res.json().error.message).toMatch(/participants/);
+  });
+});
+
+describe('an API given no two-phase commit actions', () => {
+  it('refuses every participant with a 400 saying so, before any database is touched', async () => {
+    // Given an API built without actions (nothing here runs a database: a coordinator it started would fail)
+    const bare = buildApi(loadConfig({}), { logger: pino({ level: 'silent' }) });
+    try {
+      // When a transaction names an action
+      const res = await bare.inject({ method: 'POST', url: '/2pc/transactions', payload: { participants: [{ name: 'm', database: 'model_service', action: 'update_model.audit', params: {} }] } });
+      // Then it is refused, naming the field and why
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error).toEqual({ code: 'REQUEST_INVALID', message: 'participants[0].action: unknown participant action "update_model.audit" (known: none: this API was given no two-phase commit actions)' });
+    } finally {
+      await bare.close();
+    }
   });
 });

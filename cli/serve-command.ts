@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { loadConfig } from '../core/config.ts';
 import { ConfigError } from '../core/errors.ts';
 import { buildApi } from '../api/server.ts';
+import { UPDATE_MODEL_ACTIONS } from '../coordinator/update-model.ts';
 import { progress } from './output.ts';
 
 export function serveCommand(): Command {
@@ -13,7 +14,7 @@ export function serveCommand(): Command {
       const config = loadConfig();
       const port = opts.port === undefined ? config.api.port : Number(opts.port);
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError(`--port must be a TCP port between 1 and 65535, got "${opts.port}"`);
-      const app = buildApi(config);
+      const app = buildApi(config, { twoPhaseCommitActions: UPDATE_MODEL_ACTIONS });
       try {
         await app.listen({ host: config.api.host, port });
       } catch (err) {

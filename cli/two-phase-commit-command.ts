@@ -12,7 +12,7 @@ import { Coordinator } from '../coordinator/engine.ts';
 import type { TransactionRecord } from '../coordinator/log.ts';
 import { choosePattern, type Consistency } from '../coordinator/pattern.ts';
 import { TERMINAL_TRANSACTION_STATES } from '../coordinator/states.ts';
-import { UPDATE_MODEL, updateModelParticipants } from '../coordinator/update-model.ts';
+import { UPDATE_MODEL, UPDATE_MODEL_ACTIONS, updateModelParticipants } from '../coordinator/update-model.ts';
 import { printJson, progress, table } from './output.ts';
 
 function printTransaction(tx: TransactionRecord): void {
@@ -46,7 +46,7 @@ function statusCommand(): Command {
     .option('--json', 'print as JSON')
     .action(async (txId: string, opts: { json?: boolean }) => {
       const config = loadConfig();
-      const coordinator = await Coordinator.start(config, { log: createLogger(config, 'coordinator'), recoverOnStart: false });
+      const coordinator = await Coordinator.start(config, { log: createLogger(config, 'coordinator'), actions: UPDATE_MODEL_ACTIONS, recoverOnStart: false });
       try {
         const tx = await coordinator.status(txId);
         if (opts.json) printJson(tx);
@@ -64,7 +64,7 @@ function recoverCommand(): Command {
     .option('--json', 'print the recovery report as JSON')
     .action(async (opts: { tx?: string; json?: boolean }) => {
       const config = loadConfig();
-      const coordinator = await Coordinator.start(config, { log: createLogger(config, 'coordinator'), recoverOnStart: false });
+      const coordinator = await Coordinator.start(config, { log: createLogger(config, 'coordinator'), actions: UPDATE_MODEL_ACTIONS, recoverOnStart: false });
       try {
         let report = await coordinator.recover();
         if (opts.tx) {
@@ -109,6 +109,7 @@ function runCommand(): Command {
       };
       const coordinator = await Coordinator.start(config, {
         log: createLogger(config, 'coordinator'),
+        actions: UPDATE_MODEL_ACTIONS,
         hooks: { beforeDecision: (txId) => pause('before-decision', txId), afterDecision: (txId) => pause('after-decision', txId) },
       });
       try {

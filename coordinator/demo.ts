@@ -17,7 +17,7 @@ import { Coordinator } from './engine.ts';
 import { readTransaction, type TransactionRecord } from './log.ts';
 import { GID_PREFIX } from './states.ts';
 import { TcpProxy } from './tcp-proxy.ts';
-import { UPDATE_MODEL, updateModelParticipants, type UpdateModelParams } from './update-model.ts';
+import { UPDATE_MODEL, UPDATE_MODEL_ACTIONS, updateModelParticipants, type UpdateModelParams } from './update-model.ts';
 
 export const SCENARIOS = ['ok', 'vote-no', 'timeout', 'crash-before-decision', 'crash-after-decision', 'participant-down'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -122,6 +122,7 @@ export async function runDemo(config: Config, scenario: Scenario, log: Logger, s
       let reopened: Promise<void> | undefined;
       const coordinator = await Coordinator.start(config, {
         log,
+        actions: UPDATE_MODEL_ACTIONS,
         ...(proxy
           ? {
               participantUrl: (database: string) => {

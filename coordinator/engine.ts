@@ -29,7 +29,7 @@ import {
   abortReason, decideAfterVotes, GID_PREFIX, globalId, isValidName, parseGlobalId, recoveryAction, stateAfterVote, statesWhenDone,
   type Decision, type Vote,
 } from './states.ts';
-import { ACTIONS, type ParticipantAction } from './update-model.ts';
+import type { ActionRegistry, ParticipantAction } from './actions.ts';
 
 export class TransactionStateError extends SagalineError {
   constructor(message: string) {
@@ -47,6 +47,8 @@ export interface CoordinatorHooks {
 
 export interface CoordinatorOptions {
   log: Logger;
+  /** The participant actions this coordinator may run, by name. */
+  actions: ActionRegistry;
   /** How to reach a participant's database (default: that database on the configured server). */
   participantUrl?: (database: string) => string;
   hooks?: CoordinatorHooks;
@@ -118,9 +120,8 @@ export class Coordinator {
   }
 
   private outboxWriter(): Promise<OutboxWriter> {
-    this.writer ??= OutboxWriter.create(this.config.schemaRegistryUrl, loadContracts(), {
-      topics: [topicOfMessage('ModelVersionChanged'), topicOfMessage('ModelVersionAudited')],
-    }).catch((err: unknown) => {
+    const topics = [...new Set(Object.values(this.options.actions).flatMap((a) => a.writes.map((type) => topicOfMessage(type))))];
+    this.writer ??= OutboxWriter.create(this.config.schemaRegistryUrl, loadContracts(), { topics }).catch((err: unknown) => {
       this.writer = undefined;
       throw err;
     });
@@ -170,7 +171,8 @@ export class Coordinator {
   }
 
   async addParticipant(txId: string, spec: ParticipantSpec): Promise<TransactionRecord> {
-    if (!ACTIONS[spec.action]) throw new SagalineError('REQUEST_INVALID', `unknown participant action "${spec.action}" (known: ${Object.keys(ACTIONS).join(', ')})`);
+    const known = Object.keys(this.options.actions);
+    if (!Object.hasOwn(this.options.actions, spec.action)) throw new SagalineError('REQUEST_INVALID', `unknown participant action "${spec.action}" (known: ${known.length > 0 ? known.join(', ') : 'none: the coordinator was given no actions'})`);
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(spec.database)) throw new SagalineError('REQUEST_INVALID', `database must be a lowercase Postgres name, got "${spec.database}"`);
     const gid = globalId(txId, spec.name);
     const tx = await this.status(txId);
@@ -228,7 +230,7 @@ export class Coordinator {
   }
 
   private async runAction(client: pg.Client, txId: string, p: ParticipantRecord): Promise<Vote> {
-    const action: ParticipantAction | undefined = ACTIONS[p.action];
+    const action: ParticipantAction | undefined = Object.hasOwn(this.options.actions, p.action) ? this.options.actions[p.action] : undefined;
     if (!action) return { kind: 'error', error: `unknown action ${p.action}` };
     try {
       const writer = await this.outboxWriter();

@@ -7,27 +7,12 @@
  * published if and only if the transaction commits.
  */
 import { randomUUID } from 'node:crypto';
-import type pg from 'pg';
 import { newTraceparent } from '../core/ids.ts';
 import type { MessageMetadata, OutboxWriter } from '../outbox-connector/outbox-writer.ts';
 import { DATABASE as AUDIT_DATABASE } from '../processors/audit-service/service.ts';
 import { DATABASE as MODEL_DATABASE, DDL as MODEL_DDL } from '../processors/model-service/service.ts';
+import type { ActionRegistry, ParticipantAction } from './actions.ts';
 import type { ParticipantSpec } from './log.ts';
-
-export interface ActionContext {
-  txId: string;
-  params: Record<string, unknown>;
-  writer: OutboxWriter;
-}
-
-export type ActionResult = { vote: 'yes' } | { vote: 'no'; reason: string };
-
-/** The work of one participant in phase 1, inside an open transaction of its database. */
-export interface ParticipantAction {
-  /** Idempotent DDL the action needs, run outside the transaction before it. */
-  ddl: readonly string[];
-  run(client: pg.ClientBase, ctx: ActionContext): Promise<ActionResult>;
-}
 
 export const UPDATE_MODEL = 'update_model';
 export const SET_VERSION_ACTION = 'update_model.set_version';
@@ -62,6 +47,7 @@ export const AUDIT_DDL = [
 /** model-service: the model exists, belongs to the tenant, is not reserved for training and is not at that version yet. */
 export const setVersionAction: ParticipantAction = {
   ddl: MODEL_DDL,
+  writes: ['ModelVersionChanged'],
   async run(client, { txId, params, writer }) {
     const tenantId = str(params, 'tenantId');
     const modelId = str(params, 'modelId');
@@ -85,6 +71,7 @@ export const setVersionAction: ParticipantAction = {
 /** audit-service: one audit entry per transaction. */
 export const auditAction: ParticipantAction = {
   ddl: AUDIT_DDL,
+  writes: ['ModelVersionAudited'],
   async run(client, { txId, params, writer }) {
     const tenantId = str(params, 'tenantId');
     const modelId = str(params, 'modelId');
@@ -104,7 +91,8 @@ export const auditAction: ParticipantAction = {
   },
 };
 
-export const ACTIONS: Readonly<Record<string, ParticipantAction>> = {
+/** The actions of update_model, to give the coordinator. */
+export const UPDATE_MODEL_ACTIONS: ActionRegistry = {
   [SET_VERSION_ACTION]: setVersionAction,
   [AUDIT_ACTION]: auditAction,
 };

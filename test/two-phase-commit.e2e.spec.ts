@@ -11,7 +11,7 @@ import { pgPool } from '../core/clients.ts';
 import { ENGINE_DATABASE } from '../core/config.ts';
 import type { Scenario } from '../coordinator/demo.ts';
 import type { TransactionRecord } from '../coordinator/log.ts';
-import { updateModelParticipants } from '../coordinator/update-model.ts';
+import { UPDATE_MODEL_ACTIONS, updateModelParticipants } from '../coordinator/update-model.ts';
 import { addModel } from '../processors/model-service/service.ts';
 import { topicOfMessage } from '../topics/catalogue.ts';
 import { sagaline } from './support/cli.ts';
@@ -148,7 +148,7 @@ describe('two-phase commit across model-service and audit-service', () => {
 });
 
 describe('two-phase commit over HTTP', () => {
-  const app = buildApi(config, { logger: pino({ level: 'silent' }) });
+  const app = buildApi(config, { logger: pino({ level: 'silent' }), twoPhaseCommitActions: UPDATE_MODEL_ACTIONS });
   const tenantId = uniqueName('tenant');
   afterAll(async () => {
     await app.close();

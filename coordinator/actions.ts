@@ -1,0 +1,28 @@
+/**
+ * What a two-phase commit participant does in phase 1. The coordinator knows actions only through
+ * the registry it is given (`Coordinator.start(config, { actions })`); each operation's actions
+ * live with the operation.
+ */
+import type pg from 'pg';
+import type { OutboxWriter } from '../outbox-connector/outbox-writer.ts';
+import type { MessageType } from '../schemas/generated.ts';
+
+export interface ActionContext {
+  txId: string;
+  params: Record<string, unknown>;
+  writer: OutboxWriter;
+}
+
+export type ActionResult = { vote: 'yes' } | { vote: 'no'; reason: string };
+
+/** The work of one participant in phase 1, inside an open transaction of its database. */
+export interface ParticipantAction {
+  /** Idempotent DDL the action needs, run outside the transaction before it. */
+  ddl: readonly string[];
+  /** The message types it may write to its outbox (the coordinator's writer is opened for their topics). */
+  writes: readonly MessageType[];
+  run(client: pg.ClientBase, ctx: ActionContext): Promise<ActionResult>;
+}
+
+/** Actions by the name a participant names them with. */
+export type ActionRegistry = Readonly<Record<string, ParticipantAction>>;
