@@ -3,6 +3,7 @@ import { reportError } from './output.ts';
 import { stackCommand } from './stack-command.ts';
 import { demoCommand } from './demo-command.ts';
 import { provisionCommand } from './provision-command.ts';
+import { codegenCommand } from './codegen-command.ts';
 import { outboxCommand } from './outbox-command.ts';
 import { relayCommand } from './relay-command.ts';
 import { verifyExportCommand } from './verify-export-command.ts';
@@ -16,6 +17,7 @@ const program = new Command('sagaline')
   .showHelpAfterError()
   .addCommand(stackCommand())
   .addCommand(provisionCommand())
+  .addCommand(codegenCommand())
   .addCommand(relayCommand())
   .addCommand(outboxCommand())
   .addCommand(processorCommand())

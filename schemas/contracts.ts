@@ -3,13 +3,13 @@
  * types, and builds the value schema of each topic: a union of the records it carries, registered
  * under the topic's `<topic>-value` subject (Confluent TopicNameStrategy).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import avsc from 'avsc';
+import { ConfigError } from '../core/errors.ts';
 
 export const SCHEMAS_DIR = dirname(fileURLToPath(import.meta.url));
-export const NAMESPACE = 'dev.sagaline.training';
 
 type AvroSchema = Record<string, unknown>;
 
@@ -35,8 +35,9 @@ export function loadContracts(dir = SCHEMAS_DIR): Contracts {
   if (cached && dir === SCHEMAS_DIR) return cached;
   const registry: Record<string, avsc.Type> = {};
   const sources = new Map<string, AvroSchema>();
+  if (!existsSync(join(dir, 'messages'))) throw new ConfigError(`${dir} has no messages/ folder: one .avsc file per message record goes there (shared types in shared/)`);
   // Shared types reference each other by name: parse them in dependency order by retrying.
-  let pending = readAvsc(join(dir, 'shared'));
+  let pending = existsSync(join(dir, 'shared')) ? readAvsc(join(dir, 'shared')) : [];
   while (pending.length > 0) {
     const failed: AvroSchema[] = [];
     let lastError: unknown;
@@ -78,27 +79,33 @@ export function messageRecord(contracts: Contracts, type: string): avsc.types.Re
  */
 export function topicValueSchema(contracts: Contracts, messageTypes: readonly string[]): unknown {
   const union = avsc.Type.forSchema(
-    messageTypes.map((t) => `${NAMESPACE}.${t}`),
+    messageTypes.map((t) => messageRecord(contracts, t).name as string),
     { registry: contracts.registry },
   );
   return union.schema({ exportAttrs: true });
 }
+
+/** `dev.example.orders.OrderPlaced` → `OrderPlaced`: a message's type is its record's short name. */
+export const shortName = (fullName: string): string => fullName.slice(fullName.lastIndexOf('.') + 1);
 
 /**
  * The value of a topic union for one message. avsc represents a union of several records wrapped
  * (`{ "<namespace>.<Name>": record }`) and a union of one record as the record itself.
  */
 export function toUnionValue(union: avsc.Type, type: string, payload: unknown): unknown {
-  return union.typeName === 'union:wrapped' ? { [`${NAMESPACE}.${type}`]: payload } : payload;
+  if (union.typeName !== 'union:wrapped') return payload;
+  const branch = (union as avsc.types.WrappedUnionType).types.find((t) => t.name !== undefined && shortName(t.name) === type);
+  if (!branch?.name) throw new Error(`message type ${type} is not a branch of this topic's union`);
+  return { [branch.name]: payload };
 }
 
 /** The inverse of toUnionValue for a decoded value whose message type is `type`; undefined if it is another type. */
 export function fromUnionValue(decoded: unknown, type: string): unknown {
-  const branch = `${NAMESPACE}.${type}`;
   const value = decoded as Record<string, unknown> | null;
   if (value && typeof value === 'object') {
     const keys = Object.keys(value);
-    if (keys.length === 1 && keys[0]?.startsWith(`${NAMESPACE}.`)) return keys[0] === branch ? value[branch] : undefined;
+    // A wrapped union value: one key, a record's full name (a dotted name no message field has)
+    if (keys.length === 1 && keys[0]!.includes('.')) return shortName(keys[0]!) === type ? value[keys[0]!] : undefined;
   }
   return value ?? undefined;
 }

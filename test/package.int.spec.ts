@@ -3,7 +3,7 @@
  * repository, imported under plain Node (no tsx), its declarations checked by TypeScript.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -80,6 +80,25 @@ describe('the packed package, installed elsewhere', () => {
     const { stdout } = await run(process.execPath, ['readme.mjs'], { cwd: dir });
     // Then
     expect(stdout.trim()).toBe('ran');
+  });
+
+  it("ships the CLI: `sagaline codegen` types the project's own schemas, and refuses a folder without messages", async () => {
+    // Given a schema of the project's own, in its own namespace
+    mkdirSync(join(dir, 'schemas', 'messages'), { recursive: true });
+    writeFileSync(join(dir, 'schemas', 'messages', 'RoomHeld.avsc'), JSON.stringify({ type: 'record', name: 'RoomHeld', namespace: 'com.example.booking', fields: [{ name: 'roomId', type: 'string' }, { name: 'nights', type: 'int' }] }));
+    const cli = join(dir, 'node_modules', 'sagaline', 'bin', 'sagaline.js');
+    // When the installed CLI runs codegen there
+    const { stderr } = await run(process.execPath, [cli, 'codegen'], { cwd: dir });
+    // Then the types are written beside the schemas
+    expect(stderr).toContain('schemas/generated.ts: 1 message types');
+    expect(readFileSync(join(dir, 'schemas', 'generated.ts'), 'utf8')).toContain('export interface RoomHeld {\n  roomId: string;\n  nights: number;\n}');
+    // And a folder without messages/ is one clear line, exit code not 0
+    const refused = await run(process.execPath, [cli, 'codegen', '--schemas', 'nowhere'], { cwd: dir }).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
+    );
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr.trim()).toMatch(/^sagaline: error: \S*\/nowhere has no messages\/ folder: one \.avsc file per message record goes there \(shared types in shared\/\)$/);
   });
 
   it('ships declarations: TypeScript accepts a right use and refuses a wrong one', async () => {
