@@ -11,7 +11,7 @@ import { SagalineError } from '../core/errors.ts';
 import { Coordinator } from '../coordinator/engine.ts';
 import type { ParticipantSpec, TransactionRecord } from '../coordinator/log.ts';
 import { TERMINAL_TRANSACTION_STATES } from '../coordinator/states.ts';
-import type { ActionRegistry } from '../coordinator/actions.ts';
+import { actionNamed, type ActionRegistry } from '../coordinator/actions.ts';
 import type { Api } from './server.ts';
 
 const NAME = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$' } as const;
@@ -23,7 +23,7 @@ const participantSchema = (actions: ActionRegistry) => ({
   properties: {
     name: NAME,
     database: { type: 'string', pattern: '^[a-z_][a-z0-9_]{0,62}$' },
-    // Without actions every participant is refused by the coordinator, naming the problem
+    // (An empty enum is not a schema: without actions, checkActions below refuses every participant.)
     action: Object.keys(actions).length > 0 ? { type: 'string', enum: Object.keys(actions) } : { type: 'string' },
     params: { type: 'object' },
   },
@@ -71,12 +71,7 @@ export function registerTwoPhaseCommitRoutes(app: Api, config: Config, actions: 
 
   /** Refused before the coordinator is even started: an action nobody gave this API. */
   const checkActions = (participants: readonly ParticipantSpec[]): void => {
-    participants.forEach((p, i) => {
-      if (!Object.hasOwn(actions, p.action)) {
-        const known = Object.keys(actions);
-        throw new SagalineError('REQUEST_INVALID', `participants[${i}].action: unknown participant action "${p.action}" (known: ${known.length > 0 ? known.join(', ') : 'none: this API was given no two-phase commit actions'})`);
-      }
-    });
+    participants.forEach((p, i) => actionNamed(actions, p.action, `participants[${i}].action`));
   };
 
   const handle = async (reply: FastifyReply, work: (c: Coordinator) => Promise<TransactionRecord>, okStatus = 200, participants: readonly ParticipantSpec[] = []) => {

@@ -43,7 +43,7 @@ describe('an API given no two-phase commit actions', () => {
       const res = await bare.inject({ method: 'POST', url: '/2pc/transactions', payload: { participants: [{ name: 'm', database: 'model_service', action: 'update_model.audit', params: {} }] } });
       // Then it is refused, naming the field and why
       expect(res.statusCode).toBe(400);
-      expect(res.json().error).toEqual({ code: 'REQUEST_INVALID', message: 'participants[0].action: unknown participant action "update_model.audit" (known: none: this API was given no two-phase commit actions)' });
+      expect(res.json().error).toEqual({ code: 'REQUEST_INVALID', message: 'participants[0].action: unknown participant action "update_model.audit" (known: none: no two-phase commit actions were given)' });
     } finally {
       await bare.close();
     }

@@ -5,6 +5,7 @@
  */
 import type pg from 'pg';
 import type { OutboxWriter } from '../outbox-connector/outbox-writer.ts';
+import { SagalineError } from '../core/errors.ts';
 import type { MessageType } from '../schemas/generated.ts';
 
 export interface ActionContext {
@@ -26,3 +27,10 @@ export interface ParticipantAction {
 
 /** Actions by the name a participant names them with. */
 export type ActionRegistry = Readonly<Record<string, ParticipantAction>>;
+
+/** The action a participant names, or a REQUEST_INVALID error naming it and the known ones. */
+export function actionNamed(actions: ActionRegistry, name: string, where = 'action'): ParticipantAction {
+  if (Object.hasOwn(actions, name)) return actions[name] as ParticipantAction;
+  const known = Object.keys(actions);
+  throw new SagalineError('REQUEST_INVALID', `${where}: unknown participant action "${name}" (known: ${known.length > 0 ? known.join(', ') : 'none: no two-phase commit actions were given'})`);
+}

@@ -29,7 +29,7 @@ import {
   abortReason, decideAfterVotes, GID_PREFIX, globalId, isValidName, parseGlobalId, recoveryAction, stateAfterVote, statesWhenDone,
   type Decision, type Vote,
 } from './states.ts';
-import type { ActionRegistry, ParticipantAction } from './actions.ts';
+import { actionNamed, type ActionRegistry, type ParticipantAction } from './actions.ts';
 
 export class TransactionStateError extends SagalineError {
   constructor(message: string) {
@@ -120,8 +120,9 @@ export class Coordinator {
   }
 
   private outboxWriter(): Promise<OutboxWriter> {
-    const topics = [...new Set(Object.values(this.options.actions).flatMap((a) => a.writes.map((type) => topicOfMessage(type))))];
-    this.writer ??= OutboxWriter.create(this.config.schemaRegistryUrl, loadContracts(), { topics }).catch((err: unknown) => {
+    this.writer ??= OutboxWriter.create(this.config.schemaRegistryUrl, loadContracts(), {
+      topics: [...new Set(Object.values(this.options.actions).flatMap((a) => a.writes.map((type) => topicOfMessage(type))))],
+    }).catch((err: unknown) => {
       this.writer = undefined;
       throw err;
     });
@@ -171,8 +172,7 @@ export class Coordinator {
   }
 
   async addParticipant(txId: string, spec: ParticipantSpec): Promise<TransactionRecord> {
-    const known = Object.keys(this.options.actions);
-    if (!Object.hasOwn(this.options.actions, spec.action)) throw new SagalineError('REQUEST_INVALID', `unknown participant action "${spec.action}" (known: ${known.length > 0 ? known.join(', ') : 'none: the coordinator was given no actions'})`);
+    actionNamed(this.options.actions, spec.action);
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(spec.database)) throw new SagalineError('REQUEST_INVALID', `database must be a lowercase Postgres name, got "${spec.database}"`);
     const gid = globalId(txId, spec.name);
     const tx = await this.status(txId);
