@@ -16,3 +16,16 @@ export type { SagaSpec, StepSpec, SagaDefinition, DefinedStep, MessageRole, Step
 export { evolveInstance, foldInstance, isTerminal, ENGINE_MESSAGES } from './processors/saga/instance.ts';
 export type { InstanceState, InstanceStatus, InstanceMessage, StepState, Command, Evolution } from './processors/saga/instance.ts';
 export { SagalineError, ConfigError, MessageValidationError } from './core/errors.ts';
+export { participant, ok, fail, TransientError } from './processors/engine/participant.ts';
+export type { Participant, ParticipantSpec, StepHandlers, StepInput, StepOutcome } from './processors/engine/participant.ts';
+export { runParticipant, participantGroup } from './processors/engine/run-participant.ts';
+export type { RunOptions, RunningParticipant } from './processors/engine/run-participant.ts';
+export { runSagaMonitor, SAGAS_DATABASE } from './processors/engine/monitor.ts';
+export type { RunningMonitor } from './processors/engine/monitor.ts';
+export { sagaClient } from './processors/engine/client.ts';
+export type { SagaClient, SagaRecord, StartOptions } from './processors/engine/client.ts';
+export { provisionSagas } from './infra/provision-sagas.ts';
+export type { SagaProvisionInput, SagaProvisionReport } from './infra/provision-sagas.ts';
+export { sagaTopic } from './topics/derived.ts';
+export { loadConfig } from './core/config.ts';
+export type { Config } from './core/config.ts';

@@ -47,7 +47,7 @@ export function checkRoutes(definitions: readonly ConnectorDefinition[]): void {
 }
 
 /** Creates `name` on DATABASE_URL's server unless it exists, connecting to the database DATABASE_URL names. */
-async function ensureDatabase(config: Config, name: string): Promise<'created' | 'unchanged'> {
+export async function ensureDatabase(config: Config, name: string): Promise<'created' | 'unchanged'> {
   const admin = new pg.Client({ connectionString: config.databaseUrl });
   admin.on('error', () => undefined);
   try {

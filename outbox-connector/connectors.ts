@@ -56,6 +56,13 @@ export function loadConnectorDefinitions(sourcesFile = SOURCES_FILE, templateFil
   });
 }
 
+/** The template rendered for one source given in code (a database and the aggregate types its outbox may hold). */
+export function connectorForSource(source: OutboxSource, templateFile = CONNECTOR_TEMPLATE_FILE): ConnectorDefinition {
+  const template = readJson(templateFile) as { config?: ConnectorConfig };
+  if (!template.config || typeof template.config !== 'object') throw new ConfigError(`${templateFile} needs a config object`);
+  return { name: connectorNameFor(source.database), database: source.database, aggregateTypes: [...source.aggregateTypes], config: { ...template.config } };
+}
+
 /** Slot and publication name derived from the connector name (Postgres identifiers: [a-z0-9_], ≤ 63). */
 export function slotNameFor(connectorName: string): string {
   return `sagaline_${connectorName.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);

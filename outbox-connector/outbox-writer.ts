@@ -11,11 +11,11 @@ import type pg from 'pg';
 import { MessageValidationError, SagalineError } from '../core/errors.ts';
 import { TRACEPARENT_PATTERN } from '../core/ids.ts';
 import { messageRecord, topicValueSchema, toUnionValue, type Contracts } from '../schemas/contracts.ts';
-import { MESSAGE_TYPES, type MessagePayloads, type MessageType } from '../schemas/generated.ts';
+import type { MessagePayloads, MessageType } from '../schemas/generated.ts';
 import { subjectFor } from '../schemas/registration.ts';
 import { lookupSchemaId } from '../schemas/registry-api.ts';
 import { frame } from '../schemas/wire-format.ts';
-import { EVENT_LOG_TOPICS, topicOfMessage, type CatalogueTopic } from '../topics/catalogue.ts';
+import { EVENT_LOG_TOPICS, type CatalogueTopic } from '../topics/catalogue.ts';
 import { DEFAULT_OUTBOX_TABLE, insertOutboxRow } from './outbox-table.ts';
 
 export interface MessageMetadata {
@@ -64,11 +64,17 @@ export class OutboxWriter {
     return new OutboxWriter(contracts, codecs, options.table ?? DEFAULT_OUTBOX_TABLE);
   }
 
+  /** The topic this writer routes a message type to (the first of its topics that carries it). */
+  private topicOf(type: string): TopicCodec | undefined {
+    for (const codec of this.codecs.values()) if ((codec.topic.messages as readonly string[]).includes(type)) return codec;
+    return undefined;
+  }
+
   /** Checks the message against its schema and metadata rules; throws MessageValidationError listing every problem. */
   validate(message: OutgoingMessage): void {
     const type = message.type as string;
-    if (!(MESSAGE_TYPES as readonly string[]).includes(type)) {
-      throw new MessageValidationError(type, [`unknown message type "${type}" (known: see schemas/messages)`]);
+    if (!this.topicOf(type)) {
+      throw new MessageValidationError(type, [`unknown message type "${type}" (this writer knows ${[...this.codecs.values()].flatMap((c) => c.topic.messages).join(', ')})`]);
     }
     const problems: string[] = [];
     const record = messageRecord(this.contracts, type);
@@ -97,9 +103,8 @@ export class OutboxWriter {
   /** Validates and encodes: the exact bytes that will travel through Kafka. */
   encode(message: OutgoingMessage): { topic: CatalogueTopic; bytes: Buffer } {
     this.validate(message);
-    const topic = topicOfMessage(message.type);
-    const codec = this.codecs.get(topic.name);
-    if (!codec) throw new SagalineError('TOPIC_NOT_CONFIGURED', `this writer was not created for topic ${topic.name}`);
+    const codec = this.topicOf(message.type) as TopicCodec;
+    const topic = codec.topic;
     const avro = codec.union.toBuffer(toUnionValue(codec.union, message.type, message.payload));
     return { topic, bytes: frame(codec.schemaId, avro) };
   }

@@ -20,7 +20,7 @@ export interface CatalogueTopic {
   partitions: number;
   configs: Record<string, string>;
   /** Message types on the topic (event logs only): its value schema is their union. */
-  messages: readonly MessageType[];
+  messages: readonly string[];
   /** The outbox aggregatetype that routes here (event logs only). */
   aggregateType?: string;
 }

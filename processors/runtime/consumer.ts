@@ -8,7 +8,7 @@ import { Partitioners, type Consumer, type Kafka, type KafkaMessage, type Produc
 import { PoisonMessageError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import { deadLetterTopicFor } from '../../topics/catalogue.ts';
-import { decodeMessage, headerStrings, type DecodedMessage } from './decode.ts';
+import { decodeMessage, headerStrings, type DecodedMessage, type TopicMessages } from './decode.ts';
 
 export interface DecodingConsumerOptions {
   kafka: Kafka;
@@ -19,6 +19,8 @@ export interface DecodingConsumerOptions {
   handle: (message: DecodedMessage) => Promise<void>;
   log: Logger;
   sessionTimeoutMs?: number;
+  /** What each topic may carry (default: the built-in catalogue). */
+  catalogue?: TopicMessages;
 }
 
 export interface RunningConsumer {
@@ -76,7 +78,7 @@ export async function runDecodingConsumer(options: DecodingConsumerOptions): Pro
     eachMessage: async ({ topic, partition, message }) => {
       let decoded: DecodedMessage;
       try {
-        decoded = await decodeMessage(options.registry, topic, partition, message);
+        decoded = await decodeMessage(options.registry, topic, partition, message, options.catalogue);
       } catch (err) {
         if (!(err instanceof PoisonMessageError)) throw err;
         await sendToDeadLetter(producer, err, topic, partition, message);

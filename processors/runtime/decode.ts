@@ -37,15 +37,31 @@ export function headerStrings(headers: IHeaders | undefined): Record<string, str
   return out;
 }
 
+/**
+ * The messages each topic may carry. Default: the built-in catalogue; a saga's runtime passes the
+ * topics derived from its definitions.
+ */
+export interface TopicMessages {
+  /** Every message type known at all (an unknown one is refused as such). */
+  known(type: string): boolean;
+  /** The types a topic carries; undefined for a topic outside the catalogue (not checked). */
+  messagesOf(topic: string): readonly string[] | undefined;
+}
+
+export const BUILT_IN_TOPICS: TopicMessages = {
+  known: (type) => (MESSAGE_TYPES as readonly string[]).includes(type),
+  messagesOf: (topic) => eventLogByName(topic)?.messages,
+};
+
 /** Header checks that need no registry: pure, so they are unit-tested on their own. */
-export function checkEnvelope(topic: string, headers: Record<string, string>, value: Buffer | null): { type: MessageType; schemaId: number } {
+export function checkEnvelope(topic: string, headers: Record<string, string>, value: Buffer | null, topics: TopicMessages = BUILT_IN_TOPICS): { type: MessageType; schemaId: number } {
   const id = headers.id;
   const type = headers.eventType;
   if (!id) throw new PoisonMessageError(`record on ${topic} has no "id" header`);
   if (!type) throw new PoisonMessageError(`record ${id} on ${topic} has no "eventType" header`);
-  if (!(MESSAGE_TYPES as readonly string[]).includes(type)) throw new PoisonMessageError(`record ${id} on ${topic} has unknown eventType "${type}"`);
-  const catalogued = eventLogByName(topic);
-  if (catalogued && !catalogued.messages.includes(type as MessageType)) {
+  if (!topics.known(type)) throw new PoisonMessageError(`record ${id} on ${topic} has unknown eventType "${type}"`);
+  const catalogued = topics.messagesOf(topic);
+  if (catalogued && !catalogued.includes(type)) {
     throw new PoisonMessageError(`record ${id}: ${type} does not belong on ${topic} (the catalogue puts it on another topic)`);
   }
   const schemaId = schemaIdOf(value);
@@ -53,9 +69,9 @@ export function checkEnvelope(topic: string, headers: Record<string, string>, va
   return { type: type as MessageType, schemaId };
 }
 
-export async function decodeMessage(registry: SchemaRegistry, topic: string, partition: number, message: KafkaMessage): Promise<DecodedMessage> {
+export async function decodeMessage(registry: SchemaRegistry, topic: string, partition: number, message: KafkaMessage, topics: TopicMessages = BUILT_IN_TOPICS): Promise<DecodedMessage> {
   const headers = headerStrings(message.headers);
-  const { type } = checkEnvelope(topic, headers, message.value);
+  const { type } = checkEnvelope(topic, headers, message.value, topics);
   let decoded: unknown;
   try {
     decoded = await registry.decode(message.value as Buffer);

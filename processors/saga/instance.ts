@@ -24,6 +24,8 @@ export interface StepState {
   readonly reason?: string;
   /** The payload of the step's success. */
   readonly result?: unknown;
+  /** The step's deadline passed before it answered (its answer, if it comes, is then late). */
+  readonly timedOut?: boolean;
 }
 
 export interface InstanceState {
@@ -95,13 +97,17 @@ export function evolveInstance(definition: SagaDefinition, state: InstanceState 
     return advance(definition, started, message.at);
   }
   if (message.type === definition.startedBy) return ignore(`${message.sagaId} has already started`);
-  if (isTerminal(state.status)) return ignore(`${message.sagaId} has ended (${state.status})`);
 
   const engine = engineMessage(definition, message);
   const role = engine ?? definition.messages.get(message.type);
   if (role === undefined || role.kind === 'start') return ignore(`${message.type} is not a message of ${definition.name}`);
   const step = definition.steps.find((s) => s.name === role.step) as DefinedStep;
   const current = state.steps[step.name] as StepState;
+
+  if (role.kind === 'succeeded' && current.timedOut && current.status === 'failed') return lateSuccess(definition, state, step, current, message);
+  // An ended saga still hears how the undoing of a late success went; nothing else moves it.
+  const undoing = current.status === 'compensating' && (role.kind === 'compensated' || role.kind === 'compensationFailed');
+  if (isTerminal(state.status) && !undoing) return ignore(`${message.sagaId} has ended (${state.status})`);
 
   switch (role.kind) {
     case 'succeeded': {
@@ -113,7 +119,8 @@ export function evolveInstance(definition: SagaDefinition, state: InstanceState 
     case 'timedOut': {
       if (current.status !== 'running') return ignore(`${step.name} is ${current.status}, not waiting for an answer`);
       const reason = message.reason ?? (role.kind === 'timedOut' ? `${step.name} did not answer within ${step.deadlineMs} ms` : `${message.type}`);
-      const failed = withStep(state, step.name, { ...current, status: 'failed', attempts: current.attempts + 1, endedAt: message.at, reason });
+      const timedOut = role.kind === 'timedOut';
+      const failed = withStep(state, step.name, { ...current, status: 'failed', attempts: current.attempts + (timedOut ? 0 : 1), endedAt: message.at, reason, ...(timedOut ? { timedOut } : {}) });
       if (step.forwardOnly) {
         // Past the point of no return nothing is undone: the saga waits, visibly, for someone to act
         return { state: { ...failed, status: 'Parked', reason: `${step.name} failed after the pivot: ${reason}` }, commands: [] };
@@ -123,14 +130,37 @@ export function evolveInstance(definition: SagaDefinition, state: InstanceState 
     }
     case 'compensated': {
       if (current.status !== 'compensating') return ignore(`${step.name} is ${current.status}, not being undone`);
-      return advance(definition, withStep(state, step.name, { ...current, status: 'compensated', endedAt: message.at }), message.at);
+      const undone = withStep(state, step.name, { ...current, status: 'compensated', endedAt: message.at });
+      return isTerminal(state.status) ? { state: undone, commands: [] } : advance(definition, undone, message.at);
     }
     case 'compensationFailed': {
       if (current.status !== 'compensating') return ignore(`${step.name} is ${current.status}, not being undone`);
       const reason = message.reason ?? `undoing ${step.name} failed`;
-      return { state: { ...withStep(state, step.name, { ...current, status: 'failed', reason }), status: 'Failed', endedAt: message.at, reason: `compensation of ${step.name} failed: ${reason}` }, commands: [] };
+      return { state: { ...withStep(state, step.name, { ...current, status: 'failed', reason }), status: 'Failed', endedAt: state.endedAt ?? message.at, reason: `compensation of ${step.name} failed: ${reason}` }, commands: [] };
     }
   }
+}
+
+/**
+ * A success that arrives after the step's deadline: its effects exist, so they are undone like any
+ * other step's (even when the saga has already finished compensating the rest). Past the pivot
+ * there is nothing to undo: the late success moves a parked saga on instead.
+ */
+function lateSuccess(definition: SagaDefinition, state: InstanceState, step: DefinedStep, current: StepState, message: InstanceMessage): Evolution {
+  const succeeded = withStep(state, step.name, { ...current, status: 'succeeded', endedAt: message.at, result: message.payload, reason: 'succeeded after its deadline' });
+  const inOrder = { ...succeeded, succeededInOrder: [...state.succeededInOrder, step.name] };
+  if (step.forwardOnly) {
+    if (state.status !== 'Parked') return { state: inOrder, commands: [] };
+    const { reason: _parkedFor, ...running } = inOrder;
+    return advance(definition, { ...running, status: 'Running' }, message.at);
+  }
+  if (state.status === 'Compensating') return advance(definition, inOrder, message.at);
+  if (step.compensatedBy === null) return { state: inOrder, commands: [] };
+  // Ended (Compensated or Failed): undo this one step; the saga's status stays what it was.
+  return {
+    state: withStep(inOrder, step.name, { ...(inOrder.steps[step.name] as StepState), status: 'compensating' }),
+    commands: [{ kind: 'compensate', step: step.name, owner: step.owner }],
+  };
 }
 
 type EngineRole = { kind: 'timedOut' | 'compensationFailed'; step: string };

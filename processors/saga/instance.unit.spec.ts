@@ -91,4 +91,26 @@ describe('the test kit', () => {
     );
     expect(() => spec().given(checked).when({ type: 'OrderChecked' }).then({ ignored: false })).toThrow('expected OrderChecked to be applied, but: CHECK is succeeded, not waiting for OrderChecked');
   });
+  describe('a success after the step timed out', () => {
+    const timedOut = [...checked, { type: 'StockReserved' }, { type: 'StepTimedOut', step: 'PAY' }];
+    it('given the saga still compensates, then the late step is undone too, before the earlier ones', () => {
+      spec().given(timedOut).when({ type: 'PaymentTaken' }).then({ status: 'Compensating', commands: [], steps: { PAY: { status: 'succeeded', reason: 'succeeded after its deadline' }, RESERVE: { status: 'compensating' } } });
+      spec().given([...timedOut, { type: 'PaymentTaken' }]).when({ type: 'StockReleased' }).then({ status: 'Compensating', commands: [undo('PAY', 'payments')] });
+    });
+    it('given the saga has ended Compensated, then the late step is undone and the saga stays Compensated', () => {
+      const compensated = [...timedOut, { type: 'StockReleased' }, { type: 'OrderCancelled' }];
+      spec().given(compensated).when({ type: 'PaymentTaken' }).then({ status: 'Compensated', commands: [undo('PAY', 'payments')], steps: { PAY: { status: 'compensating' } } });
+      spec().given([...compensated, { type: 'PaymentTaken' }]).when({ type: 'PaymentRefunded' }).then({ status: 'Compensated', commands: [], steps: { PAY: { status: 'compensated' } } });
+    });
+    it('given a step after the pivot timed out and parked the saga, then its late success moves the saga on', () => {
+      const parked = [...checked, { type: 'PaymentTaken' }, { type: 'StockReserved' }, { type: 'StepTimedOut', step: 'SHIP' }];
+      spec().given(parked.slice(0, -1)).when(parked.at(-1)!).then({ status: 'Parked' });
+      spec().given(parked).when({ type: 'Shipped' }).then({ status: 'Running', commands: [run('NOTIFY', 'notifications')] });
+    });
+    it('given an ended saga, then a second late answer or any other message changes nothing', () => {
+      const compensated = [...timedOut, { type: 'StockReleased' }, { type: 'OrderCancelled' }, { type: 'PaymentTaken' }, { type: 'PaymentRefunded' }];
+      spec().given(compensated).when({ type: 'PaymentTaken' }).then({ ignored: true, status: 'Compensated' });
+      spec().given(compensated).when({ type: 'StockReserved' }).then({ ignored: true, status: 'Compensated' });
+    });
+  });
 });

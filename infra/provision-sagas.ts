@@ -1,0 +1,120 @@
+/**
+ * Provisioning for defined sagas, derived from the definitions and participants it is given —
+ * nothing hand-written: the engine's database and each participant's database with its outbox
+ * (a check constraint admits only the aggregate types of its sagas), one event log and one
+ * dead-letter topic per saga, each saga topic's value schema (the saga's messages and the engine's),
+ * and one Debezium connector per database, rendered from the one template. Idempotent; every check
+ * that can fail runs before anything changes.
+ */
+import pg from 'pg';
+import { kafkaClient } from '../core/clients.ts';
+import { databaseUrlFor, type Config } from '../core/config.ts';
+import { ConfigError } from '../core/errors.ts';
+import { connectorForSource, prepareSourceDatabase, renderConnectorConfig } from '../outbox-connector/connectors.ts';
+import { ensureOutboxConnector, type OutboxConnectorHandle } from '../outbox-connector/provision.ts';
+import { MONITOR_DDL, SAGAS_DATABASE } from '../processors/engine/monitor.ts';
+import type { Participant } from '../processors/engine/participant.ts';
+import { PARTICIPANT_DDL } from '../processors/engine/tables.ts';
+import type { SagaDefinition } from '../processors/saga/define-saga.ts';
+import type { Contracts } from '../schemas/contracts.ts';
+import { registerTopicSchema, type SchemaRegistration } from '../schemas/registration.ts';
+import { sagaContracts } from '../schemas/saga-contracts.ts';
+import { EVENT_LOG_TOPICS, heartbeatTopic } from '../topics/catalogue.ts';
+import { aggregateTypeOf, sagaTopic, sagaTopics } from '../topics/derived.ts';
+import { provisionTopics, type TopicChange } from '../topics/provision.ts';
+import { ensureDatabase, ProvisionError } from './provision.ts';
+
+export interface SagaProvisionInput {
+  sagas: readonly SagaDefinition[];
+  participants: readonly Participant[];
+  /** The project's schemas folder, or contracts already loaded. */
+  schemas: string | Contracts;
+}
+
+export interface SagaProvisionReport {
+  databases: { name: string; change: 'created' | 'unchanged'; aggregateTypes: string[] }[];
+  topics: TopicChange[];
+  schemas: SchemaRegistration[];
+  connectors: OutboxConnectorHandle[];
+}
+
+/** Which database's outbox holds which sagas' messages: the engine's holds all (starts, timeouts); each participant's, its saga's. */
+export function outboxSources(input: Pick<SagaProvisionInput, 'sagas' | 'participants'>): { database: string; aggregateTypes: string[] }[] {
+  const byDatabase = new Map<string, Set<string>>([[SAGAS_DATABASE, new Set(input.sagas.map(aggregateTypeOf))]]);
+  for (const p of input.participants) {
+    const set = byDatabase.get(p.database) ?? new Set<string>();
+    set.add(aggregateTypeOf(p.saga));
+    byDatabase.set(p.database, set);
+  }
+  return [...byDatabase].map(([database, types]) => ({ database, aggregateTypes: [...types].sort() }));
+}
+
+export function checkSagaInput(input: SagaProvisionInput): Contracts {
+  const problems: string[] = [];
+  const names = new Map<string, SagaDefinition>();
+  for (const s of input.sagas) {
+    const other = names.get(s.name);
+    if (other && other !== s) problems.push(`saga ${s.name} is given twice (v${other.version} and v${s.version}); give each name once`);
+    names.set(s.name, s);
+    const topic = sagaTopic(s).name;
+    if (EVENT_LOG_TOPICS.some((t) => t.name === topic)) problems.push(`saga ${s.name} would use topic ${topic}, which the built-in catalogue already has; rename the saga`);
+  }
+  for (const p of input.participants) {
+    if (!input.sagas.includes(p.saga)) problems.push(`participant ${p.service} runs saga ${p.saga.name} v${p.saga.version}, which is not among the sagas given`);
+    if (p.database === SAGAS_DATABASE) problems.push(`participant ${p.service}: database ${SAGAS_DATABASE} is the engine's; give the service its own`);
+  }
+  if (problems.length > 0) throw new ConfigError(`cannot provision these sagas:\n  - ${problems.join('\n  - ')}`);
+  return sagaContracts(input.schemas, input.sagas);
+}
+
+export async function provisionSagas(config: Config, input: SagaProvisionInput, log: (line: string) => void = () => undefined): Promise<SagaProvisionReport> {
+  const contracts = checkSagaInput(input);
+  if (config.relay !== 'debezium') throw new ProvisionError('defined sagas are delivered by Debezium: set SAGALINE_RELAY=debezium (the polling relay serves the built-in catalogue only)');
+  const sources = outboxSources(input);
+  const ddlOf = (database: string): readonly string[] => [
+    ...(database === SAGAS_DATABASE ? MONITOR_DDL : PARTICIPANT_DDL),
+    ...input.participants.filter((p) => p.database === database).flatMap((p) => p.ddl),
+  ];
+
+  const databases: SagaProvisionReport['databases'] = [];
+  for (const source of sources) {
+    const change = await ensureDatabase(config, source.database);
+    const client = new pg.Client({ connectionString: databaseUrlFor(config, source.database) });
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      await prepareSourceDatabase(client, source);
+      for (const statement of ddlOf(source.database)) await client.query(statement);
+    } finally {
+      await client.end();
+    }
+    databases.push({ name: source.database, change, aggregateTypes: source.aggregateTypes });
+    if (change === 'created') log(`database ${source.database}: created`);
+  }
+
+  const connectorDefinitions = sources.map((s) => connectorForSource(s));
+  const admin = kafkaClient(config, 'sagaline-provision').admin();
+  await admin.connect();
+  let topics: TopicChange[];
+  try {
+    topics = await provisionTopics(admin, [...sagaTopics(input.sagas), ...connectorDefinitions.map((d) => heartbeatTopic(d.name))]);
+  } finally {
+    await admin.disconnect();
+  }
+  for (const t of topics) if (t.change !== 'unchanged') log(`topic ${t.name}: ${t.change}`);
+
+  const schemas: SchemaRegistration[] = [];
+  for (const saga of input.sagas) {
+    const registration = await registerTopicSchema(config.schemaRegistryUrl, contracts, sagaTopic(saga));
+    schemas.push(registration);
+    if (registration.change !== 'unchanged') log(`schema ${registration.subject}: ${registration.change} (id ${registration.id})`);
+  }
+
+  const connectors: OutboxConnectorHandle[] = [];
+  for (const d of connectorDefinitions) {
+    const handle = await ensureOutboxConnector(config.connectUrl, databaseUrlFor(config, d.database), renderConnectorConfig(d, config.connectDatabaseUrl));
+    connectors.push(handle);
+    if (handle.change !== 'unchanged') log(`connector ${handle.name}: ${handle.change}; slot ${handle.slotName} active`);
+  }
+  return { databases, topics, schemas, connectors };
+}

@@ -1,0 +1,102 @@
+/**
+ * Starting sagas and reading where they stand. `start` validates the start message against its
+ * schema (a MessageValidationError naming the field, before anything is written) and writes it to
+ * an outbox: the engine's own by default, or — given `tx` — the caller's, in the caller's own
+ * transaction, so a saga starts if and only if the business change that asked for it commits.
+ */
+import type pg from 'pg';
+import { pgPool } from '../../core/clients.ts';
+import { loadConfig } from '../../core/config.ts';
+import { ConfigError } from '../../core/errors.ts';
+import { newId, newTraceparent } from '../../core/ids.ts';
+import { OutboxWriter } from '../../outbox-connector/outbox-writer.ts';
+import { sagaContracts } from '../../schemas/saga-contracts.ts';
+import { sagaTopic } from '../../topics/derived.ts';
+import type { SagaDefinition } from '../saga/define-saga.ts';
+import type { InstanceState, InstanceStatus } from '../saga/instance.ts';
+import { SAGAS_DATABASE } from './monitor.ts';
+import type { RunOptions } from './run-participant.ts';
+
+export interface StartOptions {
+  /** Default: a new UUID. Starting the same id twice starts one saga (the second start is ignored by the fold). */
+  sagaId?: string;
+  tenantId: string;
+  traceparent?: string;
+  /** Write the start in this transaction (of a database provisioned for the saga) instead of the engine's. */
+  tx?: pg.ClientBase;
+}
+
+export interface SagaRecord {
+  sagaId: string;
+  saga: string;
+  version: number;
+  status: InstanceStatus;
+  tenantId: string;
+  startedAt: Date;
+  updatedAt: Date;
+  endedAt: Date | null;
+  state: InstanceState;
+}
+
+export interface SagaClient {
+  start(saga: SagaDefinition, payload: unknown, options: StartOptions): Promise<string>;
+  /** The monitor's projection of one instance; undefined until its first message is projected. */
+  get(sagaId: string): Promise<SagaRecord | undefined>;
+  list(filter?: { saga?: string; status?: InstanceStatus; tenantId?: string; limit?: number }): Promise<SagaRecord[]>;
+  close(): Promise<void>;
+}
+
+export async function sagaClient(sagas: readonly SagaDefinition[], options: RunOptions): Promise<SagaClient> {
+  const config = options.config ?? loadConfig();
+  const contracts = sagaContracts(options.schemas, sagas);
+  const writer = await OutboxWriter.create(config.schemaRegistryUrl, contracts, { topics: sagas.map(sagaTopic) });
+  const pool = pgPool(config, SAGAS_DATABASE, 5);
+  const row = (r: Record<string, unknown>): SagaRecord => ({
+    sagaId: r.saga_id as string,
+    saga: r.saga as string,
+    version: r.version as number,
+    status: r.status as InstanceStatus,
+    tenantId: r.tenant_id as string,
+    startedAt: r.started_at as Date,
+    updatedAt: r.updated_at as Date,
+    endedAt: (r.ended_at as Date | null) ?? null,
+    state: r.state as InstanceState,
+  });
+  return {
+    async start(saga, payload, start) {
+      if (!sagas.includes(saga)) throw new ConfigError(`saga ${saga.name} v${saga.version} is not one this client was created with (${sagas.map((s) => `${s.name} v${s.version}`).join(', ')})`);
+      const sagaId = start.sagaId ?? newId();
+      const message = {
+        type: saga.startedBy as never,
+        payload: payload as never,
+        metadata: { messageId: newId(), sagaId, tenantId: start.tenantId, correlationId: sagaId, causationId: sagaId, traceparent: start.traceparent ?? newTraceparent() },
+      };
+      writer.validate(message);
+      if (start.tx) await writer.publish(start.tx, message);
+      else {
+        const client = await pool.connect();
+        try {
+          await writer.publish(client, message);
+        } finally {
+          client.release();
+        }
+      }
+      return sagaId;
+    },
+    async get(sagaId) {
+      const { rows } = await pool.query('select * from saga_instances where saga_id = $1', [sagaId]);
+      return rows[0] ? row(rows[0]) : undefined;
+    },
+    async list(filter = {}) {
+      const { rows } = await pool.query(
+        `select * from saga_instances where ($1::text is null or saga = $1) and ($2::text is null or status = $2) and ($3::text is null or tenant_id = $3)
+          order by started_at desc limit $4`,
+        [filter.saga ?? null, filter.status ?? null, filter.tenantId ?? null, filter.limit ?? 100],
+      );
+      return rows.map(row);
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}

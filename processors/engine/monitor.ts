@@ -1,0 +1,164 @@
+/**
+ * The saga monitor: one process per deployment that reads every defined saga's log, keeps the
+ * projection of each instance (saga_instances, in the engine's database) and fires deadlines —
+ * a running step past its deadline gets a StepTimedOut, written once through the engine's outbox
+ * (a durable timer: a restart loses none and fires none twice).
+ */
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { kafkaClient, pgPool, registryClient } from '../../core/clients.ts';
+import { loadConfig } from '../../core/config.ts';
+import { ConfigError } from '../../core/errors.ts';
+import { createLogger, type Logger } from '../../core/log.ts';
+import { startPoller } from '../../core/poller.ts';
+import { OutboxWriter } from '../../outbox-connector/outbox-writer.ts';
+import { sagaContracts, type StepTimedOutPayload } from '../../schemas/saga-contracts.ts';
+import { sagaTopic, sagaTopicMessages } from '../../topics/derived.ts';
+import { runDecodingConsumer } from '../runtime/consumer.ts';
+import type { DecodedMessage } from '../runtime/decode.ts';
+import type { SagaDefinition } from '../saga/define-saga.ts';
+import { ENGINE_MESSAGES, evolveInstance, type InstanceState } from '../saga/instance.ts';
+import type { RunOptions } from './run-participant.ts';
+import { inTransaction, instanceMessage } from './tables.ts';
+
+/** The engine's database: the projection, the deadlines fired, and the outbox of starts and timeouts. */
+export const SAGAS_DATABASE = 'sagaline_sagas';
+export const MONITOR_GROUP = 'sagaline-saga-monitor';
+
+export const MONITOR_DDL = [
+  `create table if not exists sagaline_inbox (
+     message_id   uuid primary key,
+     saga_id      text not null,
+     type         text not null,
+     processed_at timestamptz not null default now())`,
+  `create table if not exists saga_instances (
+     saga_id         text primary key,
+     saga            text not null,
+     version         int not null,
+     status          text not null,
+     tenant_id       text not null,
+     traceparent     text not null,
+     last_message_id uuid not null,
+     state           jsonb not null,
+     started_at      timestamptz not null,
+     updated_at      timestamptz not null default now(),
+     ended_at        timestamptz,
+     next_deadline   timestamptz)`,
+  `create index if not exists saga_instances_by_saga on saga_instances (saga, status, started_at desc)`,
+  `create index if not exists saga_instances_deadlines on saga_instances (next_deadline) where next_deadline is not null`,
+  `create table if not exists saga_timeouts (
+     saga_id  text not null,
+     step     text not null,
+     fired_at timestamptz not null default now(),
+     primary key (saga_id, step))`,
+];
+
+/** The earliest deadline among running steps not yet timed out; null when none runs. */
+export function nextDeadline(saga: SagaDefinition, state: InstanceState | undefined, fired: ReadonlySet<string> = new Set()): Date | null {
+  if (!state || (state.status !== 'Running' && state.status !== 'Compensating')) return null;
+  let next: number | null = null;
+  for (const step of saga.steps) {
+    const s = state.steps[step.name];
+    if (s?.status !== 'running' || !s.startedAt || fired.has(step.name)) continue;
+    const at = Date.parse(s.startedAt) + step.deadlineMs;
+    next = next === null ? at : Math.min(next, at);
+  }
+  return next === null ? null : new Date(next);
+}
+
+export interface RunningMonitor {
+  stop(): Promise<void>;
+}
+
+export async function runSagaMonitor(sagas: readonly SagaDefinition[], options: RunOptions): Promise<RunningMonitor> {
+  if (sagas.length === 0) throw new ConfigError('the saga monitor needs at least one saga definition');
+  const config = options.config ?? loadConfig();
+  const log = (options.logger ?? createLogger(config, 'saga-monitor')).child({ service: 'saga-monitor' });
+  const contracts = sagaContracts(options.schemas, sagas);
+  const writer = await OutboxWriter.create(config.schemaRegistryUrl, contracts, { topics: sagas.map(sagaTopic) });
+  const byTopic = new Map(sagas.map((s) => [sagaTopic(s).name, s]));
+  const pool = pgPool(config, SAGAS_DATABASE, 5, (err) => log.warn({ err: err.message }, 'idle database connection lost; the pool reconnects on demand'));
+  try {
+    for (const statement of MONITOR_DDL) await pool.query(statement);
+    const consumer = await runDecodingConsumer({
+      kafka: kafkaClient(config, MONITOR_GROUP),
+      registry: registryClient(config),
+      groupId: MONITOR_GROUP,
+      topics: [...byTopic.keys()],
+      fromBeginning: config.saga.consumerStart === 'earliest',
+      sessionTimeoutMs: config.saga.sessionTimeoutMs,
+      catalogue: sagaTopicMessages(sagas),
+      log,
+      handle: async (message) => {
+        await project(pool, byTopic.get(message.kafka.topic) as SagaDefinition, message, log);
+      },
+    });
+    const deadlines = startPoller('saga deadlines', config.saga.timerPollMs, log, () => fireDeadlines(pool, writer, sagas, log));
+    log.info({ sagas: sagas.map((s) => s.name) }, 'saga monitor running');
+    return {
+      async stop() {
+        await deadlines.stop();
+        await consumer.stop();
+        await pool.end();
+      },
+    };
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function project(pool: pg.Pool, saga: SagaDefinition, message: DecodedMessage, log: Logger): Promise<void> {
+  const sagaId = message.metadata.sagaId;
+  await inTransaction(pool, async (client) => {
+    const fresh = await client.query('insert into sagaline_inbox (message_id, saga_id, type) values ($1, $2, $3) on conflict do nothing', [message.metadata.messageId, sagaId, message.type]);
+    if (fresh.rowCount === 0) return;
+    const { rows } = await client.query<{ state: InstanceState }>('select state from saga_instances where saga_id = $1 for update', [sagaId]);
+    const evolution = evolveInstance(saga, rows[0]?.state, instanceMessage(message));
+    const state = evolution.state;
+    if (!state) {
+      log.warn({ sagaId, type: message.type, ignored: evolution.ignored }, 'message of no instance');
+      return;
+    }
+    await client.query(
+      `insert into saga_instances (saga_id, saga, version, status, tenant_id, traceparent, last_message_id, state, started_at, ended_at, next_deadline)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       on conflict (saga_id) do update set status = excluded.status, last_message_id = excluded.last_message_id, state = excluded.state,
+         updated_at = now(), ended_at = excluded.ended_at, next_deadline = excluded.next_deadline`,
+      [sagaId, state.saga, state.version, state.status, message.metadata.tenantId, message.metadata.traceparent, message.metadata.messageId, JSON.stringify(state), state.startedAt, state.endedAt ?? null, nextDeadline(saga, state)],
+    );
+  });
+}
+
+/** Fires every deadline due, each once (saga_timeouts), in the transaction that writes its StepTimedOut. */
+export async function fireDeadlines(pool: pg.Pool, writer: OutboxWriter, sagas: readonly SagaDefinition[], log: Logger): Promise<number> {
+  const due = (await pool.query<{ saga_id: string }>("select saga_id from saga_instances where next_deadline <= now() and status in ('Running', 'Compensating') order by next_deadline limit 100")).rows;
+  let fired = 0;
+  for (const { saga_id: sagaId } of due) {
+    fired += await inTransaction(pool, async (client) => {
+      const row = (await client.query<{ saga: string; state: InstanceState; tenant_id: string; traceparent: string; last_message_id: string }>('select saga, state, tenant_id, traceparent, last_message_id from saga_instances where saga_id = $1 for update', [sagaId])).rows[0];
+      const saga = row && sagas.find((s) => s.name === row.saga);
+      if (!row || !saga) return 0;
+      const already = new Set((await client.query<{ step: string }>('select step from saga_timeouts where saga_id = $1', [sagaId])).rows.map((r) => r.step));
+      const now = Date.now();
+      let count = 0;
+      for (const step of saga.steps) {
+        const s = row.state.steps[step.name];
+        if (s?.status !== 'running' || !s.startedAt || already.has(step.name) || Date.parse(s.startedAt) + step.deadlineMs > now) continue;
+        await client.query('insert into saga_timeouts (saga_id, step) values ($1, $2)', [sagaId, step.name]);
+        const payload: StepTimedOutPayload = { saga: saga.name, step: step.name, deadlineMs: step.deadlineMs, reason: `${step.name} did not answer within ${step.deadlineMs} ms` };
+        await writer.publish(client, {
+          type: ENGINE_MESSAGES.stepTimedOut as never,
+          payload: payload as never,
+          metadata: { messageId: randomUUID(), sagaId, tenantId: row.tenant_id || 'unknown', correlationId: sagaId, causationId: row.last_message_id, traceparent: row.traceparent },
+        });
+        already.add(step.name);
+        count += 1;
+        log.warn({ sagaId, saga: saga.name, step: step.name, deadlineMs: step.deadlineMs }, 'step deadline passed; StepTimedOut written');
+      }
+      await client.query('update saga_instances set next_deadline = $2 where saga_id = $1', [sagaId, nextDeadline(saga, row.state, already)]);
+      return count;
+    });
+  }
+  return fired;
+}

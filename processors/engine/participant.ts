@@ -1,0 +1,99 @@
+/**
+ * A participant: what one service does for the steps of one saga it owns — per step, the action
+ * and (when the step has a compensation message) the compensation. Each gets the saga's view, the
+ * message that asked for it and the service's own transaction, and returns a success with the
+ * payload of the step's success message, or a business failure with a reason.
+ *
+ * Throwing a `TransientError` (or losing the database connection) asks for a retry with backoff,
+ * up to the step's retry limit; any other exception is a bug: the message is parked, not retried.
+ * Everything around the call — inbox, outbox, retries, deferral, deadlines — is the engine's.
+ */
+import type pg from 'pg';
+import { ConfigError, SagalineError } from '../../core/errors.ts';
+import type { MessageMetadata } from '../../outbox-connector/outbox-writer.ts';
+import type { SagaDefinition } from '../saga/define-saga.ts';
+import type { InstanceState } from '../saga/instance.ts';
+
+export interface StepInput {
+  /** The saga as folded so far: its start message, each step's status and result. */
+  readonly saga: InstanceState;
+  /** The step being run or undone. */
+  readonly step: string;
+  /** The message that asked for it. */
+  readonly message: { readonly type: string; readonly payload: unknown; readonly metadata: MessageMetadata };
+  /** The service's own transaction: business changes made with it commit with the step's outcome, or not at all. */
+  readonly tx: pg.ClientBase;
+  /** 1 on the first try, then 2, 3… after transient failures. */
+  readonly attempt: number;
+}
+
+export type StepOutcome =
+  | { readonly outcome: 'succeeded'; readonly payload: unknown }
+  | { readonly outcome: 'failed'; readonly reason: string; readonly payload: unknown };
+
+/** The step succeeded; `payload` is its success message's (or, for a compensation, its compensation message's). */
+export const ok = (payload: unknown = {}): StepOutcome => ({ outcome: 'succeeded', payload });
+
+/** The step failed for a business reason; the failure message's payload is `{ reason }` unless given. */
+export const fail = (reason: string, payload?: unknown): StepOutcome => ({ outcome: 'failed', reason, payload: payload ?? { reason } });
+
+/** Thrown by an action or compensation: try again later (with backoff, up to the step's retry limit). */
+export class TransientError extends SagalineError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TRANSIENT', message, { retriable: true, ...options });
+  }
+}
+
+export interface StepHandlers {
+  act(input: StepInput): Promise<StepOutcome> | StepOutcome;
+  /** Required exactly when the step has a compensation message. It cannot fail for a business reason: throw to retry. */
+  compensate?(input: StepInput & { readonly result: unknown }): Promise<StepOutcome | void> | StepOutcome | void;
+  /**
+   * The failure message's payload when the engine gives up on the step (retries ran out); default
+   * `{ reason }`, which fits any failure record whose other fields have defaults.
+   */
+  failurePayload?(reason: string, saga: InstanceState): unknown;
+}
+
+export interface ParticipantSpec {
+  /** The service's database (on the configured Postgres server): its business tables, inbox, outbox. */
+  database: string;
+  /** Its business tables: idempotent DDL, run at start (and by provisioning). */
+  ddl?: readonly string[];
+  /** Handlers for every step the service owns in the saga. */
+  steps: Readonly<Record<string, StepHandlers>>;
+}
+
+export interface Participant {
+  readonly saga: SagaDefinition;
+  readonly service: string;
+  readonly database: string;
+  readonly ddl: readonly string[];
+  readonly steps: Readonly<Record<string, StepHandlers>>;
+}
+
+const DATABASE_NAME = /^[a-z][a-z0-9_]{0,62}$/;
+
+/** Checks the handlers against the definition: one for each step `service` owns, a compensation exactly where one is defined. */
+export function participant(saga: SagaDefinition, service: string, spec: ParticipantSpec): Participant {
+  const problems: string[] = [];
+  if (!saga.services.includes(service)) problems.push(`saga ${saga.name} has no step owned by ${service} (its services: ${saga.services.join(', ')})`);
+  if (typeof spec.database !== 'string' || !DATABASE_NAME.test(spec.database)) problems.push(`database ${JSON.stringify(spec.database)}: expected lower-case letters, digits and _, starting with a letter`);
+  const handlers = spec.steps ?? {};
+  for (const step of saga.steps.filter((s) => s.owner === service)) {
+    const h = handlers[step.name];
+    if (!h || typeof h.act !== 'function') {
+      problems.push(`step ${step.name}: no act() handler`);
+      continue;
+    }
+    if (step.compensatedBy !== null && step.forwardOnly === false && typeof h.compensate !== 'function') problems.push(`step ${step.name}: no compensate() handler, but the step is compensated by ${step.compensatedBy}`);
+    if (step.compensatedBy === null && h.compensate !== undefined) problems.push(`step ${step.name}: has compensate(), but the definition gives it no compensation message`);
+  }
+  for (const name of Object.keys(handlers)) {
+    const step = saga.steps.find((s) => s.name === name);
+    if (!step) problems.push(`step ${name}: not a step of ${saga.name}`);
+    else if (step.owner !== service) problems.push(`step ${name}: owned by ${step.owner}, not ${service}`);
+  }
+  if (problems.length > 0) throw new ConfigError(`participant ${service} of ${saga.name}:\n  - ${problems.join('\n  - ')}`);
+  return Object.freeze({ saga, service, database: spec.database, ddl: [...(spec.ddl ?? [])], steps: { ...handlers } });
+}

@@ -1,0 +1,84 @@
+/** The engine's own tables in a participant's database, and the conversions every runner shares. */
+import type pg from 'pg';
+import type { DecodedMessage } from '../runtime/decode.ts';
+import type { InstanceMessage, InstanceState } from '../saga/instance.ts';
+
+export const PARTICIPANT_DDL = [
+  `create table if not exists sagaline_inbox (
+     message_id   uuid primary key,
+     saga_id      text not null,
+     type         text not null,
+     processed_at timestamptz not null default now())`,
+  // The saga as this participant folded it from the log, and the metadata its replies carry.
+  `create table if not exists sagaline_instances (
+     saga_id     text primary key,
+     saga        text not null,
+     state       jsonb,
+     tenant_id   text not null default '',
+     traceparent text not null default '',
+     updated_at  timestamptz not null default now())`,
+  // Messages waiting for a retry after a transient failure, and those of the same saga queued behind them.
+  `create table if not exists sagaline_deferred (
+     seq        bigserial primary key,
+     saga_id    text not null,
+     message_id uuid not null unique,
+     message    jsonb not null,
+     attempts   int not null default 0,
+     next_at    timestamptz not null default now(),
+     last_error text)`,
+  `create index if not exists sagaline_deferred_saga on sagaline_deferred (saga_id, seq)`,
+];
+
+/** A decoded record as the fold reads it: its time is the record's, so every reader folds the same instant. */
+export function instanceMessage(message: DecodedMessage): InstanceMessage {
+  const p = (message.payload ?? {}) as { step?: unknown; reason?: unknown };
+  return {
+    sagaId: message.metadata.sagaId,
+    type: message.type,
+    payload: message.payload,
+    at: new Date(message.kafka.timestamp).toISOString(),
+    ...(typeof p.step === 'string' ? { step: p.step } : {}),
+    ...(typeof p.reason === 'string' ? { reason: p.reason } : {}),
+  };
+}
+
+export interface StoredInstance {
+  state: InstanceState | undefined;
+  tenantId: string;
+  traceparent: string;
+}
+
+/** Insert-then-lock: two messages of one new saga never both start from nothing. */
+export async function loadInstance(client: pg.ClientBase, saga: string, sagaId: string): Promise<StoredInstance> {
+  await client.query('insert into sagaline_instances (saga_id, saga) values ($1, $2) on conflict do nothing', [sagaId, saga]);
+  const { rows } = await client.query<{ state: InstanceState | null; tenant_id: string; traceparent: string }>(
+    'select state, tenant_id, traceparent from sagaline_instances where saga_id = $1 for update',
+    [sagaId],
+  );
+  const row = rows[0]!;
+  return { state: row.state ?? undefined, tenantId: row.tenant_id, traceparent: row.traceparent };
+}
+
+export async function saveInstance(client: pg.ClientBase, sagaId: string, stored: StoredInstance): Promise<void> {
+  await client.query('update sagaline_instances set state = $2, tenant_id = $3, traceparent = $4, updated_at = now() where saga_id = $1', [
+    sagaId,
+    stored.state === undefined ? null : JSON.stringify(stored.state),
+    stored.tenantId,
+    stored.traceparent,
+  ]);
+}
+
+export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    const result = await work(client);
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The contracts a project's sagas run on: its own `.avsc` files (a folder with `messages/` and,
+ * optionally, `shared/`) together with the engine's own messages (`schemas/engine`, namespace
+ * `sagaline.engine`). Checked against the definitions before anything runs: every message a
+ * definition names has a schema, and no project message takes an engine message's name.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../core/errors.ts';
+import type { SagaDefinition } from '../processors/saga/define-saga.ts';
+import { loadContracts, SCHEMAS_DIR, type Contracts } from './contracts.ts';
+
+/** Beside this module in the sources; from the built package (dist/schemas/), the shipped schemas/engine. */
+export const ENGINE_SCHEMAS_DIR = [join(SCHEMAS_DIR, 'engine'), join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'schemas', 'engine')].find((d) => existsSync(join(d, 'messages'))) ?? join(SCHEMAS_DIR, 'engine');
+
+/** The engine's messages about a step of any saga. */
+export const ENGINE_MESSAGE_TYPES = ['StepTimedOut', 'CompensationFailed'] as const;
+export type EngineMessageType = (typeof ENGINE_MESSAGE_TYPES)[number];
+
+export interface StepTimedOutPayload { saga: string; step: string; deadlineMs: number; reason: string }
+export interface CompensationFailedPayload { saga: string; step: string; attempts: number; reason: string }
+
+/** A project's schemas folder (or contracts already loaded) merged with the engine's, checked against `sagas`. */
+export function sagaContracts(schemas: string | Contracts, sagas: readonly SagaDefinition[]): Contracts {
+  const own = typeof schemas === 'string' ? loadContracts(schemas) : schemas;
+  const engine = loadContracts(ENGINE_SCHEMAS_DIR);
+  const where = typeof schemas === 'string' ? schemas : 'the contracts given';
+  const problems: string[] = [];
+  for (const name of ENGINE_MESSAGE_TYPES) {
+    if (own.messages.has(name)) problems.push(`${name} is a message of the engine (sagaline.engine); give the project's record another name`);
+  }
+  for (const saga of sagas) {
+    for (const message of saga.messages.keys()) {
+      if (!own.messages.has(message)) problems.push(`saga ${saga.name} names message ${message}, which has no schema in ${where}/messages`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(`the sagas' schemas do not match their definitions:\n  - ${problems.join('\n  - ')}`);
+  return {
+    registry: { ...engine.registry, ...own.registry },
+    messages: new Map([...engine.messages, ...own.messages]),
+    sources: new Map([...engine.sources, ...own.sources]),
+  };
+}
