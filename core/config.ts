@@ -3,12 +3,13 @@
  * Everything else receives a `Config` (or a part of it) as an argument.
  */
 import { homedir } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from './errors.ts';
 import versionsJson from '../infra/versions.json' with { type: 'json' };
 
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** The package's root: above core/ in the sources, above dist/core/ in the built package. */
+export const PROJECT_ROOT = ((up) => (basename(up) === 'dist' ? dirname(up) : up))(resolve(dirname(fileURLToPath(import.meta.url)), '..'));
 
 export interface Versions {
   postgres: string;

@@ -83,6 +83,11 @@ export async function provisionSagas(config: Config, input: SagaProvisionInput, 
     client.on('error', () => undefined);
     await client.connect();
     try {
+      // Rows already written stay admitted (a database may also serve sagas provisioned by another project).
+      const present = (await client.query<{ t: string | null }>("select to_regclass('public.outbox')::text as t")).rows[0]?.t
+        ? (await client.query<{ aggregatetype: string }>('select distinct aggregatetype from outbox')).rows.map((r) => r.aggregatetype)
+        : [];
+      source.aggregateTypes = [...new Set([...source.aggregateTypes, ...present])].sort();
       await prepareSourceDatabase(client, source);
       for (const statement of ddlOf(source.database)) await client.query(statement);
     } finally {

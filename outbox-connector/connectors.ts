@@ -8,11 +8,13 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { PROJECT_ROOT } from '../core/config.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { ConnectorConfig } from './connect-client.ts';
 import { createOutboxTable } from './outbox-table.ts';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
+// The JSON files ship beside the sources (not in dist/): found from the package root.
+const HERE = join(PROJECT_ROOT, 'outbox-connector');
 export const CONNECTOR_TEMPLATE_FILE = join(HERE, 'connector-template.json');
 export const SOURCES_FILE = join(HERE, 'sources.json');
 export const HEARTBEAT_TABLE = 'sagaline_heartbeat';

@@ -4,15 +4,14 @@
  * `sagaline.engine`). Checked against the definitions before anything runs: every message a
  * definition names has a schema, and no project message takes an engine message's name.
  */
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../core/config.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { SagaDefinition } from '../processors/saga/define-saga.ts';
-import { loadContracts, SCHEMAS_DIR, type Contracts } from './contracts.ts';
+import { loadContracts, type Contracts } from './contracts.ts';
 
-/** Beside this module in the sources; from the built package (dist/schemas/), the shipped schemas/engine. */
-export const ENGINE_SCHEMAS_DIR = [join(SCHEMAS_DIR, 'engine'), join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'schemas', 'engine')].find((d) => existsSync(join(d, 'messages'))) ?? join(SCHEMAS_DIR, 'engine');
+/** Shipped as .avsc files beside the sources (not in dist/): found from the package root. */
+export const ENGINE_SCHEMAS_DIR = join(PROJECT_ROOT, 'schemas', 'engine');
 
 /** The engine's messages about a step of any saga. */
 export const ENGINE_MESSAGE_TYPES = ['StepTimedOut', 'CompensationFailed'] as const;

@@ -3,7 +3,7 @@
  * repository, imported under plain Node (no tsx), its declarations checked by TypeScript.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -112,4 +112,25 @@ describe('the packed package, installed elsewhere', () => {
     );
     expect(refused).toMatch(/bad\.ts\(2,\d+\): error TS2322: Type 'number' is not assignable to type 'string'/);
   });
+  it("runs the README's walk-through as written, in an empty folder: a saga of its own completes, and compensates on a failure", async () => {
+    // Given the walk-through's shell block and module, taken from the README
+    const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Running your own saga, from an empty folder'));
+    const shell = /```bash\n([\s\S]*?)```/.exec(section)?.[1];
+    const module = /```js\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(shell, 'the walk-through has a bash block').toBeDefined();
+    expect(module, 'the walk-through has a js block').toBeDefined();
+    const walk = join(dir, 'walk-through');
+    mkdirSync(walk);
+    copyFileSync(join(dir, readdirSync(dir).find((f) => f.endsWith('.tgz'))!), join(walk, 'sagaline-0.1.0.tgz'));
+    // When the shell block runs there, then the module
+    await run('bash', ['-euo', 'pipefail', '-c', shell!], { cwd: walk, maxBuffer: 16 << 20 });
+    expect(readFileSync(join(walk, 'schemas', 'generated.ts'), 'utf8')).toContain('export interface BookingRequested {');
+    writeFileSync(join(walk, 'booking.mjs'), module!);
+    const { stdout } = await run(process.execPath, ['booking.mjs'], { cwd: walk, maxBuffer: 16 << 20, timeout: 180_000 });
+    // Then it prints what the README says it prints
+    const promised = [...module!.matchAll(/console\.log\(.*\); \/\/ (.*)$/gm)].map((m) => m[1]);
+    expect(promised).toHaveLength(2);
+    expect(stdout.trim().split('\n')).toEqual(promised);
+  }, 300_000);
 });
