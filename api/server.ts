@@ -23,6 +23,8 @@ import { fetchConsumerLag, fetchSagaCounts, probeProcessors, scrapeRegistry } fr
 import { parseListQuery, TRAINING_REQUEST_SCHEMA, type TrainingRequestBody } from './requests.ts';
 import type { ActionRegistry } from '../coordinator/actions.ts';
 import { registerTwoPhaseCommitRoutes } from './two-phase-commit-routes.ts';
+import type { SagaClient } from '../processors/engine/client.ts';
+import type { SagaDefinition } from '../processors/saga/define-saga.ts';
 
 /** One log line per request, when it completes; failures are logged where they are handled. */
 class OneLinePerRequest extends LogController {
@@ -39,7 +41,26 @@ export interface ApiOptions {
   auditTimeoutMs?: number;
   /** The two-phase commit participant actions `POST /2pc/…` may name (default none: every participant is refused). */
   twoPhaseCommitActions?: ActionRegistry;
+  /** A project's own sagas: `POST /sagas/{name}` starts one, `GET /sagas/{name}/{id}` reads one. */
+  definedSagas?: DefinedSagas;
 }
+
+export interface DefinedSagas {
+  sagas: readonly SagaDefinition[];
+  /** Made on first use (the registry may be down when the API starts). */
+  client: () => Promise<SagaClient>;
+}
+
+const START_BODY_SCHEMA = {
+  type: 'object',
+  required: ['tenantId', 'payload'],
+  additionalProperties: false,
+  properties: {
+    tenantId: { type: 'string', minLength: 1, maxLength: 200 },
+    sagaId: { type: 'string', minLength: 1, maxLength: 200 },
+    payload: { type: 'object' },
+  },
+} as const;
 
 /** The API's Fastify instance, logging through the project's pino logger. */
 export type Api = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
@@ -129,8 +150,37 @@ export function buildApi(config: Config, options: ApiOptions = {}): Api {
     return reply.type(registry.contentType).send(await registry.metrics());
   });
 
+  if (options.definedSagas) registerDefinedSagaRoutes(app, options.definedSagas);
+
   // The two-phase commit coordinator: /2pc/transactions…
   registerTwoPhaseCommitRoutes(app, config, options.twoPhaseCommitActions ?? {});
 
   return app;
+}
+
+/** Routes for a project's own sagas; the start message is checked against its Avro schema (a 400 naming the field). */
+function registerDefinedSagaRoutes(app: Api, defined: DefinedSagas): void {
+  const named = (name: string): SagaDefinition => {
+    const saga = defined.sagas.find((s) => s.name === name);
+    if (!saga) throw new SagalineError('SAGA_NOT_FOUND', `no saga definition ${JSON.stringify(name)} (defined: ${defined.sagas.map((s) => s.name).join(', ')})`);
+    return saga;
+  };
+  app.post<{ Params: { name: string }; Body: { tenantId: string; sagaId?: string; payload: unknown } }>('/sagas/:name', { schema: { body: START_BODY_SCHEMA } }, async (request, reply) => {
+    const saga = named(request.params.name);
+    let sagaId: string;
+    try {
+      const client = await defined.client();
+      sagaId = await client.start(saga, request.body.payload, { tenantId: request.body.tenantId, ...(request.body.sagaId ? { sagaId: request.body.sagaId } : {}) });
+    } catch (err) {
+      if (err instanceof MessageValidationError) throw new SagalineError('REQUEST_INVALID', err.message);
+      throw err;
+    }
+    return reply.code(201).header('location', `/sagas/${encodeURIComponent(saga.name)}/${encodeURIComponent(sagaId)}`).send({ sagaId });
+  });
+  app.get<{ Params: { name: string; id: string } }>('/sagas/:name/:id', async (request) => {
+    const saga = named(request.params.name);
+    const record = await (await defined.client()).get(request.params.id);
+    if (!record || record.saga !== saga.name) throw new SagalineError('SAGA_NOT_FOUND', `no ${saga.name} saga ${request.params.id} in the projection`);
+    return record;
+  });
 }

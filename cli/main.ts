@@ -10,6 +10,7 @@ import { verifyExportCommand } from './verify-export-command.ts';
 import { auditCommand, replayCommand, tailCommand } from './history-commands.ts';
 import { listCommand, modelCommand, processorCommand, processorsCommand, statusCommand, trainCommand } from './saga-commands.ts';
 import { serveCommand } from './serve-command.ts';
+import { runCommand, startCommand } from './own-saga-commands.ts';
 import { patternCommand, twoPhaseCommitCommand } from './two-phase-commit-command.ts';
 
 const program = new Command('sagaline')
@@ -24,6 +25,8 @@ const program = new Command('sagaline')
   .addCommand(processorsCommand())
   .addCommand(modelCommand())
   .addCommand(trainCommand())
+  .addCommand(runCommand())
+  .addCommand(startCommand())
   .addCommand(statusCommand())
   .addCommand(listCommand())
   .addCommand(demoCommand())

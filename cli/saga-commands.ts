@@ -9,6 +9,7 @@ import { getSaga, listSagas, parseStatus, type SagaSummary } from '../processors
 import { apiDown, apiStatus, processorsDown, processorsStatus, processorsUp } from '../processors/supervisor.ts';
 import { readConfigFile, requestTraining } from '../processors/training-requests/request.ts';
 import { printJson, progress, table } from './output.ts';
+import { CONFIG_OPTION, ownSagaList, ownSagaStatus } from './own-saga-commands.ts';
 import pg from 'pg';
 
 const STEP_CHOICES = ['reserve', 'allocate', 'train', 'update', 'audit'];
@@ -123,7 +124,9 @@ export function statusCommand(): Command {
     .description("a saga's state and its per-step table, from the saga-state projection")
     .argument('<sagaId>')
     .option('--json', 'print {"sagaId","state","steps":[{"name","status"}, …]}')
-    .action(async (sagaId: string, opts: { json?: boolean }) => {
+    .option(...CONFIG_OPTION)
+    .action(async (sagaId: string, opts: { json?: boolean; config?: string | true }) => {
+      if (opts.config !== undefined) return ownSagaStatus(opts.config, sagaId, opts.json === true);
       const pool = new pg.Pool({ connectionString: databaseUrlFor(loadConfig(), ENGINE_DATABASE), max: 1 });
       try {
         const saga = await getSaga(pool, sagaId);
@@ -138,9 +141,13 @@ export function statusCommand(): Command {
 export function listCommand(): Command {
   return new Command('list')
     .description('sagas, newest first, optionally by state')
-    .option('--state <state>', 'NotStarted | InProgress | Completed | Compensating | Compensated | Failed')
+    .option('--state <state>', 'NotStarted | InProgress | Completed | Compensating | Compensated | Failed (with --config: Running | Compensating | Completed | Compensated | Parked | Failed)')
     .option('--json', 'print as JSON')
-    .action(async (opts: { state?: string; json?: boolean }) => {
+    .option(...CONFIG_OPTION)
+    .option('--saga <name>', 'with --config: only this definition\'s instances')
+    .option('--tenant <tenant>', 'with --config: only this tenant\'s')
+    .action(async (opts: { state?: string; json?: boolean; config?: string | true; saga?: string; tenant?: string }) => {
+      if (opts.config !== undefined) return ownSagaList(opts.config, opts, opts.json === true);
       const status = opts.state ? parseStatus(opts.state) : undefined;
       const pool = new pg.Pool({ connectionString: databaseUrlFor(loadConfig(), ENGINE_DATABASE), max: 1 });
       try {

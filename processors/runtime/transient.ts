@@ -9,9 +9,17 @@ const TRANSIENT_PG_CODES = new Set(['40001', '40P01', '57P01', '57P02', '57P03',
 
 export function isTransient(err: unknown): boolean {
   if (err instanceof SagalineError) return err.retriable;
+  // The same error class loaded twice (a project's config importing the built package while the CLI runs
+  // the sources) is not `instanceof` the other: its shape says the same.
+  if (isSagalineShaped(err)) return err.retriable;
   const code = (err as { code?: string }).code;
   if (code && TRANSIENT_PG_CODES.has(code)) return true;
   return code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT' || /Connection terminated/i.test(String((err as Error).message));
+}
+
+function isSagalineShaped(err: unknown): err is { retriable: boolean } {
+  const e = err as { retriable?: unknown; code?: unknown } | null;
+  return err instanceof Error && typeof e?.retriable === 'boolean' && typeof e?.code === 'string';
 }
 
 /** Backoff before attempt `attempt` (1-based): random in [0, min(cap, base·2^(attempt-1))]. */

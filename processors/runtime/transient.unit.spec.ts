@@ -12,6 +12,11 @@ describe('transient failures', () => {
     expect(isTransient(new SagalineError('X', 'later', { retriable: true }))).toBe(true);
   });
 
+  it('given a sagaline error from a second copy of the package (not instanceof), then its retriable flag still decides', () => {
+    expect(isTransient(Object.assign(new Error('later'), { code: 'TRANSIENT', retriable: true }))).toBe(true);
+    expect(isTransient(Object.assign(new Error('a bug'), { code: 'BAD_STEP_OUTCOME', retriable: false }))).toBe(false);
+  });
+
   it('backs off exponentially with full jitter, capped', () => {
     expect([1, 2, 3, 4].map((a) => backoffMs(a, () => 0.999999))).toEqual([99, 199, 399, 799]);
     expect(backoffMs(20, () => 0.999999)).toBe(4999);
