@@ -19,18 +19,14 @@ import type { DecodedMessage } from '../runtime/decode.ts';
 import type { SagaDefinition } from '../saga/define-saga.ts';
 import { ENGINE_MESSAGES, evolveInstance, type InstanceState } from '../saga/instance.ts';
 import type { RunOptions } from './run-participant.ts';
-import { inTransaction, instanceMessage } from './tables.ts';
+import { INBOX_DDL, inTransaction, instanceMessage } from './tables.ts';
 
 /** The engine's database: the projection, the deadlines fired, and the outbox of starts and timeouts. */
 export const SAGAS_DATABASE = 'sagaline_sagas';
 export const MONITOR_GROUP = 'sagaline-saga-monitor';
 
 export const MONITOR_DDL = [
-  `create table if not exists sagaline_inbox (
-     message_id   uuid primary key,
-     saga_id      text not null,
-     type         text not null,
-     processed_at timestamptz not null default now())`,
+  INBOX_DDL,
   `create table if not exists saga_instances (
      saga_id         text primary key,
      saga            text not null,

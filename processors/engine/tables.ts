@@ -2,13 +2,18 @@
 import type pg from 'pg';
 import type { DecodedMessage } from '../runtime/decode.ts';
 import type { InstanceMessage, InstanceState } from '../saga/instance.ts';
+import { inTransaction } from '../../core/transaction.ts';
+export { inTransaction };
 
-export const PARTICIPANT_DDL = [
-  `create table if not exists sagaline_inbox (
+/** Ids of the messages a database has handled: a second delivery finds its id here and does nothing. */
+export const INBOX_DDL = `create table if not exists sagaline_inbox (
      message_id   uuid primary key,
      saga_id      text not null,
      type         text not null,
-     processed_at timestamptz not null default now())`,
+     processed_at timestamptz not null default now())`;
+
+export const PARTICIPANT_DDL = [
+  INBOX_DDL,
   // The saga as this participant folded it from the log, and the metadata its replies carry.
   `create table if not exists sagaline_instances (
      saga_id     text primary key,
@@ -68,17 +73,3 @@ export async function saveInstance(client: pg.ClientBase, sagaId: string, stored
   ]);
 }
 
-export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
-    const result = await work(client);
-    await client.query('commit');
-    return result;
-  } catch (err) {
-    await client.query('rollback').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
-}

@@ -22,6 +22,8 @@ import { attemptsAllowed, giveUp, retryTarget, targetKey, type RetryTarget } fro
 import { backoffMs, isTransient } from './transient.ts';
 import { startPoller } from '../../core/poller.ts';
 import { countConsumed, countPublished, timed, type ProcessorMetrics } from './metrics.ts';
+import { inTransaction } from '../../core/transaction.ts';
+export { inTransaction };
 
 export const RUNTIME_DDL = [
   `create table if not exists inbox (
@@ -105,20 +107,6 @@ export async function decideAndAct<F, C>(
   return { state, published };
 }
 
-export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
-    const result = await work(client);
-    await client.query('commit');
-    return result;
-  } catch (err) {
-    await client.query('rollback').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
-}
 
 /** The request's simulated transient failures: attempt `attempt` of what the decision does fails if it is within the count. */
 function simulatedTransientFailure(attempt: number) {
