@@ -161,7 +161,7 @@ export function buildApi(config: Config, options: ApiOptions = {}): Api {
 /** Routes for a project's own sagas; the start message is checked against its Avro schema (a 400 naming the field). */
 function registerDefinedSagaRoutes(app: Api, defined: DefinedSagas): void {
   const named = (name: string): SagaDefinition => {
-    const saga = defined.sagas.find((s) => s.name === name);
+    const saga = defined.sagas.filter((s) => s.name === name).sort((a, b) => b.version - a.version)[0];
     if (!saga) throw new SagalineError('SAGA_NOT_FOUND', `no saga definition ${JSON.stringify(name)} (defined: ${defined.sagas.map((s) => s.name).join(', ')})`);
     return saga;
   };

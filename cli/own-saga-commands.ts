@@ -42,12 +42,16 @@ export function runCommand(): Command {
       const running = [];
       try {
         if (opts.monitor) running.push(await runSagaMonitor(sagaConfig.sagas, { config, schemas: sagaConfig.schemas, logger }));
-        for (const p of chosen) running.push(await runParticipant(p, { config, schemas: sagaConfig.schemas, logger }));
+        // The versions of one service's participant in one saga run together: each instance under its own.
+        const groups = new Map<string, typeof chosen>();
+        for (const p of chosen) groups.set(`${p.saga.name}/${p.service}`, [...(groups.get(`${p.saga.name}/${p.service}`) ?? []), p]);
+        for (const versions of groups.values()) running.push(await runParticipant(versions, { config, schemas: sagaConfig.schemas, logger }));
       } catch (err) {
         for (const r of running.reverse()) await r.stop().catch(() => undefined);
         throw err;
       }
-      progress(`running ${[...(opts.monitor ? ['the saga monitor'] : []), ...chosen.map((p) => `${p.service} (${p.saga.name})`)].join(', ')}; Ctrl-C stops`);
+      const names = [...new Set(chosen.map((p) => `${p.service} (${p.saga.name})`))];
+      progress(`running ${[...(opts.monitor ? ['the saga monitor'] : []), ...names].join(', ')}; Ctrl-C stops`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);

@@ -57,8 +57,9 @@ export async function loadSagaConfig(option: string | true): Promise<SagaConfig>
   };
 }
 
+/** The newest version of the saga `name`: what a new instance starts under. */
 export function sagaNamed(config: SagaConfig, name: string): SagaDefinition {
-  const saga = config.sagas.find((s) => s.name === name);
-  if (!saga) throw new ConfigError(`${config.file} defines no saga ${JSON.stringify(name)} (it defines ${config.sagas.map((s) => s.name).join(', ')})`);
+  const saga = config.sagas.filter((s) => s.name === name).sort((a, b) => b.version - a.version)[0];
+  if (!saga) throw new ConfigError(`${config.file} defines no saga ${JSON.stringify(name)} (it defines ${[...new Set(config.sagas.map((s) => s.name))].join(', ')})`);
   return saga;
 }

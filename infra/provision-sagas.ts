@@ -20,7 +20,7 @@ import type { Contracts } from '../schemas/contracts.ts';
 import { registerTopicSchema, type SchemaRegistration } from '../schemas/registration.ts';
 import { sagaContracts } from '../schemas/saga-contracts.ts';
 import { EVENT_LOG_TOPICS, heartbeatTopic } from '../topics/catalogue.ts';
-import { aggregateTypeOf, sagaTopic, sagaTopics } from '../topics/derived.ts';
+import { aggregateTypeOf, byName, sagaTopic, sagaTopics } from '../topics/derived.ts';
 import { provisionTopics, type TopicChange } from '../topics/provision.ts';
 import { ensureDatabase, ProvisionError } from './provision.ts';
 
@@ -53,9 +53,10 @@ export function checkSagaInput(input: SagaProvisionInput): Contracts {
   const problems: string[] = [];
   const names = new Map<string, SagaDefinition>();
   for (const s of input.sagas) {
-    const other = names.get(s.name);
-    if (other && other !== s) problems.push(`saga ${s.name} is given twice (v${other.version} and v${s.version}); give each name once`);
-    names.set(s.name, s);
+    const key = `${s.name} v${s.version}`;
+    const other = names.get(key);
+    if (other && other !== s) problems.push(`saga ${key} is given twice; give each version once (an added step is a new version)`);
+    names.set(key, s);
     const topic = sagaTopic(s).name;
     if (EVENT_LOG_TOPICS.some((t) => t.name === topic)) problems.push(`saga ${s.name} would use topic ${topic}, which the built-in catalogue already has; rename the saga`);
   }
@@ -109,8 +110,8 @@ export async function provisionSagas(config: Config, input: SagaProvisionInput, 
   for (const t of topics) if (t.change !== 'unchanged') log(`topic ${t.name}: ${t.change}`);
 
   const schemas: SchemaRegistration[] = [];
-  for (const saga of input.sagas) {
-    const registration = await registerTopicSchema(config.schemaRegistryUrl, contracts, sagaTopic(saga));
+  for (const versions of byName(input.sagas).values()) {
+    const registration = await registerTopicSchema(config.schemaRegistryUrl, contracts, sagaTopic(versions));
     schemas.push(registration);
     if (registration.change !== 'unchanged') log(`schema ${registration.subject}: ${registration.change} (id ${registration.id})`);
   }

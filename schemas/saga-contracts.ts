@@ -13,10 +13,11 @@ import { loadContracts, type Contracts } from './contracts.ts';
 /** Shipped as .avsc files beside the sources (not in dist/): found from the package root. */
 export const ENGINE_SCHEMAS_DIR = join(PROJECT_ROOT, 'schemas', 'engine');
 
-/** The engine's messages about a step of any saga. */
-export const ENGINE_MESSAGE_TYPES = ['StepTimedOut', 'CompensationFailed'] as const;
+/** The engine's messages about an instance of any saga, or one of its steps. */
+export const ENGINE_MESSAGE_TYPES = ['SagaStarted', 'StepTimedOut', 'CompensationFailed'] as const;
 export type EngineMessageType = (typeof ENGINE_MESSAGE_TYPES)[number];
 
+export interface SagaStartedPayload { saga: string; version: number }
 export interface StepTimedOutPayload { saga: string; step: string; deadlineMs: number; reason: string }
 export interface CompensationFailedPayload { saga: string; step: string; attempts: number; reason: string }
 

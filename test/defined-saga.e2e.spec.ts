@@ -11,10 +11,13 @@ import { waitFor } from '../core/wait.ts';
 import { provisionSagas, runParticipant, runSagaMonitor, sagaClient, sagaTopic, SAGAS_DATABASE, type InstanceStatus, type RunningParticipant, type SagaClient, type SagaRecord } from '../index.ts';
 import { consumeUntil } from './support/consume.ts';
 import { config, uniqueName } from './support/fixtures.ts';
-import { ORDER_PARTICIPANTS, ORDER_SCHEMAS, orderFulfilment, type OrderPlaced } from './fixtures/order-saga/saga.ts';
+import { ORDER_PARTICIPANTS, ORDER_PARTICIPANTS_V2, ORDER_SCHEMAS, orderFulfilment, orderFulfilmentV2, type OrderPlaced } from './fixtures/order-saga/saga.ts';
+import { createLogger } from '../core/log.ts';
 
 const running: RunningParticipant[] = [];
+const logger = createLogger({ logLevel: 'warn' }, 'order-saga');
 let client: SagaClient;
+let clientV2: SagaClient | undefined;
 const tenant = uniqueName('tenant');
 const pools = {
   payments: pgPool(config, 'orders_payments', 2),
@@ -46,13 +49,14 @@ const business = async (sagaId: string) => ({
 describe('a saga of its user’s own, on the real stack', () => {
   beforeAll(async () => {
     await provisionSagas(config, { sagas: [orderFulfilment], participants: ORDER_PARTICIPANTS, schemas: ORDER_SCHEMAS });
-    running.push(await runSagaMonitor([orderFulfilment], { config, schemas: ORDER_SCHEMAS }));
-    for (const p of ORDER_PARTICIPANTS) running.push(await runParticipant(p, { config, schemas: ORDER_SCHEMAS }));
+    running.push(await runSagaMonitor([orderFulfilment], { config, schemas: ORDER_SCHEMAS, logger }));
+    for (const p of ORDER_PARTICIPANTS) running.push(await runParticipant(p, { config, schemas: ORDER_SCHEMAS, logger }));
     client = await sagaClient([orderFulfilment], { config, schemas: ORDER_SCHEMAS });
   });
 
   afterAll(async () => {
     await client?.close();
+    await clientV2?.close();
     for (const r of running.reverse()) await r.stop();
     for (const pool of Object.values(pools)) await pool.end();
   });
@@ -176,5 +180,27 @@ describe('a saga of its user’s own, on the real stack', () => {
       expect(await rows(pool, 'select last_error from sagaline_deferred where saga_id = $1', sagaId)).toEqual([]);
     }
     expect((await client.get(sagaId))?.status).toBe('Completed');
+  });
+
+  it('given an instance in flight under v1 when v2 (an added step) is provisioned, then it finishes under v1 while new ones run v2', async () => {
+    // Given the v1 runners stopped, and a v1 saga started meanwhile: in flight, nothing has handled it
+    for (const r of running.splice(0).reverse()) await r.stop();
+    const inFlight = await place();
+    // When v2 is provisioned and the runners come back knowing both versions (v2 the latest)
+    const both = [orderFulfilment, orderFulfilmentV2];
+    await provisionSagas(config, { sagas: both, participants: [...ORDER_PARTICIPANTS, ...ORDER_PARTICIPANTS_V2], schemas: ORDER_SCHEMAS });
+    running.push(await runSagaMonitor(both, { config, schemas: ORDER_SCHEMAS, logger }));
+    for (const [i, p] of ORDER_PARTICIPANTS.entries()) running.push(await runParticipant([p, ORDER_PARTICIPANTS_V2[i]!], { config, schemas: ORDER_SCHEMAS, logger }));
+    clientV2 = await sagaClient(both, { config, schemas: ORDER_SCHEMAS });
+    const fresh = await clientV2.start(orderFulfilmentV2, { orderId: uniqueName('order'), amountCents: 700 }, { tenantId: tenant });
+    // Then the v1 instance completes with v1's four steps, the new one with v2's five
+    const v1 = await ended(inFlight);
+    expect(v1).toMatchObject({ status: 'Completed', version: 1 });
+    expect(Object.keys(v1.state.steps).sort()).toEqual(['CHARGE', 'CONFIRM', 'RESERVE_STOCK', 'SHIP']);
+    const v2 = await ended(fresh);
+    expect(v2).toMatchObject({ status: 'Completed', version: 2 });
+    expect(stepStatuses(v2)).toEqual({ CHARGE: 'succeeded', RESERVE_STOCK: 'succeeded', SHIP: 'succeeded', CONFIRM: 'succeeded', NOTIFY: 'succeeded' });
+    expect(v2.state.steps.NOTIFY?.result).toEqual({ channel: 'email' });
+    expect(await business(inFlight)).toEqual({ charges: ['charged'], reservations: ['reserved'], shipments: [true] });
   });
 });

@@ -12,33 +12,44 @@ import { deadLetterTopicFor, EVENT_LOG_PARTITIONS, RETAIN_FOREVER, topicForAggre
 /** The outbox aggregatetype of a saga's messages: its name (so Debezium routes them to `sagaline.<name>`). */
 export const aggregateTypeOf = (saga: Pick<SagaDefinition, 'name'>): string => saga.name;
 
-/** Every message on a saga's topic: the start, each step's, the engine's. */
-export function messagesOfSaga(saga: SagaDefinition): string[] {
-  return [...saga.messages.keys(), ...ENGINE_MESSAGE_TYPES];
+/** Every message on a saga's topic: the start, each step's, the engine's — over every version given. */
+export function messagesOfSaga(saga: SagaDefinition | readonly SagaDefinition[]): string[] {
+  const versions = Array.isArray(saga) ? saga : [saga as SagaDefinition];
+  return [...new Set([...versions.flatMap((v) => [...v.messages.keys()]), ...ENGINE_MESSAGE_TYPES])];
 }
 
-export function sagaTopic(saga: SagaDefinition): CatalogueTopic {
+/** The versions given, by saga name, in the order the names first appear. */
+export function byName(sagas: readonly SagaDefinition[]): Map<string, SagaDefinition[]> {
+  const groups = new Map<string, SagaDefinition[]>();
+  for (const s of sagas) groups.set(s.name, [...(groups.get(s.name) ?? []), s]);
+  return groups;
+}
+
+/** A saga's event log; given several versions of it, the topic carries the messages of all. */
+export function sagaTopic(saga: SagaDefinition | readonly SagaDefinition[]): CatalogueTopic {
+  const versions = Array.isArray(saga) ? saga : [saga as SagaDefinition];
+  const first = versions[0] as SagaDefinition;
   return {
-    name: topicForAggregateType(aggregateTypeOf(saga)),
+    name: topicForAggregateType(aggregateTypeOf(first)),
     kind: 'event-log',
     partitions: EVENT_LOG_PARTITIONS,
     configs: { ...RETAIN_FOREVER },
-    messages: messagesOfSaga(saga),
-    aggregateType: aggregateTypeOf(saga),
+    messages: messagesOfSaga(versions),
+    aggregateType: aggregateTypeOf(first),
   };
 }
 
-/** A saga's event log and its dead-letter topic. */
+/** Each saga's event log and its dead-letter topic (one per name, whatever the versions). */
 export function sagaTopics(sagas: readonly SagaDefinition[]): CatalogueTopic[] {
-  return sagas.flatMap((saga) => {
-    const log = sagaTopic(saga);
+  return [...byName(sagas).values()].flatMap((versions) => {
+    const log = sagaTopic(versions);
     return [log, { name: deadLetterTopicFor(log.name), kind: 'dead-letter' as const, partitions: 1, configs: { ...RETAIN_FOREVER }, messages: [] }];
   });
 }
 
 /** What the decoding consumer accepts on the sagas' topics. */
 export function sagaTopicMessages(sagas: readonly SagaDefinition[]): TopicMessages {
-  const byTopic = new Map(sagas.map((s) => [sagaTopic(s).name, messagesOfSaga(s)]));
+  const byTopic = new Map([...byName(sagas).values()].map((versions) => [sagaTopic(versions).name, messagesOfSaga(versions)]));
   const known = new Set([...byTopic.values()].flat());
   return { known: (type) => known.has(type), messagesOf: (topic) => byTopic.get(topic) };
 }

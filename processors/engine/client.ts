@@ -10,8 +10,10 @@ import { loadConfig } from '../../core/config.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { newId, newTraceparent } from '../../core/ids.ts';
 import { OutboxWriter } from '../../outbox-connector/outbox-writer.ts';
-import { sagaContracts } from '../../schemas/saga-contracts.ts';
-import { sagaTopic } from '../../topics/derived.ts';
+import { sagaContracts, type SagaStartedPayload } from '../../schemas/saga-contracts.ts';
+import { inTransaction } from '../../core/transaction.ts';
+import { SAGA_STARTED } from './versions.ts';
+import { byName, sagaTopic } from '../../topics/derived.ts';
 import type { SagaDefinition } from '../saga/define-saga.ts';
 import type { InstanceState, InstanceStatus } from '../saga/instance.ts';
 import { SAGAS_DATABASE } from './monitor.ts';
@@ -49,7 +51,7 @@ export interface SagaClient {
 export async function sagaClient(sagas: readonly SagaDefinition[], options: RunOptions): Promise<SagaClient> {
   const config = options.config ?? loadConfig();
   const contracts = sagaContracts(options.schemas, sagas);
-  const writer = await OutboxWriter.create(config.schemaRegistryUrl, contracts, { topics: sagas.map(sagaTopic) });
+  const writer = await OutboxWriter.create(config.schemaRegistryUrl, contracts, { topics: [...byName(sagas).values()].map((versions) => sagaTopic(versions)) });
   const pool = pgPool(config, SAGAS_DATABASE, 5);
   const row = (r: Record<string, unknown>): SagaRecord => ({
     sagaId: r.saga_id as string,
@@ -72,15 +74,15 @@ export async function sagaClient(sagas: readonly SagaDefinition[], options: RunO
         metadata: { messageId: newId(), sagaId, tenantId: start.tenantId, correlationId: sagaId, causationId: sagaId, traceparent: start.traceparent ?? newTraceparent() },
       };
       writer.validate(message);
-      if (start.tx) await writer.publish(start.tx, message);
-      else {
-        const client = await pool.connect();
-        try {
-          await writer.publish(client, message);
-        } finally {
-          client.release();
-        }
-      }
+      // The version first, in the same transaction: every runner folds the instance with it, to its end.
+      const started: SagaStartedPayload = { saga: saga.name, version: saga.version };
+      const marker = { type: SAGA_STARTED as never, payload: started as never, metadata: { ...message.metadata, messageId: newId() } };
+      const write = async (tx: pg.ClientBase) => {
+        await writer.publish(tx, marker);
+        await writer.publish(tx, message);
+      };
+      if (start.tx) await write(start.tx);
+      else await inTransaction(pool, write);
       return sagaId;
     },
     async get(sagaId) {

@@ -13,11 +13,12 @@ import { createLogger, type Logger } from '../../core/log.ts';
 import { startPoller } from '../../core/poller.ts';
 import { OutboxWriter } from '../../outbox-connector/outbox-writer.ts';
 import { sagaContracts, type StepTimedOutPayload } from '../../schemas/saga-contracts.ts';
-import { sagaTopic, sagaTopicMessages } from '../../topics/derived.ts';
+import { byName, sagaTopic, sagaTopicMessages } from '../../topics/derived.ts';
 import { runDecodingConsumer } from '../runtime/consumer.ts';
 import type { DecodedMessage } from '../runtime/decode.ts';
 import type { SagaDefinition } from '../saga/define-saga.ts';
-import { ENGINE_MESSAGES, evolveInstance, type InstanceState } from '../saga/instance.ts';
+import { ENGINE_MESSAGES, type InstanceState } from '../saga/instance.ts';
+import { evolveVersioned, SAGA_STARTED, UnknownVersionError, versionsOf, type Versions } from './versions.ts';
 import type { RunOptions } from './run-participant.ts';
 import { INBOX_DDL, inTransaction, instanceMessage } from './tables.ts';
 
@@ -42,6 +43,10 @@ export const MONITOR_DDL = [
      next_deadline   timestamptz)`,
   `create index if not exists saga_instances_by_saga on saga_instances (saga, status, started_at desc)`,
   `create index if not exists saga_instances_deadlines on saga_instances (next_deadline) where next_deadline is not null`,
+  // The version a SagaStarted recorded for an instance whose start message is not projected yet.
+  `create table if not exists saga_start_versions (
+     saga_id text primary key,
+     version int not null)`,
   `create table if not exists saga_timeouts (
      saga_id  text not null,
      step     text not null,
@@ -71,8 +76,9 @@ export async function runSagaMonitor(sagas: readonly SagaDefinition[], options: 
   const config = options.config ?? loadConfig();
   const log = (options.logger ?? createLogger(config, 'saga-monitor')).child({ service: 'saga-monitor' });
   const contracts = sagaContracts(options.schemas, sagas);
-  const writer = await OutboxWriter.create(config.schemaRegistryUrl, contracts, { topics: sagas.map(sagaTopic) });
-  const byTopic = new Map(sagas.map((s) => [sagaTopic(s).name, s]));
+  const groups = [...byName(sagas).values()].map((versions) => versionsOf(versions, (d) => d));
+  const writer = await OutboxWriter.create(config.schemaRegistryUrl, contracts, { topics: groups.map((g) => sagaTopic(g.all)) });
+  const byTopic = new Map(groups.map((g) => [sagaTopic(g.all).name, g]));
   const pool = pgPool(config, SAGAS_DATABASE, 5, (err) => log.warn({ err: err.message }, 'idle database connection lost; the pool reconnects on demand'));
   try {
     for (const statement of MONITOR_DDL) await pool.query(statement);
@@ -86,7 +92,7 @@ export async function runSagaMonitor(sagas: readonly SagaDefinition[], options: 
       catalogue: sagaTopicMessages(sagas),
       log,
       handle: async (message) => {
-        await project(pool, byTopic.get(message.kafka.topic) as SagaDefinition, message, log);
+        await project(pool, byTopic.get(message.kafka.topic) as Versions<SagaDefinition>, message, log);
       },
     });
     const deadlines = startPoller('saga deadlines', config.saga.timerPollMs, log, () => fireDeadlines(pool, writer, sagas, log));
@@ -104,13 +110,28 @@ export async function runSagaMonitor(sagas: readonly SagaDefinition[], options: 
   }
 }
 
-async function project(pool: pg.Pool, saga: SagaDefinition, message: DecodedMessage, log: Logger): Promise<void> {
+async function project(pool: pg.Pool, versions: Versions<SagaDefinition>, message: DecodedMessage, log: Logger): Promise<void> {
   const sagaId = message.metadata.sagaId;
   await inTransaction(pool, async (client) => {
     const fresh = await client.query('insert into sagaline_inbox (message_id, saga_id, type) values ($1, $2, $3) on conflict do nothing', [message.metadata.messageId, sagaId, message.type]);
     if (fresh.rowCount === 0) return;
     const { rows } = await client.query<{ state: InstanceState }>('select state from saga_instances where saga_id = $1 for update', [sagaId]);
-    const evolution = evolveInstance(saga, rows[0]?.state, instanceMessage(message));
+    const recorded = (await client.query<{ version: number }>('select version from saga_start_versions where saga_id = $1', [sagaId])).rows[0]?.version;
+    let versioned;
+    try {
+      versioned = evolveVersioned(versions, rows[0]?.state, recorded, instanceMessage(message));
+    } catch (err) {
+      if (!(err instanceof UnknownVersionError)) throw err;
+      // The projection of that instance stops here, loudly: run the monitor with every version in flight.
+      log.error({ sagaId, type: message.type, err: err.message }, 'message of an unknown definition version; not projected');
+      return;
+    }
+    const { evolution, version } = versioned;
+    if ((message.type as string) === SAGA_STARTED && version !== undefined && recorded === undefined && !rows[0]) {
+      await client.query('insert into saga_start_versions (saga_id, version) values ($1, $2) on conflict do nothing', [sagaId, version]);
+      return;
+    }
+    const saga = versions.of(version ?? versions.latest.version) as SagaDefinition;
     const state = evolution.state;
     if (!state) {
       log.warn({ sagaId, type: message.type, ignored: evolution.ignored }, 'message of no instance');
@@ -133,7 +154,7 @@ export async function fireDeadlines(pool: pg.Pool, writer: OutboxWriter, sagas: 
   for (const { saga_id: sagaId } of due) {
     fired += await inTransaction(pool, async (client) => {
       const row = (await client.query<{ saga: string; state: InstanceState; tenant_id: string; traceparent: string; last_message_id: string }>('select saga, state, tenant_id, traceparent, last_message_id from saga_instances where saga_id = $1 for update', [sagaId])).rows[0];
-      const saga = row && sagas.find((s) => s.name === row.saga);
+      const saga = row && sagas.find((s) => s.name === row.saga && s.version === row.state.version);
       if (!row || !saga) return 0;
       const already = new Set((await client.query<{ step: string }>('select step from saga_timeouts where saga_id = $1', [sagaId])).rows.map((r) => r.step));
       const now = Date.now();

@@ -29,7 +29,9 @@ import { runDecodingConsumer } from '../runtime/consumer.ts';
 import type { DecodedMessage } from '../runtime/decode.ts';
 import { backoffMs, isTransient } from '../runtime/transient.ts';
 import type { DefinedStep } from '../saga/define-saga.ts';
-import { ENGINE_MESSAGES, evolveInstance, type Command, type InstanceState } from '../saga/instance.ts';
+import { ENGINE_MESSAGES, type Command, type InstanceState } from '../saga/instance.ts';
+import type { SagaDefinition } from '../saga/define-saga.ts';
+import { evolveVersioned, versionsOf, type Versions } from './versions.ts';
 import type { Participant, StepInput, StepOutcome } from './participant.ts';
 import { inTransaction, instanceMessage, loadInstance, PARTICIPANT_DDL, saveInstance, type StoredInstance } from './tables.ts';
 
@@ -49,7 +51,10 @@ export interface RunningParticipant {
 export const participantGroup = (p: Pick<Participant, 'saga' | 'service'>): string => `sagaline-${p.saga.name}-${p.service}`;
 
 interface Shell {
+  /** The latest version's participant: names, logs. */
   p: Participant;
+  versions: Versions<Participant>;
+  definitions: Versions<SagaDefinition>;
   pool: pg.Pool;
   writer: OutboxWriter;
   log: Logger;
@@ -68,12 +73,20 @@ function checkFailurePayloads(p: Participant, contracts: Contracts): void {
   if (problems.length > 0) throw new ConfigError(`participant ${p.service} of ${p.saga.name}:\n  - ${problems.join('\n  - ')}`);
 }
 
-export async function runParticipant(p: Participant, options: RunOptions): Promise<RunningParticipant> {
+/**
+ * Runs a participant; given several versions of it (one per definition version still in flight),
+ * each instance is handled by the version it started under.
+ */
+export async function runParticipant(participants: Participant | readonly Participant[], options: RunOptions): Promise<RunningParticipant> {
+  const versions = versionsOf(Array.isArray(participants) ? participants : [participants as Participant], (x) => x.saga);
+  const p = versions.latest;
+  for (const other of versions.all) if (other.service !== p.service || other.database !== p.database) throw new ConfigError(`versions of participant ${p.service} of ${p.saga.name} must share the service and the database (got ${other.service} in ${other.database})`);
+  const definitions = versionsOf(versions.all.map((x) => x.saga), (d) => d);
   const config = options.config ?? loadConfig();
   const log = (options.logger ?? createLogger(config, p.service)).child({ service: p.service, saga: p.saga.name });
-  const contracts = sagaContracts(options.schemas, [p.saga]);
-  checkFailurePayloads(p, contracts);
-  const topic = sagaTopic(p.saga);
+  const contracts = sagaContracts(options.schemas, definitions.all);
+  for (const version of versions.all) checkFailurePayloads(version, contracts);
+  const topic = sagaTopic(definitions.all);
   const writer = await OutboxWriter.create(config.schemaRegistryUrl, contracts, { topics: [topic] });
   const pool = pgPool(config, p.database, 5, (err) => log.warn({ err: err.message, database: p.database }, 'idle database connection lost; the pool reconnects on demand'));
   try {
@@ -83,7 +96,7 @@ export async function runParticipant(p: Participant, options: RunOptions): Promi
     } finally {
       client.release();
     }
-    const shell: Shell = { p, pool, writer, log };
+    const shell: Shell = { p, versions, definitions, pool, writer, log };
     const consumer = await runDecodingConsumer({
       kafka: kafkaClient(config, participantGroup(p)),
       registry: registryClient(config),
@@ -91,7 +104,7 @@ export async function runParticipant(p: Participant, options: RunOptions): Promi
       topics: [topic.name],
       fromBeginning: config.saga.consumerStart === 'earliest',
       sessionTimeoutMs: config.saga.sessionTimeoutMs,
-      catalogue: sagaTopicMessages([p.saga]),
+      catalogue: sagaTopicMessages(definitions.all),
       log,
       handle: async (message) => {
         await handle(shell, message);
@@ -150,18 +163,20 @@ async function attempt(shell: Shell, message: DecodedMessage, attemptNo: number,
     const fresh = await client.query('insert into sagaline_inbox (message_id, saga_id, type) values ($1, $2, $3) on conflict do nothing', [message.metadata.messageId, sagaId, message.type]);
     if (fresh.rowCount === 0) return 'duplicate' as const;
     const stored = await loadInstance(client, p.saga.name, sagaId);
-    const evolution = evolveInstance(p.saga, stored.state, instanceMessage(message));
+    const { evolution, version } = evolveVersioned(shell.definitions, stored.state, stored.version, instanceMessage(message));
+    const under = version === undefined ? p : (shell.versions.of(version) as Participant);
     const next: StoredInstance = {
       state: evolution.state,
+      version,
       tenantId: stored.tenantId || message.metadata.tenantId,
       traceparent: stored.traceparent || message.metadata.traceparent,
     };
     const own = evolution.commands.filter((c) => c.owner === p.service);
     // The last attempt the longest retry limit among this message's steps allows gives up instead of retrying.
-    const final = attemptNo >= Math.max(1, ...own.map((c) => 1 + stepOf(shell, c.step).retryLimit));
+    const final = attemptNo >= Math.max(1, ...own.map((c) => 1 + stepOf(under, c.step).retryLimit));
     const published: OutgoingMessage[] = [];
     for (const command of own) {
-      const reply = await runCommand(shell, client, command, evolution.state as InstanceState, next, message, attemptNo, final);
+      const reply = await runCommand(shell, under, client, command, evolution.state as InstanceState, next, message, attemptNo, final);
       await writer.publish(client, reply);
       published.push(reply);
     }
@@ -171,14 +186,14 @@ async function attempt(shell: Shell, message: DecodedMessage, attemptNo: number,
   });
 }
 
-function stepOf(shell: Shell, name: string): DefinedStep {
-  return shell.p.saga.steps.find((s) => s.name === name) as DefinedStep;
+function stepOf(p: Participant, name: string): DefinedStep {
+  return p.saga.steps.find((s) => s.name === name) as DefinedStep;
 }
 
 /** Runs one step (or its compensation) in a savepoint; on the final attempt a transient failure becomes the step's failure. */
-async function runCommand(shell: Shell, client: pg.ClientBase, command: Command, saga: InstanceState, stored: StoredInstance, cause: DecodedMessage, attemptNo: number, final: boolean): Promise<OutgoingMessage> {
-  const step = stepOf(shell, command.step);
-  const handlers = shell.p.steps[step.name]!;
+async function runCommand(shell: Shell, p: Participant, client: pg.ClientBase, command: Command, saga: InstanceState, stored: StoredInstance, cause: DecodedMessage, attemptNo: number, final: boolean): Promise<OutgoingMessage> {
+  const step = stepOf(p, command.step);
+  const handlers = p.steps[step.name]!;
   const input: StepInput = { saga, step: step.name, message: { type: cause.type, payload: cause.payload, metadata: cause.metadata }, tx: client, attempt: attemptNo };
   const replyWith = (type: string, payload: unknown): OutgoingMessage => ({
     type: type as OutgoingMessage['type'],
@@ -213,7 +228,7 @@ async function runCommand(shell: Shell, client: pg.ClientBase, command: Command,
     const reason = `gave up after ${attemptNo} attempts: ${(err as Error).message}`;
     shell.log.warn({ sagaId: saga.sagaId, step: step.name, compensation: command.kind === 'compensate', attempts: attemptNo, err: (err as Error).message }, 'retries exhausted');
     if (command.kind === 'compensate') {
-      const payload: CompensationFailedPayload = { saga: shell.p.saga.name, step: step.name, attempts: attemptNo, reason };
+      const payload: CompensationFailedPayload = { saga: p.saga.name, step: step.name, attempts: attemptNo, reason };
       return replyWith(ENGINE_MESSAGES.compensationFailed, payload);
     }
     return replyWith(step.failed, handlers.failurePayload ? handlers.failurePayload(reason, saga) : { reason });

@@ -22,6 +22,8 @@ export const PARTICIPANT_DDL = [
      tenant_id   text not null default '',
      traceparent text not null default '',
      updated_at  timestamptz not null default now())`,
+  // The definition version the instance runs under (from its SagaStarted, before it has a state).
+  `alter table sagaline_instances add column if not exists version int`,
   // Messages waiting for a retry after a transient failure, and those of the same saga queued behind them.
   `create table if not exists sagaline_deferred (
      seq        bigserial primary key,
@@ -49,6 +51,7 @@ export function instanceMessage(message: DecodedMessage): InstanceMessage {
 
 export interface StoredInstance {
   state: InstanceState | undefined;
+  version: number | undefined;
   tenantId: string;
   traceparent: string;
 }
@@ -56,20 +59,21 @@ export interface StoredInstance {
 /** Insert-then-lock: two messages of one new saga never both start from nothing. */
 export async function loadInstance(client: pg.ClientBase, saga: string, sagaId: string): Promise<StoredInstance> {
   await client.query('insert into sagaline_instances (saga_id, saga) values ($1, $2) on conflict do nothing', [sagaId, saga]);
-  const { rows } = await client.query<{ state: InstanceState | null; tenant_id: string; traceparent: string }>(
-    'select state, tenant_id, traceparent from sagaline_instances where saga_id = $1 for update',
+  const { rows } = await client.query<{ state: InstanceState | null; version: number | null; tenant_id: string; traceparent: string }>(
+    'select state, version, tenant_id, traceparent from sagaline_instances where saga_id = $1 for update',
     [sagaId],
   );
   const row = rows[0]!;
-  return { state: row.state ?? undefined, tenantId: row.tenant_id, traceparent: row.traceparent };
+  return { state: row.state ?? undefined, version: row.version ?? undefined, tenantId: row.tenant_id, traceparent: row.traceparent };
 }
 
 export async function saveInstance(client: pg.ClientBase, sagaId: string, stored: StoredInstance): Promise<void> {
-  await client.query('update sagaline_instances set state = $2, tenant_id = $3, traceparent = $4, updated_at = now() where saga_id = $1', [
+  await client.query('update sagaline_instances set state = $2, tenant_id = $3, traceparent = $4, version = $5, updated_at = now() where saga_id = $1', [
     sagaId,
     stored.state === undefined ? null : JSON.stringify(stored.state),
     stored.tenantId,
     stored.traceparent,
+    stored.version ?? null,
   ]);
 }
 
