@@ -16,8 +16,8 @@ export type { SagaSpec, StepSpec, SagaDefinition, DefinedStep, MessageRole, Step
 export { evolveInstance, foldInstance, isTerminal, ENGINE_MESSAGES } from './processors/saga/instance.ts';
 export type { InstanceState, InstanceStatus, InstanceMessage, StepState, Command, Evolution } from './processors/saga/instance.ts';
 export { SagalineError, ConfigError, MessageValidationError } from './core/errors.ts';
-export { participant, ok, fail, TransientError } from './processors/engine/participant.ts';
-export type { Participant, ParticipantSpec, StepHandlers, StepInput, StepOutcome } from './processors/engine/participant.ts';
+export { participant, ok, fail, later, TransientError } from './processors/engine/participant.ts';
+export type { Participant, ParticipantSpec, StepHandlers, StepInput, StepOutcome, ActOutcome, Complete, PollContext, EndInput } from './processors/engine/participant.ts';
 export { runParticipant, participantGroup } from './processors/engine/run-participant.ts';
 export type { RunOptions, RunningParticipant } from './processors/engine/run-participant.ts';
 export { runSagaMonitor, SAGAS_DATABASE } from './processors/engine/monitor.ts';

@@ -8,13 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaClient, pgPool } from '../core/clients.ts';
 import { MessageValidationError } from '../core/errors.ts';
 import { waitFor } from '../core/wait.ts';
-import { provisionSagas, runParticipant, runSagaMonitor, sagaClient, sagaTopic, SAGAS_DATABASE, type InstanceStatus, type RunningParticipant, type SagaClient, type SagaRecord } from '../index.ts';
+import { provisionSagas, runParticipant, runSagaMonitor, sagaClient, sagaTopic, SAGAS_DATABASE, type InstanceStatus, type SagaClient, type SagaRecord } from '../index.ts';
 import { consumeUntil } from './support/consume.ts';
 import { config, uniqueName } from './support/fixtures.ts';
 import { ORDER_PARTICIPANTS, ORDER_PARTICIPANTS_V2, ORDER_SCHEMAS, orderFulfilment, orderFulfilmentV2, type OrderPlaced } from './fixtures/order-saga/saga.ts';
 import { createLogger } from '../core/log.ts';
 
-const running: RunningParticipant[] = [];
+const running: { stop(): Promise<void> }[] = [];
 const logger = createLogger({ logLevel: 'warn' }, 'order-saga');
 let client: SagaClient;
 let clientV2: SagaClient | undefined;

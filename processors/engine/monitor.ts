@@ -14,8 +14,10 @@ import { startPoller } from '../../core/poller.ts';
 import { OutboxWriter } from '../../outbox-connector/outbox-writer.ts';
 import { sagaContracts, type StepTimedOutPayload } from '../../schemas/saga-contracts.ts';
 import { byName, sagaTopic, sagaTopicMessages } from '../../topics/derived.ts';
+import { startDeliveryGuard } from '../../outbox-connector/delivery-guard.ts';
 import { runDecodingConsumer } from '../runtime/consumer.ts';
 import type { DecodedMessage } from '../runtime/decode.ts';
+import { countConsumed, countPublished, timed } from '../runtime/metrics.ts';
 import type { SagaDefinition } from '../saga/define-saga.ts';
 import { ENGINE_MESSAGES, type InstanceState } from '../saga/instance.ts';
 import { evolveVersioned, SAGA_STARTED, UnknownVersionError, versionsOf, type Versions } from './versions.ts';
@@ -47,6 +49,13 @@ export const MONITOR_DDL = [
   `create table if not exists saga_start_versions (
      saga_id text primary key,
      version int not null)`,
+  // Where the projection stands in the log, written with each message it projects: a rebuild reads
+  // exactly this far, so it compares like with like.
+  `create table if not exists saga_projection_offsets (
+     topic       text not null,
+     partition   int not null,
+     next_offset bigint not null,
+     primary key (topic, partition))`,
   `create table if not exists saga_timeouts (
      saga_id  text not null,
      step     text not null,
@@ -71,11 +80,21 @@ export interface RunningMonitor {
   stop(): Promise<void>;
 }
 
-export async function runSagaMonitor(sagas: readonly SagaDefinition[], options: RunOptions): Promise<RunningMonitor> {
+export interface MonitorOptions extends RunOptions {
+  /**
+   * Also run the delivery guard here (default true; off when SAGALINE_DELIVERY_GUARD_MS=0): ends a
+   * connection that holds a stalled connector's replication slot, restarts a FAILED connector task.
+   * Needs a database role allowed to signal backends.
+   */
+  deliveryGuard?: boolean;
+}
+
+export async function runSagaMonitor(sagas: readonly SagaDefinition[], options: MonitorOptions): Promise<RunningMonitor> {
   if (sagas.length === 0) throw new ConfigError('the saga monitor needs at least one saga definition');
   const config = options.config ?? loadConfig();
   const log = (options.logger ?? createLogger(config, 'saga-monitor')).child({ service: 'saga-monitor' });
   const contracts = sagaContracts(options.schemas, sagas);
+  const metrics = options.metrics;
   const groups = [...byName(sagas).values()].map((versions) => versionsOf(versions, (d) => d));
   const writer = await OutboxWriter.create(config.schemaRegistryUrl, contracts, { topics: groups.map((g) => sagaTopic(g.all)) });
   const byTopic = new Map(groups.map((g) => [sagaTopic(g.all).name, g]));
@@ -92,13 +111,21 @@ export async function runSagaMonitor(sagas: readonly SagaDefinition[], options: 
       catalogue: sagaTopicMessages(sagas),
       log,
       handle: async (message) => {
-        await project(pool, byTopic.get(message.kafka.topic) as Versions<SagaDefinition>, message, log);
+        const versions = byTopic.get(message.kafka.topic) as Versions<SagaDefinition>;
+        if (!metrics) return project(pool, versions, message, log);
+        countConsumed(metrics, message.kafka.topic, message.type);
+        await timed(metrics, () => project(pool, versions, message, log));
       },
     });
-    const deadlines = startPoller('saga deadlines', config.saga.timerPollMs, log, () => fireDeadlines(pool, writer, sagas, log));
-    log.info({ sagas: sagas.map((s) => s.name) }, 'saga monitor running');
+    const deadlines = startPoller('saga deadlines', config.saga.timerPollMs, log, async () => {
+      const fired = await fireDeadlines(pool, writer, sagas, log);
+      if (metrics) for (let i = 0; i < fired; i++) countPublished(metrics, [{ type: ENGINE_MESSAGES.stepTimedOut }]);
+    });
+    const guard = options.deliveryGuard === false ? undefined : startDeliveryGuard(config, log.child({ component: 'delivery-guard' }));
+    log.info({ sagas: sagas.map((s) => s.name), deliveryGuard: guard !== undefined }, 'saga monitor running');
     return {
       async stop() {
+        await guard?.stop();
         await deadlines.stop();
         await consumer.stop();
         await pool.end();
@@ -115,6 +142,11 @@ async function project(pool: pg.Pool, versions: Versions<SagaDefinition>, messag
   await inTransaction(pool, async (client) => {
     const fresh = await client.query('insert into sagaline_inbox (message_id, saga_id, type) values ($1, $2, $3) on conflict do nothing', [message.metadata.messageId, sagaId, message.type]);
     if (fresh.rowCount === 0) return;
+    await client.query(
+      `insert into saga_projection_offsets (topic, partition, next_offset) values ($1, $2, $3)
+       on conflict (topic, partition) do update set next_offset = greatest(saga_projection_offsets.next_offset, excluded.next_offset)`,
+      [message.kafka.topic, message.kafka.partition, (BigInt(message.kafka.offset) + 1n).toString()],
+    );
     const { rows } = await client.query<{ state: InstanceState }>('select state from saga_instances where saga_id = $1 for update', [sagaId]);
     const recorded = (await client.query<{ version: number }>('select version from saga_start_versions where saga_id = $1', [sagaId])).rows[0]?.version;
     let versioned;

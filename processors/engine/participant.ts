@@ -31,11 +31,22 @@ export type StepOutcome =
   | { readonly outcome: 'succeeded'; readonly payload: unknown }
   | { readonly outcome: 'failed'; readonly reason: string; readonly payload: unknown };
 
+/** What `act` may also return: the step goes on after this transaction, and its outcome is reported later. */
+export type ActOutcome = StepOutcome | { readonly outcome: 'later' };
+
 /** The step succeeded; `payload` is its success message's (or, for a compensation, its compensation message's). */
 export const ok = (payload: unknown = {}): StepOutcome => ({ outcome: 'succeeded', payload });
 
 /** The step failed for a business reason; the failure message's payload is `{ reason }` unless given. */
 export const fail = (reason: string, payload?: unknown): StepOutcome => ({ outcome: 'failed', reason, payload: payload ?? { reason } });
+
+/**
+ * The step was started and goes on outside this transaction (a job, a call that answers later):
+ * nothing is written now; its outcome is reported with `complete()` (from the participant's
+ * `poll`, or `RunningParticipant.complete` in the service's own process). Until then its deadline
+ * runs; if it passes first, the step's `cancel` is called and the saga moves on without it.
+ */
+export const later = (): ActOutcome => ({ outcome: 'later' });
 
 /** Thrown by an action or compensation: try again later (with backoff, up to the step's retry limit). */
 export class TransientError extends SagalineError {
@@ -45,7 +56,7 @@ export class TransientError extends SagalineError {
 }
 
 export interface StepHandlers {
-  act(input: StepInput): Promise<StepOutcome> | StepOutcome;
+  act(input: StepInput): Promise<ActOutcome> | ActOutcome;
   /** Required exactly when the step has a compensation message. It cannot fail for a business reason: throw to retry. */
   compensate?(input: StepInput & { readonly result: unknown }): Promise<StepOutcome | void> | StepOutcome | void;
   /**
@@ -53,6 +64,28 @@ export interface StepHandlers {
    * `{ reason }`, which fits any failure record whose other fields have defaults.
    */
   failurePayload?(reason: string, saga: InstanceState): unknown;
+  /**
+   * For a step whose `act` returned `later()`: its deadline passed before its outcome was reported,
+   * so the saga goes on without it — stop the work it started. Runs once, in the service's
+   * transaction; an outcome reported after it is refused (`complete` answers false).
+   */
+  cancel?(input: StepInput): Promise<void> | void;
+}
+
+/** Reports the outcome of a step that returned `later()`; false when the step no longer waits for one (reported already, cancelled). */
+export type Complete = (report: { sagaId: string; step: string; outcome: StepOutcome }, tx?: pg.ClientBase) => Promise<boolean>;
+
+/** What the engine gives a participant's `poll`. */
+export interface PollContext {
+  /** The service's database. */
+  readonly db: pg.Pool;
+  readonly complete: Complete;
+}
+
+/** An instance as it ended, for the participant's `onEnd`. */
+export interface EndInput {
+  readonly saga: InstanceState;
+  readonly tx: pg.ClientBase;
 }
 
 export interface ParticipantSpec {
@@ -62,6 +95,14 @@ export interface ParticipantSpec {
   ddl?: readonly string[];
   /** Handlers for every step the service owns in the saga. */
   steps: Readonly<Record<string, StepHandlers>>;
+  /**
+   * Called once when this service's view of an instance reaches its end (Completed, Compensated or
+   * Failed), in the transaction that folds the message that ended it: to let go of what the saga
+   * held while it ran (a lock, a reservation), which is not a step of its own.
+   */
+  onEnd?(input: EndInput): Promise<void> | void;
+  /** The service's own schedule (due jobs, an external system to ask): `run` every `intervalMs`, typically reporting `later()` steps with `complete`. */
+  poll?: { readonly intervalMs: number; run(context: PollContext): Promise<unknown> };
 }
 
 export interface Participant {
@@ -70,6 +111,8 @@ export interface Participant {
   readonly database: string;
   readonly ddl: readonly string[];
   readonly steps: Readonly<Record<string, StepHandlers>>;
+  readonly onEnd?: ParticipantSpec['onEnd'];
+  readonly poll?: ParticipantSpec['poll'];
 }
 
 const DATABASE_NAME = /^[a-z][a-z0-9_]{0,62}$/;
@@ -88,12 +131,25 @@ export function participant(saga: SagaDefinition, service: string, spec: Partici
     }
     if (step.compensatedBy !== null && step.forwardOnly === false && typeof h.compensate !== 'function') problems.push(`step ${step.name}: no compensate() handler, but the step is compensated by ${step.compensatedBy}`);
     if (step.compensatedBy === null && h.compensate !== undefined) problems.push(`step ${step.name}: has compensate(), but the definition gives it no compensation message`);
+    if (h.cancel !== undefined && typeof h.cancel !== 'function') problems.push(`step ${step.name}: cancel must be a function`);
   }
   for (const name of Object.keys(handlers)) {
     const step = saga.steps.find((s) => s.name === name);
     if (!step) problems.push(`step ${name}: not a step of ${saga.name}`);
     else if (step.owner !== service) problems.push(`step ${name}: owned by ${step.owner}, not ${service}`);
   }
+  if (spec.onEnd !== undefined && typeof spec.onEnd !== 'function') problems.push('onEnd must be a function');
+  if (spec.poll !== undefined && (typeof spec.poll.run !== 'function' || !Number.isInteger(spec.poll.intervalMs) || spec.poll.intervalMs <= 0)) {
+    problems.push(`poll: expected { intervalMs: a positive number of milliseconds, run: a function }, got intervalMs ${JSON.stringify(spec.poll.intervalMs)}`);
+  }
   if (problems.length > 0) throw new ConfigError(`participant ${service} of ${saga.name}:\n  - ${problems.join('\n  - ')}`);
-  return Object.freeze({ saga, service, database: spec.database, ddl: [...(spec.ddl ?? [])], steps: { ...handlers } });
+  return Object.freeze({
+    saga,
+    service,
+    database: spec.database,
+    ddl: [...(spec.ddl ?? [])],
+    steps: { ...handlers },
+    ...(spec.onEnd ? { onEnd: spec.onEnd } : {}),
+    ...(spec.poll ? { poll: spec.poll } : {}),
+  });
 }

@@ -27,12 +27,13 @@ import { sagaContracts, type CompensationFailedPayload } from '../../schemas/sag
 import { sagaTopic, sagaTopicMessages } from '../../topics/derived.ts';
 import { runDecodingConsumer } from '../runtime/consumer.ts';
 import type { DecodedMessage } from '../runtime/decode.ts';
+import { countConsumed, countPublished, timed, type ProcessorMetrics } from '../runtime/metrics.ts';
 import { backoffMs, isTransient } from '../runtime/transient.ts';
 import type { DefinedStep } from '../saga/define-saga.ts';
-import { ENGINE_MESSAGES, type Command, type InstanceState } from '../saga/instance.ts';
+import { ENGINE_MESSAGES, isTerminal, type Command, type InstanceState } from '../saga/instance.ts';
 import type { SagaDefinition } from '../saga/define-saga.ts';
 import { evolveVersioned, versionsOf, type Versions } from './versions.ts';
-import type { Participant, StepInput, StepOutcome } from './participant.ts';
+import type { ActOutcome, Complete, Participant, StepInput, StepOutcome } from './participant.ts';
 import { inTransaction, instanceMessage, loadInstance, PARTICIPANT_DDL, saveInstance, type StoredInstance } from './tables.ts';
 
 export interface RunOptions {
@@ -41,9 +42,13 @@ export interface RunOptions {
   /** The project's schemas folder (with messages/ and optionally shared/), or contracts already loaded. */
   schemas: string | Contracts;
   logger?: Logger;
+  /** Counters and timings of this process (served by `sagaline run --metrics-port`); none by default. */
+  metrics?: ProcessorMetrics;
 }
 
 export interface RunningParticipant {
+  /** Reports the outcome of a step that returned `later()`, in `tx` (of the service's database) or a transaction of its own. */
+  complete: Complete;
   stop(): Promise<void>;
 }
 
@@ -58,6 +63,7 @@ interface Shell {
   pool: pg.Pool;
   writer: OutboxWriter;
   log: Logger;
+  metrics?: ProcessorMetrics;
 }
 
 /** Every failure message the engine may have to write itself must accept `{ reason }`, unless the step says how to fill it. */
@@ -96,7 +102,7 @@ export async function runParticipant(participants: Participant | readonly Partic
     } finally {
       client.release();
     }
-    const shell: Shell = { p, versions, definitions, pool, writer, log };
+    const shell: Shell = { p, versions, definitions, pool, writer, log, ...(options.metrics ? { metrics: options.metrics } : {}) };
     const consumer = await runDecodingConsumer({
       kafka: kafkaClient(config, participantGroup(p)),
       registry: registryClient(config),
@@ -107,13 +113,19 @@ export async function runParticipant(participants: Participant | readonly Partic
       catalogue: sagaTopicMessages(definitions.all),
       log,
       handle: async (message) => {
-        await handle(shell, message);
+        if (shell.metrics) countConsumed(shell.metrics, message.kafka.topic, message.type);
+        await (shell.metrics ? timed(shell.metrics, () => handle(shell, message)) : handle(shell, message));
       },
     });
     const retries = startPoller('deferred message retries', config.saga.timerPollMs, log, () => retryDeferred(shell));
+    const complete: Complete = (report, tx) => (tx ? completeStep(shell, tx, report) : inTransaction(pool, (client) => completeStep(shell, client, report)));
+    const poll = p.poll;
+    const polling = poll ? startPoller(`${p.service} poll`, poll.intervalMs, log, () => poll.run({ db: pool, complete })) : undefined;
     log.info({ database: p.database, topic: topic.name, group: participantGroup(p) }, 'participant running');
     return {
+      complete,
       async stop() {
+        await polling?.stop();
         await retries.stop();
         await consumer.stop();
         await pool.end();
@@ -158,7 +170,8 @@ async function defer(pool: pg.Pool, message: DecodedMessage, attempts: number, e
 async function attempt(shell: Shell, message: DecodedMessage, attemptNo: number, deferredSeq?: string): Promise<'handled' | 'duplicate'> {
   const { p, writer, log } = shell;
   const sagaId = message.metadata.sagaId;
-  return inTransaction(shell.pool, async (client) => {
+  const published: OutgoingMessage[] = [];
+  const outcome = await inTransaction(shell.pool, async (client) => {
     if (deferredSeq !== undefined) await client.query('delete from sagaline_deferred where seq = $1', [deferredSeq]);
     const fresh = await client.query('insert into sagaline_inbox (message_id, saga_id, type) values ($1, $2, $3) on conflict do nothing', [message.metadata.messageId, sagaId, message.type]);
     if (fresh.rowCount === 0) return 'duplicate' as const;
@@ -174,24 +187,67 @@ async function attempt(shell: Shell, message: DecodedMessage, attemptNo: number,
     const own = evolution.commands.filter((c) => c.owner === p.service);
     // The last attempt the longest retry limit among this message's steps allows gives up instead of retrying.
     const final = attemptNo >= Math.max(1, ...own.map((c) => 1 + stepOf(under, c.step).retryLimit));
-    const published: OutgoingMessage[] = [];
     for (const command of own) {
       const reply = await runCommand(shell, under, client, command, evolution.state as InstanceState, next, message, attemptNo, final);
+      if (reply === null) continue;
       await writer.publish(client, reply);
       published.push(reply);
+    }
+    if (message.type === ENGINE_MESSAGES.stepTimedOut && evolution.state) await cancelTimedOut(shell, under, client, evolution.state, message);
+    if (evolution.state && isTerminal(evolution.state.status) && !(stored.state && isTerminal(stored.state.status)) && under.onEnd) {
+      await under.onEnd({ saga: evolution.state, tx: client });
     }
     await saveInstance(client, sagaId, next);
     log.info({ sagaId, messageId: message.metadata.messageId, type: message.type, attempt: attemptNo, published: published.map((m) => m.type), sagaStatus: evolution.state?.status, ...(evolution.ignored ? { ignored: evolution.ignored } : {}) }, 'handled');
     return 'handled' as const;
   });
+  if (shell.metrics) countPublished(shell.metrics, published);
+  return outcome;
+}
+
+/** A step of this service that returned later() and whose deadline has now passed: its work is cancelled, once. */
+async function cancelTimedOut(shell: Shell, p: Participant, client: pg.ClientBase, saga: InstanceState, message: DecodedMessage): Promise<void> {
+  const name = (message.payload as { step?: unknown } | undefined)?.step;
+  const step = typeof name === 'string' ? p.saga.steps.find((s) => s.name === name && s.owner === p.service) : undefined;
+  if (!step) return;
+  const pending = await client.query('delete from sagaline_pending where saga_id = $1 and step = $2', [saga.sagaId, step.name]);
+  if (pending.rowCount === 0) return;
+  const cancel = p.steps[step.name]?.cancel;
+  if (cancel) await cancel({ saga, step: step.name, message: { type: message.type, payload: message.payload, metadata: message.metadata }, tx: client, attempt: 1 });
+  shell.log.warn({ sagaId: saga.sagaId, step: step.name, cancelHandler: cancel !== undefined }, 'step deadline passed before its outcome was reported; cancelled');
+}
+
+/** The outcome of a later() step, reported by the service: its reply, caused by the message that started it. */
+async function completeStep(shell: Shell, client: pg.ClientBase, report: { sagaId: string; step: string; outcome: StepOutcome }): Promise<boolean> {
+  const { sagaId, step: name, outcome } = report;
+  const p = shell.p;
+  const step = p.saga.steps.find((s) => s.name === name);
+  if (!step || step.owner !== p.service) throw new ConfigError(`complete(): ${p.service} owns no step ${JSON.stringify(name)} in ${p.saga.name}`);
+  checkOutcome(step, 'complete', outcome);
+  if (outcome.outcome !== 'succeeded' && outcome.outcome !== 'failed') throw new SagalineError('BAD_STEP_OUTCOME', `complete() of ${name} takes ok(payload) or fail(reason), got ${JSON.stringify(outcome)}`);
+  const pending = (await client.query<{ cause_message_id: string }>('delete from sagaline_pending where saga_id = $1 and step = $2 returning cause_message_id', [sagaId, name])).rows[0];
+  if (!pending) return false;
+  const row = (await client.query<{ tenant_id: string; traceparent: string }>('select tenant_id, traceparent from sagaline_instances where saga_id = $1', [sagaId])).rows[0];
+  const reply: OutgoingMessage = {
+    type: (outcome.outcome === 'succeeded' ? step.succeeded : step.failed) as OutgoingMessage['type'],
+    payload: outcome.payload as OutgoingMessage['payload'],
+    metadata: { messageId: randomUUID(), sagaId, tenantId: row?.tenant_id || 'unknown', correlationId: sagaId, causationId: pending.cause_message_id, traceparent: row?.traceparent ?? '' },
+  };
+  await shell.writer.publish(client, reply);
+  if (shell.metrics) countPublished(shell.metrics, [reply]);
+  shell.log.info({ sagaId, step: name, published: [reply.type] }, 'step outcome reported');
+  return true;
 }
 
 function stepOf(p: Participant, name: string): DefinedStep {
   return p.saga.steps.find((s) => s.name === name) as DefinedStep;
 }
 
-/** Runs one step (or its compensation) in a savepoint; on the final attempt a transient failure becomes the step's failure. */
-async function runCommand(shell: Shell, p: Participant, client: pg.ClientBase, command: Command, saga: InstanceState, stored: StoredInstance, cause: DecodedMessage, attemptNo: number, final: boolean): Promise<OutgoingMessage> {
+/**
+ * Runs one step (or its compensation) in a savepoint; on the final attempt a transient failure
+ * becomes the step's failure. Null: the step goes on (`later()`), its outcome reported afterwards.
+ */
+async function runCommand(shell: Shell, p: Participant, client: pg.ClientBase, command: Command, saga: InstanceState, stored: StoredInstance, cause: DecodedMessage, attemptNo: number, final: boolean): Promise<OutgoingMessage | null> {
   const step = stepOf(p, command.step);
   const handlers = p.steps[step.name]!;
   const input: StepInput = { saga, step: step.name, message: { type: cause.type, payload: cause.payload, metadata: cause.metadata }, tx: client, attempt: attemptNo };
@@ -212,11 +268,16 @@ async function runCommand(shell: Shell, p: Participant, client: pg.ClientBase, c
     if (command.kind === 'run') {
       const outcome = checkOutcome(step, 'act', await handlers.act(input));
       await client.query('release savepoint sagaline_step');
+      if (outcome.outcome === 'later') {
+        await client.query('insert into sagaline_pending (saga_id, step, cause_message_id) values ($1, $2, $3) on conflict do nothing', [saga.sagaId, step.name, cause.metadata.messageId]);
+        return null;
+      }
       return outcome.outcome === 'succeeded' ? replyWith(step.succeeded, outcome.payload) : replyWith(step.failed, outcome.payload);
     }
     const result = saga.steps[step.name]?.result;
     const returned = await (handlers.compensate as NonNullable<typeof handlers.compensate>)({ ...input, result });
     const outcome = checkOutcome(step, 'compensate', returned ?? { outcome: 'succeeded', payload: {} });
+    if (outcome.outcome === 'later') throw new SagalineError('BAD_STEP_OUTCOME', `compensate() of ${step.name} returned later(); a compensation is done in its transaction — throw a TransientError to retry it`);
     if (outcome.outcome === 'failed') {
       throw new SagalineError('COMPENSATION_REFUSED', `compensate() of ${step.name} returned a business failure (${outcome.reason}); a compensation must succeed — throw a TransientError to retry it`);
     }
@@ -235,10 +296,10 @@ async function runCommand(shell: Shell, p: Participant, client: pg.ClientBase, c
   }
 }
 
-function checkOutcome(step: DefinedStep, handler: string, value: unknown): StepOutcome {
-  const o = value as Partial<StepOutcome> | undefined;
-  if (o && (o.outcome === 'succeeded' || (o.outcome === 'failed' && typeof o.reason === 'string'))) return o as StepOutcome;
-  throw new SagalineError('BAD_STEP_OUTCOME', `${handler}() of ${step.name} returned ${JSON.stringify(value)}; return ok(payload) or fail(reason)`);
+function checkOutcome(step: DefinedStep, handler: string, value: unknown): ActOutcome {
+  const o = value as { outcome?: unknown; reason?: unknown } | undefined;
+  if (o && (o.outcome === 'succeeded' || o.outcome === 'later' || (o.outcome === 'failed' && typeof o.reason === 'string'))) return o as ActOutcome;
+  throw new SagalineError('BAD_STEP_OUTCOME', `${handler}() of ${step.name} returned ${JSON.stringify(value)}; return ok(payload) or fail(reason)${handler === 'act' ? ', or later()' : ''}`);
 }
 
 /** Retries the deferred messages that are due, oldest first per saga. */

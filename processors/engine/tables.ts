@@ -34,6 +34,13 @@ export const PARTICIPANT_DDL = [
      next_at    timestamptz not null default now(),
      last_error text)`,
   `create index if not exists sagaline_deferred_saga on sagaline_deferred (saga_id, seq)`,
+  // Steps whose act returned later(): the message that started each, until its outcome is reported or it is cancelled.
+  `create table if not exists sagaline_pending (
+     saga_id          text not null,
+     step             text not null,
+     cause_message_id uuid not null,
+     started_at       timestamptz not null default now(),
+     primary key (saga_id, step))`,
 ];
 
 /** A decoded record as the fold reads it: its time is the record's, so every reader folds the same instant. */
