@@ -4,7 +4,7 @@ import { databaseUrlFor, loadConfig } from '../core/config.ts';
 import { SagalineError } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
 import { ConnectClient } from '../outbox-connector/connect-client.ts';
-import { loadConnectorDefinitions } from '../outbox-connector/connectors.ts';
+import { registeredSources } from '../outbox-connector/sources-registry.ts';
 import { PollingRelay } from '../outbox-connector/polling-relay.ts';
 import { progress } from './output.ts';
 
@@ -16,7 +16,8 @@ export function relayCommand(): Command {
       if (config.relay !== 'polling') {
         throw new SagalineError('RELAY_MODE', 'SAGALINE_RELAY is "debezium": Debezium publishes the outboxes; set SAGALINE_RELAY=polling to use the polling relay');
       }
-      const definitions = loadConnectorDefinitions();
+      const definitions = (await registeredSources(config)).filter((s) => s.relay === 'polling').map((s) => ({ ...s, name: s.connector }));
+      if (definitions.length === 0) throw new SagalineError('RELAY_MODE', 'no outbox was provisioned with SAGALINE_RELAY=polling: run `npx sagaline provision` with it first');
       const connect = new ConnectClient(config.connectUrl);
       for (const d of definitions) {
         if (await connect.status(d.name).catch(() => undefined)) {

@@ -8,9 +8,11 @@
  */
 import pg from 'pg';
 import { kafkaClient } from '../core/clients.ts';
-import { databaseUrlFor, type Config } from '../core/config.ts';
+import { databaseUrlFor, ENGINE_DATABASE, type Config } from '../core/config.ts';
+import { recordSources } from '../outbox-connector/sources-registry.ts';
 import { ConfigError } from '../core/errors.ts';
-import { connectorForSource, prepareSourceDatabase, renderConnectorConfig } from '../outbox-connector/connectors.ts';
+import { ConnectClient } from '../outbox-connector/connect-client.ts';
+import { connectorForSource, connectorNameFor, prepareSourceDatabase, renderConnectorConfig } from '../outbox-connector/connectors.ts';
 import { ensureOutboxConnector, type OutboxConnectorHandle } from '../outbox-connector/provision.ts';
 import { MONITOR_DDL, SAGAS_DATABASE } from '../processors/engine/monitor.ts';
 import type { Participant } from '../processors/engine/participant.ts';
@@ -70,8 +72,16 @@ export function checkSagaInput(input: SagaProvisionInput): Contracts {
 
 export async function provisionSagas(config: Config, input: SagaProvisionInput, log: (line: string) => void = () => undefined): Promise<SagaProvisionReport> {
   const contracts = checkSagaInput(input);
-  if (config.relay !== 'debezium') throw new ProvisionError('defined sagas are delivered by Debezium: set SAGALINE_RELAY=debezium (the polling relay serves the built-in catalogue only)');
   const sources = outboxSources(input);
+  const connect = new ConnectClient(config.connectUrl);
+  if (config.relay === 'polling') {
+    for (const s of sources) {
+      const name = connectorNameFor(s.database);
+      if (await connect.status(name)) {
+        throw new ProvisionError(`connector ${name} is registered but SAGALINE_RELAY=polling: both would publish every row of ${s.database}; delete it (DELETE ${config.connectUrl}/connectors/${name}) or use SAGALINE_RELAY=debezium`);
+      }
+    }
+  }
   const ddlOf = (database: string): readonly string[] => [
     ...(database === SAGAS_DATABASE ? MONITOR_DDL : PARTICIPANT_DDL),
     ...input.participants.filter((p) => p.database === database).flatMap((p) => p.ddl),
@@ -98,6 +108,9 @@ export async function provisionSagas(config: Config, input: SagaProvisionInput, 
     if (change === 'created') log(`database ${source.database}: created`);
   }
 
+  await ensureDatabase(config, ENGINE_DATABASE);
+  await recordSources(config, sources);
+
   const connectorDefinitions = sources.map((s) => connectorForSource(s));
   const admin = kafkaClient(config, 'sagaline-provision').admin();
   await admin.connect();
@@ -117,7 +130,8 @@ export async function provisionSagas(config: Config, input: SagaProvisionInput, 
   }
 
   const connectors: OutboxConnectorHandle[] = [];
-  for (const d of connectorDefinitions) {
+  // With the polling relay, `sagaline relay` publishes the outboxes: no connector, no slot.
+  for (const d of config.relay === 'debezium' ? connectorDefinitions : []) {
     const handle = await ensureOutboxConnector(config.connectUrl, databaseUrlFor(config, d.database), renderConnectorConfig(d, config.connectDatabaseUrl));
     connectors.push(handle);
     if (handle.change !== 'unchanged') log(`connector ${handle.name}: ${handle.change}; slot ${handle.slotName} active`);

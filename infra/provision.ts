@@ -10,6 +10,7 @@ import { kafkaClient } from '../core/clients.ts';
 import { databaseUrlFor, redactUrl, type Config } from '../core/config.ts';
 import { SagalineError } from '../core/errors.ts';
 import { ConnectClient } from '../outbox-connector/connect-client.ts';
+import { recordSources } from '../outbox-connector/sources-registry.ts';
 import { loadConnectorDefinitions, prepareSourceDatabase, renderConnectorConfig, type ConnectorDefinition } from '../outbox-connector/connectors.ts';
 import { ensureOutboxConnector, type OutboxConnectorHandle } from '../outbox-connector/provision.ts';
 import { loadContracts } from '../schemas/contracts.ts';
@@ -90,6 +91,8 @@ export async function provision(config: Config, log: (line: string) => void = ()
     databases.push({ name: d.database, change });
     if (change === 'created') log(`database ${d.database}: created`);
   }
+
+  await recordSources(config, definitions);
 
   const admin = kafkaClient(config, 'sagaline-provision').admin();
   await admin.connect();

@@ -19,7 +19,8 @@ import { kafkaClient } from '../core/clients.ts';
 import { databaseUrlFor, type Config } from '../core/config.ts';
 import { heartbeatTopicFor } from '../topics/catalogue.ts';
 import { ConnectClient, type ConnectorStatus } from './connect-client.ts';
-import { HEARTBEAT_TABLE, loadConnectorDefinitions, renderConnectorConfig } from './connectors.ts';
+import { HEARTBEAT_TABLE } from './connectors.ts';
+import { registeredSources } from './sources-registry.ts';
 import { DEFAULT_OUTBOX_TABLE } from './outbox-table.ts';
 
 /** The command that recovers an invalidated slot (named in every verdict that needs it). */
@@ -171,13 +172,10 @@ export function judgeDelivery(facts: DeliveryFacts, thresholds: DeliveryThreshol
   return { ...base, healthy: true, state: 'streaming' };
 }
 
-/** The connectors `provision` registers, with the database and slot of each. */
-export function provisionedConnectors(config: Config): { name: string; database: string; slotName: string }[] {
+/** The connectors provisioning registered (as recorded in the engine's database), with the database and slot of each. */
+export async function provisionedConnectors(config: Config): Promise<{ name: string; database: string; slotName: string }[]> {
   if (config.relay !== 'debezium') return [];
-  return loadConnectorDefinitions().map((d) => {
-    const { name, database, slotName } = renderConnectorConfig(d, config.connectDatabaseUrl);
-    return { name, database, slotName };
-  });
+  return (await registeredSources(config)).filter((s) => s.relay === 'debezium').map((s) => ({ name: s.connector, database: s.database, slotName: s.slotName }));
 }
 
 async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -283,7 +281,7 @@ async function heartbeatRecords(kafka: Kafka, names: readonly string[], windowMs
 
 /** Gathers the facts of every provisioned connector (Postgres must answer; Connect and Kafka may not). */
 export async function gatherDeliveryFacts(config: Config, kafka?: Kafka): Promise<DeliveryFacts[]> {
-  const connectors = provisionedConnectors(config);
+  const connectors = await provisionedConnectors(config);
   if (connectors.length === 0) return [];
   const names = connectors.map((c) => c.name);
   const client = kafka ?? kafkaClient(config, 'sagaline-delivery-health', { connectionTimeout: 3_000, retry: { retries: 0 }, logLevel: logLevel.NOTHING });

@@ -150,7 +150,7 @@ async function recoverOne(config: Config, target: { name: string; database: stri
 
 /** Recovers every connector whose slot is lost (or the one named); returns what was done for each. */
 export async function recoverLostSlots(config: Config, options: RecoverOptions = {}): Promise<SlotRecovery[]> {
-  const connectors = provisionedConnectors(config);
+  const connectors = await provisionedConnectors(config);
   if (connectors.length === 0) throw new RecoveryError('no outbox connector is provisioned (SAGALINE_RELAY=polling has no slots)');
   if (options.connector && !connectors.some((c) => c.name === options.connector)) {
     throw new RecoveryError(`no provisioned connector ${options.connector}; known: ${connectors.map((c) => c.name).join(', ')}`);

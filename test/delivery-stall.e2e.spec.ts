@@ -24,7 +24,7 @@ import { config, uniqueName } from './support/fixtures.ts';
 import { processorConfig, query, restartProcessors, sagaSummaries, startProcessors, stopProcessors, trainNewModel, waitForTerminal } from './support/saga.ts';
 
 // audit-service's database is written only at a saga's last step: a saga waits there on this connector.
-const target = provisionedConnectors(config).find((c) => c.database === 'audit_service')!;
+const target = (await provisionedConnectors(config)).find((c) => c.database === 'audit_service')!;
 const connect = new ConnectClient(config.connectUrl);
 
 async function deliveryOf(connector: string): Promise<DeliveryStatus> {

@@ -24,7 +24,7 @@ import { sagaSummaries, startProcessors, stopProcessors, waitForTerminal } from 
 
 const stack = new Stack(config);
 const admin = new pg.Client({ connectionString: config.databaseUrl });
-const connectors = provisionedConnectors(config);
+const connectors = await provisionedConnectors(config);
 
 async function deliveryStatus(): Promise<DeliveryStatus[]> {
   const run = await sagaline(['stack', 'status', '--json']);
