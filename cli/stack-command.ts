@@ -17,7 +17,8 @@ export function stackCommand(): Command {
     .description('start every component that is not running (downloads artifacts with Maven on first use) and wait until all are ready')
     .option('--json', 'print the result as JSON')
     .action(async (opts: { json?: boolean }) => {
-      const s = new Stack(loadConfig());
+      const config = loadConfig();
+      const s = new Stack(config);
       const result = await s.up(progress);
       const status = await s.status();
       if (opts.json) return printJson({ ...result, components: status });
@@ -27,6 +28,8 @@ export function stackCommand(): Command {
             ? 'stack already running'
             : `stack up in ${(result.elapsedMs / 1000).toFixed(1)} s (started: ${result.started.join(', ')})`,
         );
+        // The default depends on where the package lies (core/config.ts), so say where it went.
+        progress(`state, data and logs in ${config.stack.stateDir}`);
       }
       console.log(statusTable(status));
       const unhealthy = status.filter((c) => !c.healthy);

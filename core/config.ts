@@ -3,7 +3,7 @@
  * Everything else receives a `Config` (or a part of it) as an argument.
  */
 import { homedir } from 'node:os';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from './errors.ts';
 import versionsJson from '../infra/versions.json' with { type: 'json' };
@@ -60,6 +60,22 @@ export const DEFAULTS = {
   /** Two-phase commit: phase-1 vote deadline, phase-2 retry pause, longest wait for a decision on a prepared transaction. */
   twoPhaseCommit: { prepareTimeoutMs: 5_000, retryIntervalMs: 500, decisionTimeoutMs: 60_000 },
 } as const;
+
+/**
+ * The local stack's state directory unless SAGALINE_STATE_DIR says otherwise. From a checkout of
+ * this repository: its `.sagaline`. Installed as a dependency (the package lies in a node_modules
+ * folder): `.sagaline` in the project that installed it, i.e. beside its outermost node_modules,
+ * where `npx sagaline` runs. Never inside node_modules: npm replaces the package's folder on every
+ * install, and a running database would go with it. Derived from where the package lies rather
+ * than from the working directory, so a command run from a subfolder, and the processes sagaline
+ * spawns with the package as their working directory (processors, the HTTP API), find the same stack.
+ */
+export function defaultStateDir(packageRoot: string = PROJECT_ROOT): string {
+  const parts = packageRoot.split(sep);
+  const installed = parts.indexOf('node_modules');
+  const base = installed === -1 ? packageRoot : parts.slice(0, installed).join(sep) || sep;
+  return join(base, DEFAULTS.stateDirName);
+}
 
 export interface StackPorts {
   postgres: number;
@@ -224,7 +240,7 @@ export function loadConfig(env: Env = process.env): Config {
 
   const javaHome = env.JAVA_HOME;
   const stack: LocalStackConfig = {
-    stateDir: dir(env, 'SAGALINE_STATE_DIR', join(PROJECT_ROOT, DEFAULTS.stateDirName)),
+    stateDir: dir(env, 'SAGALINE_STATE_DIR', defaultStateDir()),
     cacheDir: dir(env, 'SAGALINE_CACHE_DIR', join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'sagaline')),
     ports,
     heapMb: {

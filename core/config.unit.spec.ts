@@ -1,6 +1,7 @@
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from './errors.ts';
-import { DEFAULTS, databaseUrlFor, loadConfig } from './config.ts';
+import { DEFAULTS, PROJECT_ROOT, databaseUrlFor, defaultStateDir, loadConfig } from './config.ts';
 
 describe('loadConfig', () => {
   it('defaults to the local stack on its own ports', () => {
@@ -58,6 +59,14 @@ describe('loadConfig', () => {
   ])('rejects %o with a ConfigError naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it("keeps the stack's state in the project: the checkout's own, or the one that installed the package, never in node_modules", () => {
+    expect(loadConfig({}).stack.stateDir).toBe(join(PROJECT_ROOT, '.sagaline'));
+    expect(defaultStateDir('/home/me/sagaline')).toBe('/home/me/sagaline/.sagaline');
+    expect(defaultStateDir('/home/me/shop/node_modules/sagaline')).toBe('/home/me/shop/.sagaline');
+    expect(defaultStateDir('/home/me/shop/node_modules/.pnpm/sagaline@0.1.0/node_modules/sagaline')).toBe('/home/me/shop/.sagaline');
+    expect(loadConfig({ SAGALINE_STATE_DIR: '/var/tmp/stack' }).stack.stateDir).toBe('/var/tmp/stack');
   });
 
   it('points another database at the same server', () => {

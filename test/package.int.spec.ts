@@ -1,17 +1,73 @@
 /**
  * The package as another project gets it: `npm pack`, installed into an empty folder outside the
- * repository, imported under plain Node (no tsx), its declarations checked by TypeScript.
+ * repository, imported under plain Node (no tsx), its declarations checked by TypeScript, and its
+ * CLI bringing up a local stack of the project's own.
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../core/config.ts';
+import { freePortRange } from './support/cli.ts';
 
 const run = promisify(execFile);
 const TSC = join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+
+/** The process's state letter and parent from /proc; undefined once it is gone. */
+function procStat(pid: number): { state: string; ppid: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name, in parentheses, may hold spaces: the fields after it are counted from its end.
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: state as string, ppid: Number(ppid) };
+  } catch {
+    return undefined;
+  }
+}
+
+const livePids = () => readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number);
+const alive = (pid: number) => !['Z', 'X', undefined].includes(procStat(pid)?.state);
+
+/** `roots` and every live process below them (Postgres' backends and workers hang off the postmaster). */
+function processTree(roots: number[]): number[] {
+  const tree = new Set(roots);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const pid of livePids()) {
+      const parent = procStat(pid)?.ppid;
+      if (parent !== undefined && tree.has(parent) && !tree.has(pid)) {
+        tree.add(pid);
+        grew = true;
+      }
+    }
+  }
+  return [...tree];
+}
+
+/** Every live process whose command line mentions `needle` (independent of the stack's own bookkeeping). */
+function processesMentioning(needle: string): string[] {
+  return livePids().flatMap((pid) => {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+      return pid !== process.pid && alive(pid) && cmd.includes(needle) ? [`${pid}: ${cmd.slice(0, 120)}`] : [];
+    } catch {
+      return []; // exited meanwhile
+    }
+  });
+}
+
+async function listenable(port: number): Promise<boolean> {
+  const server = createServer();
+  const ok = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (ok) await new Promise((resolve) => server.close(resolve));
+  return ok;
+}
 
 const CONSUMER = `
 import { defineSaga, SagaDefinitionError, foldInstance } from 'sagaline';
@@ -42,6 +98,8 @@ const TSCONFIG = JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleR
 
 describe('the packed package, installed elsewhere', () => {
   let dir: string;
+  /** The second stack `npx sagaline stack up` started in `dir`, until it is seen stopped. */
+  let secondStack: { env: NodeJS.ProcessEnv; stateDir: string } | undefined;
 
   beforeAll(async () => {
     // Given the tarball npm pack makes, installed into an empty project
@@ -53,7 +111,15 @@ describe('the packed package, installed elsewhere', () => {
     await run('npm', ['install', `./${tarball}`, '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--silent'], { cwd: dir, maxBuffer: 16 << 20 });
   }, 300_000);
 
-  afterAll(() => {
+  afterAll(async () => {
+    // Stopped even when the test failed halfway. Through the installed CLI itself and with the state
+    // directory named, so this can only ever stop the stack started in `dir`, never the shared one.
+    if (secondStack) {
+      const cli = join(dir, 'node_modules', 'sagaline', 'bin', 'sagaline.js');
+      await run(process.execPath, [cli, 'stack', 'down'], { cwd: dir, env: { ...secondStack.env, SAGALINE_STATE_DIR: secondStack.stateDir }, timeout: 120_000 }).catch(
+        (err: Error) => process.stderr.write(`[package] stopping the second stack failed: ${err.message}\n`),
+      );
+    }
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -132,5 +198,64 @@ describe('the packed package, installed elsewhere', () => {
     const promised = [...module!.matchAll(/console\.log\(.*\); \/\/ (.*)$/gm)].map((m) => m[1]);
     expect(promised).toHaveLength(2);
     expect(stdout.trim().split('\n')).toEqual(promised);
+  }, 300_000);
+
+  it('ships the stack: `npx sagaline stack up` starts a stack of the project\'s own, its state in the project, and `stack down` leaves no process behind', async () => {
+    // Given free ports beside the shared stack's, and no state directory named, so the default applies
+    chmodSync(dir, 0o755); // the postgres system user must be able to traverse it
+    const base = await freePortRange(6);
+    const [pg, kafka, controller, connect, registry, management] = [base, base + 1, base + 2, base + 3, base + 4, base + 5];
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      SAGALINE_PG_PORT: String(pg),
+      SAGALINE_KAFKA_PORT: String(kafka),
+      SAGALINE_KAFKA_CONTROLLER_PORT: String(controller),
+      SAGALINE_CONNECT_PORT: String(connect),
+      SAGALINE_REGISTRY_PORT: String(registry),
+      SAGALINE_REGISTRY_MANAGEMENT_PORT: String(management),
+    };
+    for (const name of ['SAGALINE_STATE_DIR', 'KAFKA_BROKERS', 'DATABASE_URL', 'SCHEMA_REGISTRY_URL', 'CONNECT_URL']) delete env[name];
+    const stateDir = join(dir, '.sagaline');
+    // --no: the installed package or nothing, never one fetched from the registry
+    const npx = (...args: string[]) => run('npx', ['--no', 'sagaline', ...args], { cwd: dir, env, maxBuffer: 16 << 20, timeout: 300_000 });
+    const seconds = (t0: number) => ((Date.now() - t0) / 1000).toFixed(1);
+
+    // When the installed CLI brings the stack up from the project's folder
+    let t0 = Date.now();
+    secondStack = { env, stateDir };
+    const up = await npx('stack', 'up');
+    const upSeconds = seconds(t0);
+
+    // Then its state is in the project, none inside node_modules
+    expect(up.stderr).toContain(`state, data and logs in ${stateDir}\n`);
+    expect(readdirSync(stateDir).sort()).toEqual(['connect', 'kafka', 'logs', 'postgres', 'registry']);
+    expect(existsSync(join(dir, 'node_modules', 'sagaline', '.sagaline'))).toBe(false);
+
+    // And status reports every component healthy, on the ports given
+    t0 = Date.now();
+    const status = JSON.parse((await npx('stack', 'status', '--json')).stdout) as { components: { name: string; healthy: boolean; url: string; pid?: number }[] };
+    const statusSeconds = seconds(t0);
+    expect(status.components.map((c) => [c.name, c.healthy, c.url])).toEqual([
+      ['postgres', true, `postgres://127.0.0.1:${pg}`],
+      ['kafka', true, `127.0.0.1:${kafka}`],
+      ['connect', true, `http://127.0.0.1:${connect}`],
+      ['registry', true, `http://127.0.0.1:${registry}/apis/ccompat/v7`],
+    ]);
+    const processes = processTree(status.components.map((c) => c.pid!));
+    expect(processes.length).toBeGreaterThan(4);
+
+    // When it is stopped
+    t0 = Date.now();
+    const down = await npx('stack', 'down');
+    const downSeconds = seconds(t0);
+    expect(down.stderr).toContain('stopped: connect, registry, kafka, postgres');
+    secondStack = undefined;
+
+    // Then none of its processes is left, and its ports are free again
+    expect(processes.filter(alive)).toEqual([]);
+    expect(processesMentioning(dir)).toEqual([]);
+    const ports = [pg, kafka, controller, connect, registry, management];
+    expect(await Promise.all(ports.map(listenable))).toEqual(ports.map(() => true));
+    process.stderr.write(`[package] second stack from the installed package: up ${upSeconds} s, status ${statusSeconds} s, down ${downSeconds} s\n`);
   }, 300_000);
 });
