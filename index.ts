@@ -16,6 +16,7 @@ export type { SagaSpec, StepSpec, SagaDefinition, DefinedStep, MessageRole, Step
 export { evolveInstance, foldInstance, isTerminal, ENGINE_MESSAGES } from './processors/saga/instance.ts';
 export type { InstanceState, InstanceStatus, InstanceMessage, StepState, Command, Evolution } from './processors/saga/instance.ts';
 export { SagalineError, ConfigError, MessageValidationError } from './core/errors.ts';
+export { newId } from './core/ids.ts';
 export { participant, ok, fail, later, TransientError } from './processors/engine/participant.ts';
 export type { Participant, ParticipantSpec, StepHandlers, StepInput, StepOutcome, ActOutcome, Complete, PollContext, EndInput } from './processors/engine/participant.ts';
 export { runParticipant, participantGroup } from './processors/engine/run-participant.ts';

@@ -8,7 +8,7 @@
  */
 import avsc from 'avsc';
 import type pg from 'pg';
-import { MessageValidationError, SagalineError } from '../core/errors.ts';
+import { ConfigError, MessageValidationError, SagalineError } from '../core/errors.ts';
 import { TRACEPARENT_PATTERN } from '../core/ids.ts';
 import { messageRecord, topicValueSchema, toUnionValue, type Contracts } from '../schemas/contracts.ts';
 import type { MessagePayloads, MessageType } from '../schemas/generated.ts';
@@ -64,17 +64,27 @@ export class OutboxWriter {
     return new OutboxWriter(contracts, codecs, options.table ?? DEFAULT_OUTBOX_TABLE);
   }
 
-  /** The topic this writer routes a message type to (the first of its topics that carries it). */
-  private topicOf(type: string): TopicCodec | undefined {
-    for (const codec of this.codecs.values()) if ((codec.topic.messages as readonly string[]).includes(type)) return codec;
-    return undefined;
+  /**
+   * The topic this writer routes a message type to: `topic` when given (it must carry the type),
+   * else the one of its topics that carries it. A type several of its topics carry (the engine's
+   * own messages are on every saga's topic) needs `topic`: guessing would send it to another saga.
+   */
+  private topicOf(type: string, topic?: string): TopicCodec | undefined {
+    if (topic !== undefined) {
+      const codec = this.codecs.get(topic);
+      if (!codec) throw new ConfigError(`this outbox writer does not write to ${topic} (it writes to ${[...this.codecs.keys()].join(', ')})`);
+      return (codec.topic.messages as readonly string[]).includes(type) ? codec : undefined;
+    }
+    const carriers = [...this.codecs.values()].filter((codec) => (codec.topic.messages as readonly string[]).includes(type));
+    if (carriers.length > 1) throw new ConfigError(`message type ${type} is carried by ${carriers.map((c) => c.topic.name).join(' and ')}: say which topic to write it to`);
+    return carriers[0];
   }
 
   /** Checks the message against its schema and metadata rules; throws MessageValidationError listing every problem. */
-  validate(message: OutgoingMessage): void {
+  validate(message: OutgoingMessage, topic?: string): void {
     const type = message.type as string;
-    if (!this.topicOf(type)) {
-      throw new MessageValidationError(type, [`unknown message type "${type}" (this writer knows ${[...this.codecs.values()].flatMap((c) => c.topic.messages).join(', ')})`]);
+    if (!this.topicOf(type, topic)) {
+      throw new MessageValidationError(type, [`unknown message type "${type}"${topic ? ` on ${topic}` : ''} (this writer knows ${[...new Set([...this.codecs.values()].flatMap((c) => c.topic.messages))].join(', ')})`]);
     }
     const problems: string[] = [];
     const record = messageRecord(this.contracts, type);
@@ -101,23 +111,22 @@ export class OutboxWriter {
   }
 
   /** Validates and encodes: the exact bytes that will travel through Kafka. */
-  encode(message: OutgoingMessage): { topic: CatalogueTopic; bytes: Buffer } {
-    this.validate(message);
-    const codec = this.topicOf(message.type) as TopicCodec;
-    const topic = codec.topic;
+  encode(message: OutgoingMessage, topic?: string): { topic: CatalogueTopic; bytes: Buffer } {
+    this.validate(message, topic);
+    const codec = this.topicOf(message.type, topic) as TopicCodec;
     const avro = codec.union.toBuffer(toUnionValue(codec.union, message.type, message.payload));
-    return { topic, bytes: frame(codec.schemaId, avro) };
+    return { topic: codec.topic, bytes: frame(codec.schemaId, avro) };
   }
 
   /** Writes the message to the outbox with `client`, inside the caller's transaction. Returns the message id. */
-  async publish(client: pg.ClientBase, message: OutgoingMessage): Promise<string> {
-    const { topic, bytes } = this.encode(message);
+  async publish(client: pg.ClientBase, message: OutgoingMessage, topic?: string): Promise<string> {
+    const { topic: target, bytes } = this.encode(message, topic);
     const m = message.metadata;
     await insertOutboxRow(
       client,
       {
         id: m.messageId,
-        aggregateType: topic.aggregateType as string,
+        aggregateType: target.aggregateType as string,
         aggregateId: m.sagaId,
         type: message.type,
         payload: bytes,

@@ -13,6 +13,7 @@ import { consumeUntil } from './support/consume.ts';
 import { config, uniqueName } from './support/fixtures.ts';
 import { ORDER_PARTICIPANTS, ORDER_PARTICIPANTS_V2, ORDER_SCHEMAS, orderFulfilment, orderFulfilmentV2, type OrderPlaced } from './fixtures/order-saga/saga.ts';
 import { createLogger } from '../core/log.ts';
+import { monitorGroup } from '../processors/engine/monitor.ts';
 
 const running: { stop(): Promise<void> }[] = [];
 const logger = createLogger({ logLevel: 'warn' }, 'order-saga');
@@ -161,7 +162,7 @@ describe('a saga of its user’s own, on the real stack', () => {
       await admin.connect();
       try {
         const end = await admin.fetchTopicOffsets(topic);
-        for (const group of ['sagaline-order-fulfilment-payments', 'sagaline-order-fulfilment-warehouse', 'sagaline-order-fulfilment-shipping', 'sagaline-saga-monitor']) {
+        for (const group of ['sagaline-order-fulfilment-payments', 'sagaline-order-fulfilment-warehouse', 'sagaline-order-fulfilment-shipping', monitorGroup('order-fulfilment')]) {
           const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
           for (const p of end) {
             // A partition nothing was ever read from has no committed offset (-1): it is done when it is empty.

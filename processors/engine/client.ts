@@ -44,6 +44,7 @@ export interface SagaClient {
   start(saga: SagaDefinition, payload: unknown, options: StartOptions): Promise<string>;
   /** The monitor's projection of one instance; undefined until its first message is projected. */
   get(sagaId: string): Promise<SagaRecord | undefined>;
+  /** Instances of this client's sagas, newest first. */
   list(filter?: { saga?: string; status?: InstanceStatus; tenantId?: string; limit?: number }): Promise<SagaRecord[]>;
   close(): Promise<void>;
 }
@@ -73,13 +74,14 @@ export async function sagaClient(sagas: readonly SagaDefinition[], options: RunO
         payload: payload as never,
         metadata: { messageId: newId(), sagaId, tenantId: start.tenantId, correlationId: sagaId, causationId: sagaId, traceparent: start.traceparent ?? newTraceparent() },
       };
-      writer.validate(message);
+      const topic = sagaTopic(sagas.filter((s) => s.name === saga.name)).name;
+      writer.validate(message, topic);
       // The version first, in the same transaction: every runner folds the instance with it, to its end.
       const started: SagaStartedPayload = { saga: saga.name, version: saga.version };
       const marker = { type: SAGA_STARTED as never, payload: started as never, metadata: { ...message.metadata, messageId: newId() } };
       const write = async (tx: pg.ClientBase) => {
-        await writer.publish(tx, marker);
-        await writer.publish(tx, message);
+        await writer.publish(tx, marker, topic);
+        await writer.publish(tx, message, topic);
       };
       if (start.tx) await write(start.tx);
       else await inTransaction(pool, write);
@@ -92,8 +94,8 @@ export async function sagaClient(sagas: readonly SagaDefinition[], options: RunO
     async list(filter = {}) {
       const { rows } = await pool.query(
         `select * from saga_instances where ($1::text is null or saga = $1) and ($2::text is null or status = $2) and ($3::text is null or tenant_id = $3)
-          order by started_at desc limit $4`,
-        [filter.saga ?? null, filter.status ?? null, filter.tenantId ?? null, filter.limit ?? 100],
+            and saga = any($5) order by started_at desc limit $4`,
+        [filter.saga ?? null, filter.status ?? null, filter.tenantId ?? null, filter.limit ?? 100, [...new Set(sagas.map((s) => s.name))]],
       );
       return rows.map(row);
     },

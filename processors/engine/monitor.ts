@@ -26,7 +26,8 @@ import { INBOX_DDL, inTransaction, instanceMessage } from './tables.ts';
 
 /** The engine's database: the projection, the deadlines fired, and the outbox of starts and timeouts. */
 export const SAGAS_DATABASE = 'sagaline_sagas';
-export const MONITOR_GROUP = 'sagaline-saga-monitor';
+/** Each saga's projection is its own consumer group, so monitors of different projects share nothing. */
+export const monitorGroup = (sagaName: string): string => `sagaline-monitor.${sagaName}`;
 
 export const MONITOR_DDL = [
   INBOX_DDL,
@@ -101,22 +102,27 @@ export async function runSagaMonitor(sagas: readonly SagaDefinition[], options: 
   const pool = pgPool(config, SAGAS_DATABASE, 5, (err) => log.warn({ err: err.message }, 'idle database connection lost; the pool reconnects on demand'));
   try {
     for (const statement of MONITOR_DDL) await pool.query(statement);
-    const consumer = await runDecodingConsumer({
-      kafka: kafkaClient(config, MONITOR_GROUP),
-      registry: registryClient(config),
-      groupId: MONITOR_GROUP,
-      topics: [...byTopic.keys()],
-      fromBeginning: config.saga.consumerStart === 'earliest',
-      sessionTimeoutMs: config.saga.sessionTimeoutMs,
-      catalogue: sagaTopicMessages(sagas),
-      log,
-      handle: async (message) => {
-        const versions = byTopic.get(message.kafka.topic) as Versions<SagaDefinition>;
-        if (!metrics) return project(pool, versions, message, log);
-        countConsumed(metrics, message.kafka.topic, message.type);
-        await timed(metrics, () => project(pool, versions, message, log));
-      },
-    });
+    const consumers: { stop(): Promise<void> }[] = [];
+    for (const [topic, versions] of byTopic) {
+      const groupId = monitorGroup(versions.latest.name);
+      consumers.push(
+        await runDecodingConsumer({
+          kafka: kafkaClient(config, groupId),
+          registry: registryClient(config),
+          groupId,
+          topics: [topic],
+          fromBeginning: config.saga.consumerStart === 'earliest',
+          sessionTimeoutMs: config.saga.sessionTimeoutMs,
+          catalogue: sagaTopicMessages(versions.all),
+          log,
+          handle: async (message) => {
+            if (!metrics) return project(pool, versions, message, log);
+            countConsumed(metrics, message.kafka.topic, message.type);
+            await timed(metrics, () => project(pool, versions, message, log));
+          },
+        }),
+      );
+    }
     const deadlines = startPoller('saga deadlines', config.saga.timerPollMs, log, async () => {
       const fired = await fireDeadlines(pool, writer, sagas, log);
       if (metrics) for (let i = 0; i < fired; i++) countPublished(metrics, [{ type: ENGINE_MESSAGES.stepTimedOut }]);
@@ -127,7 +133,7 @@ export async function runSagaMonitor(sagas: readonly SagaDefinition[], options: 
       async stop() {
         await guard?.stop();
         await deadlines.stop();
-        await consumer.stop();
+        for (const consumer of consumers) await consumer.stop();
         await pool.end();
       },
     };
@@ -181,7 +187,9 @@ async function project(pool: pg.Pool, versions: Versions<SagaDefinition>, messag
 
 /** Fires every deadline due, each once (saga_timeouts), in the transaction that writes its StepTimedOut. */
 export async function fireDeadlines(pool: pg.Pool, writer: OutboxWriter, sagas: readonly SagaDefinition[], log: Logger): Promise<number> {
-  const due = (await pool.query<{ saga_id: string }>("select saga_id from saga_instances where next_deadline <= now() and status in ('Running', 'Compensating') order by next_deadline limit 100")).rows;
+  // Only this monitor's sagas: another project's monitor fires its own.
+  const names = [...new Set(sagas.map((s) => s.name))];
+  const due = (await pool.query<{ saga_id: string }>("select saga_id from saga_instances where next_deadline <= now() and status in ('Running', 'Compensating') and saga = any($1) order by next_deadline limit 100", [names])).rows;
   let fired = 0;
   for (const { saga_id: sagaId } of due) {
     fired += await inTransaction(pool, async (client) => {
@@ -200,7 +208,7 @@ export async function fireDeadlines(pool: pg.Pool, writer: OutboxWriter, sagas: 
           type: ENGINE_MESSAGES.stepTimedOut as never,
           payload: payload as never,
           metadata: { messageId: randomUUID(), sagaId, tenantId: row.tenant_id || 'unknown', correlationId: sagaId, causationId: row.last_message_id, traceparent: row.traceparent },
-        });
+        }, sagaTopic(sagas.filter((s) => s.name === saga.name)).name);
         already.add(step.name);
         count += 1;
         log.warn({ sagaId, saga: saga.name, step: step.name, deadlineMs: step.deadlineMs }, 'step deadline passed; StepTimedOut written');
