@@ -51,7 +51,7 @@ describe('schema violations in words', () => {
       { keyword: 'additionalProperties', instancePath: '', params: { additionalProperty: 'extra' }, parentSchema: { properties: { tenantId: {}, modelId: {} } } },
       'extra is not a known field (known: tenantId, modelId)',
     ],
-    [{ keyword: 'enum', instancePath: '/failAt', params: { allowedValues: ['reserve', 'train', 'RESERVE', 'TRAIN'] }, data: 'bogus' }, 'failAt must be one of reserve, train (got "bogus")'],
+    [{ keyword: 'enum', instancePath: '/failAt', params: { allowedValues: ['charge', 'ship', 'CHARGE', 'SHIP'] }, data: 'bogus' }, 'failAt must be one of charge, ship (got "bogus")'],
     [{ keyword: 'enum', instancePath: '/transientFailures', params: { allowedValues: ['reserve'] }, data: 'X', propertyName: 'X' }, 'transientFailures keys must be one of reserve (got "X")'],
     [{ keyword: 'minLength', instancePath: '/modelId', params: { limit: 1 }, data: '' }, 'modelId must not be empty'],
     [{ keyword: 'maximum', instancePath: '/config/validationSplit', params: { limit: 1 }, message: 'must be <= 1', data: 2 }, 'config.validationSplit must be <= 1 (got 2)'],

@@ -9,14 +9,10 @@ import type pg from 'pg';
 import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
 import type { Config } from '../core/config.ts';
 import { DELIVERY_STATES, type DeliveryStatus } from '../outbox-connector/delivery-health.ts';
-import { PROCESSOR_NAMES, processorMetricsPort, type ProcessorName } from '../processors/index.ts';
-import { groupOf } from '../processors/ready.ts';
-import { LIVE_TABLE } from '../processors/saga-state/service.ts';
-import { SAGA_STATUSES, type SagaStatus } from '../processors/saga/state.ts';
-import { EVENT_LOG_TOPICS } from '../topics/catalogue.ts';
+import { INSTANCE_STATUSES, type InstanceStatus } from '../processors/saga/instance.ts';
 
 export interface ProcessorProbe {
-  name: ProcessorName;
+  name: string;
   url: string;
   healthy: boolean;
   detail?: string;
@@ -25,10 +21,10 @@ export interface ProcessorProbe {
 }
 
 /** Asks each processor's metrics endpoint; a processor is alive when it answers. */
-export async function probeProcessors(config: Config, timeoutMs = 2_000): Promise<ProcessorProbe[]> {
+export async function probeProcessors(processes: readonly { name: string; metricsPort: number }[], timeoutMs = 2_000): Promise<ProcessorProbe[]> {
   return Promise.all(
-    PROCESSOR_NAMES.map(async (name): Promise<ProcessorProbe> => {
-      const url = `http://127.0.0.1:${processorMetricsPort(config, name)}/metrics.json`;
+    processes.map(async ({ name, metricsPort }): Promise<ProcessorProbe> => {
+      const url = `http://127.0.0.1:${metricsPort}/metrics.json`;
       try {
         const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
         if (!res.ok) return { name, url, healthy: false, detail: `metrics endpoint answered ${res.status}` };
@@ -41,19 +37,25 @@ export async function probeProcessors(config: Config, timeoutMs = 2_000): Promis
   );
 }
 
-/** Count per saga state, 0 for the states no saga is in. */
-export function sagaCounts(rows: readonly { status: string; count: number | string }[]): Record<SagaStatus, number> {
-  const counts = Object.fromEntries(SAGA_STATUSES.map((s) => [s, 0])) as Record<SagaStatus, number>;
-  for (const row of rows) if ((SAGA_STATUSES as readonly string[]).includes(row.status)) counts[row.status as SagaStatus] += Number(row.count);
+export type SagaCounts = Record<string, Record<InstanceStatus, number>>;
+
+/** Count per saga and status, 0 for the statuses no instance of a saga is in. */
+export function sagaCounts(sagaNames: readonly string[], rows: readonly { saga: string; status: string; count: number | string }[]): SagaCounts {
+  const counts: SagaCounts = Object.fromEntries(sagaNames.map((name) => [name, Object.fromEntries(INSTANCE_STATUSES.map((s) => [s, 0])) as Record<InstanceStatus, number>]));
+  for (const row of rows) {
+    const of = counts[row.saga];
+    if (of && (INSTANCE_STATUSES as readonly string[]).includes(row.status)) of[row.status as InstanceStatus] += Number(row.count);
+  }
   return counts;
 }
 
-export async function fetchSagaCounts(pool: pg.Pool): Promise<Record<SagaStatus, number>> {
-  const { rows } = await pool.query(`select status, count(*)::int as count from ${LIVE_TABLE} group by status`).catch((err: { code?: string }) => {
+/** From the monitor's projection in the engine's database. */
+export async function fetchSagaCounts(pool: pg.Pool, sagaNames: readonly string[]): Promise<SagaCounts> {
+  const { rows } = await pool.query('select saga, status, count(*)::int as count from saga_instances where saga = any($1) group by saga, status', [sagaNames]).catch((err: { code?: string }) => {
     if (err.code === '42P01') return { rows: [] }; // no projection yet: no sagas
     throw err;
   });
-  return sagaCounts(rows as { status: string; count: number }[]);
+  return sagaCounts(sagaNames, rows as { saga: string; status: string; count: number }[]);
 }
 
 export interface PartitionEnds {
@@ -83,17 +85,16 @@ export interface LagSample {
   lag: number;
 }
 
-export async function fetchConsumerLag(config: Config, kafka: Kafka): Promise<LagSample[]> {
+/** Lag of each group on the topics it reads. */
+export async function fetchConsumerLag(config: Config, kafka: Kafka, groups: readonly { group: string; topics: readonly string[] }[]): Promise<LagSample[]> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const topics = EVENT_LOG_TOPICS.map((t) => t.name);
     const ends = new Map<string, PartitionEnds[]>();
-    for (const topic of topics) ends.set(topic, await admin.fetchTopicOffsets(topic));
+    for (const topic of new Set(groups.flatMap((g) => g.topics))) ends.set(topic, await admin.fetchTopicOffsets(topic));
     const samples: LagSample[] = [];
-    for (const name of PROCESSOR_NAMES) {
-      const group = groupOf(name);
-      for (const { topic, partitions } of await admin.fetchOffsets({ groupId: group, topics })) {
+    for (const { group, topics } of groups) {
+      for (const { topic, partitions } of await admin.fetchOffsets({ groupId: group, topics: [...topics] })) {
         samples.push({ group, topic, lag: consumerLag(ends.get(topic) ?? [], partitions, config.saga.consumerStart) });
       }
     }
@@ -106,7 +107,7 @@ export async function fetchConsumerLag(config: Config, kafka: Kafka): Promise<La
 export interface ScrapeInput {
   processors: readonly Pick<ProcessorProbe, 'name' | 'healthy' | 'metrics'>[];
   /** Undefined when the projection could not be read. */
-  sagas?: Record<SagaStatus, number>;
+  sagas?: SagaCounts;
   /** Undefined when Kafka could not be asked. */
   lag?: readonly LagSample[];
   /** Undefined when delivery could not be inspected. */
@@ -119,8 +120,8 @@ export function scrapeRegistry(input: ScrapeInput): Registry {
   const up = new Gauge({ name: 'sagaline_processor_up', help: 'Whether the processor answered on its metrics endpoint (1) or not (0)', labelNames: ['service'], registers: [own] });
   for (const p of input.processors) up.set({ service: p.name }, p.healthy ? 1 : 0);
   if (input.sagas) {
-    const sagas = new Gauge({ name: 'sagaline_sagas', help: 'Sagas per state in the saga-state projection', labelNames: ['state'], registers: [own] });
-    for (const [state, count] of Object.entries(input.sagas)) sagas.set({ state }, count);
+    const sagas = new Gauge({ name: 'sagaline_sagas', help: "Saga instances per saga and status in the monitor's projection", labelNames: ['saga', 'status'], registers: [own] });
+    for (const [saga, counts] of Object.entries(input.sagas)) for (const [status, count] of Object.entries(counts)) sagas.set({ saga, status }, count);
   }
   if (input.lag) {
     const lag = new Gauge({ name: 'sagaline_consumer_lag', help: "Messages a processor's consumer group has yet to read: end offsets minus committed offsets, summed over partitions", labelNames: ['group', 'topic'], registers: [own] });

@@ -23,10 +23,11 @@ describe('consumer lag', () => {
   });
 });
 
-describe('sagas per state', () => {
-  it('has every state, 0 where no saga is', () => {
-    expect(sagaCounts([{ status: 'Completed', count: '3' }, { status: 'Compensated', count: 1 }])).toEqual({
-      NotStarted: 0, InProgress: 0, Completed: 3, Compensating: 0, Compensated: 1, Failed: 0,
+describe('instances per saga and status', () => {
+  it('given rows of one saga, then every saga has every status, 0 where no instance is, and rows of other sagas are left out', () => {
+    expect(sagaCounts(['orders', 'refunds'], [{ saga: 'orders', status: 'Completed', count: '3' }, { saga: 'orders', status: 'Compensated', count: 1 }, { saga: 'payroll', status: 'Completed', count: 9 }])).toEqual({
+      orders: { Running: 0, Compensating: 0, Completed: 3, Compensated: 1, Parked: 0, Failed: 0 },
+      refunds: { Running: 0, Compensating: 0, Completed: 0, Compensated: 0, Parked: 0, Failed: 0 },
     });
   });
 });
@@ -34,38 +35,38 @@ describe('sagas per state', () => {
 describe('the scrape', () => {
   it("merges the processors' metrics with the API's gauges", async () => {
     // Given two processors that answered (with their JSON) and one that did not
-    const model = createProcessorMetrics('model-service');
-    countConsumed(model, 'sagaline.model-events', 'ModelReserved');
-    const audit = createProcessorMetrics('audit-service');
-    countConsumed(audit, 'sagaline.model-events', 'ModelReserved');
-    countConsumed(audit, 'sagaline.model-events', 'ModelReserved');
+    const model = createProcessorMetrics('payments');
+    countConsumed(model, 'sagaline.orders', 'PaymentCharged');
+    const audit = createProcessorMetrics('shipping');
+    countConsumed(audit, 'sagaline.orders', 'PaymentCharged');
+    countConsumed(audit, 'sagaline.orders', 'PaymentCharged');
     const processors = [
-      { name: 'model-service' as const, healthy: true, metrics: await model.registry.getMetricsAsJSON() },
-      { name: 'audit-service' as const, healthy: true, metrics: await audit.registry.getMetricsAsJSON() },
-      { name: 'saga-state' as const, healthy: false },
+      { name: 'payments' as const, healthy: true, metrics: await model.registry.getMetricsAsJSON() },
+      { name: 'shipping' as const, healthy: true, metrics: await audit.registry.getMetricsAsJSON() },
+      { name: 'saga-monitor' as const, healthy: false },
     ];
 
     // When the scrape is built with the saga counts and lag
     const text = await scrapeRegistry({
       processors,
-      sagas: sagaCounts([{ status: 'Completed', count: 2 }]),
-      lag: [{ group: 'sagaline-model-service', topic: 'sagaline.model-events', lag: 4 }],
+      sagas: sagaCounts(['orders'], [{ saga: 'orders', status: 'Completed', count: 2 }]),
+      lag: [{ group: 'sagaline-payments', topic: 'sagaline.orders', lag: 4 }],
     }).metrics();
 
     // Then each processor keeps its own series, and the API's gauges are there
-    expect(text).toContain('sagaline_messages_consumed_total{topic="sagaline.model-events",type="ModelReserved",service="model-service"} 1');
-    expect(text).toContain('sagaline_messages_consumed_total{topic="sagaline.model-events",type="ModelReserved",service="audit-service"} 2');
-    expect(text).toContain('sagaline_handler_duration_seconds_bucket{le="+Inf",service="audit-service"} 0');
-    expect(text).toContain('sagaline_processor_up{service="model-service"} 1');
-    expect(text).toContain('sagaline_processor_up{service="saga-state"} 0');
-    expect(text).toContain('sagaline_sagas{state="Completed"} 2');
-    expect(text).toContain('sagaline_sagas{state="Failed"} 0');
-    expect(text).toContain('sagaline_consumer_lag{group="sagaline-model-service",topic="sagaline.model-events"} 4');
+    expect(text).toContain('sagaline_messages_consumed_total{topic="sagaline.orders",type="PaymentCharged",service="payments"} 1');
+    expect(text).toContain('sagaline_messages_consumed_total{topic="sagaline.orders",type="PaymentCharged",service="shipping"} 2');
+    expect(text).toContain('sagaline_handler_duration_seconds_bucket{le="+Inf",service="shipping"} 0');
+    expect(text).toContain('sagaline_processor_up{service="payments"} 1');
+    expect(text).toContain('sagaline_processor_up{service="saga-monitor"} 0');
+    expect(text).toContain('sagaline_sagas{saga="orders",status="Completed"} 2');
+    expect(text).toContain('sagaline_sagas{saga="orders",status="Failed"} 0');
+    expect(text).toContain('sagaline_consumer_lag{group="sagaline-payments",topic="sagaline.orders"} 4');
   });
 
   it('leaves out a source that could not be read', async () => {
-    const text = await scrapeRegistry({ processors: [{ name: 'saga-state', healthy: false }] }).metrics();
-    expect(text).toContain('sagaline_processor_up{service="saga-state"} 0');
+    const text = await scrapeRegistry({ processors: [{ name: 'saga-monitor', healthy: false }] }).metrics();
+    expect(text).toContain('sagaline_processor_up{service="saga-monitor"} 0');
     expect(text).not.toContain('sagaline_sagas');
     expect(text).not.toContain('sagaline_consumer_lag');
   });

@@ -1,26 +1,25 @@
 /**
- * The HTTP API (`sagaline serve`): start training sagas, read them from the saga-state projection
- * and their history from the event log, the stack's health, and Prometheus metrics for the whole
- * pipeline. JSON in and out; every error is `{"error":{"code","message"}}`.
+ * The HTTP API (`sagaline serve --config`): start any saga of the project, read instances from the
+ * monitor's projection and their history from the event log, the stack's health, and Prometheus
+ * metrics for the whole pipeline. JSON in and out; every error is `{"error":{"code","message"}}`.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { auditSaga } from '../audit/timeline.ts';
+import { auditInstance } from '../audit/timeline.ts';
 import { kafkaClient, pgPool } from '../core/clients.ts';
 import type { Config } from '../core/config.ts';
 import { MessageValidationError, SagalineError } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { Stack } from '../infra/stack/stack.ts';
 import { inspectDelivery } from '../outbox-connector/delivery-health.ts';
-import { OutboxWriter } from '../outbox-connector/outbox-writer.ts';
-import { getSaga, listSagas } from '../processors/saga-state/queries.ts';
-import { DATABASE as SAGA_STATE_DATABASE } from '../processors/saga-state/service.ts';
-import { requestTraining } from '../processors/training-requests/request.ts';
-import { loadContracts } from '../schemas/contracts.ts';
+import { SAGAS_DATABASE } from '../processors/engine/monitor.ts';
+import type { Project } from '../processors/engine/project.ts';
+import { processorPlan } from '../processors/supervisor.ts';
+import { byName, sagaTopic, streamTopics } from '../topics/derived.ts';
 import { errorResponse } from './errors.ts';
 import { healthReport } from './health.ts';
 import { fetchConsumerLag, fetchSagaCounts, probeProcessors, scrapeRegistry } from './metrics.ts';
-import { parseListQuery, TRAINING_REQUEST_SCHEMA, type TrainingRequestBody } from './requests.ts';
+import { parseListQuery, START_BODY_SCHEMA, type StartBody } from './requests.ts';
 import type { ActionRegistry } from '../coordinator/actions.ts';
 import { registerTwoPhaseCommitRoutes } from './two-phase-commit-routes.ts';
 import type { SagaClient } from '../processors/engine/client.ts';
@@ -41,31 +40,22 @@ export interface ApiOptions {
   auditTimeoutMs?: number;
   /** The two-phase commit participant actions `POST /2pc/…` may name (default none: every participant is refused). */
   twoPhaseCommitActions?: ActionRegistry;
-  /** A project's own sagas: `POST /sagas/{name}` starts one, `GET /sagas/{name}/{id}` reads one. */
-  definedSagas?: DefinedSagas;
 }
 
-export interface DefinedSagas {
-  sagas: readonly SagaDefinition[];
+/** The project the API serves: its sagas, its processes (for health and metrics), and a client of its sagas. */
+export interface ApiProject {
+  project: Project;
   /** Made on first use (the registry may be down when the API starts). */
   client: () => Promise<SagaClient>;
 }
 
-const START_BODY_SCHEMA = {
-  type: 'object',
-  required: ['tenantId', 'payload'],
-  additionalProperties: false,
-  properties: {
-    tenantId: { type: 'string', minLength: 1, maxLength: 200 },
-    sagaId: { type: 'string', minLength: 1, maxLength: 200 },
-    payload: { type: 'object' },
-  },
-} as const;
-
 /** The API's Fastify instance, logging through the project's pino logger. */
 export type Api = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
 
-export function buildApi(config: Config, options: ApiOptions = {}): Api {
+export function buildApi(config: Config, served: ApiProject, options: ApiOptions = {}): Api {
+  const { project } = served;
+  const names = [...byName(project.sagas).keys()];
+  const plan = processorPlan(config, project);
   const log = options.logger ?? createLogger(config, 'api');
   const app = Fastify({
     loggerInstance: log,
@@ -75,15 +65,19 @@ export function buildApi(config: Config, options: ApiOptions = {}): Api {
     // the error name the offending value.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, verbose: true } },
   });
-  const pool = pgPool(config, SAGA_STATE_DATABASE, 4, (err) => log.warn({ err: err.message }, 'idle database connection lost; the pool reconnects on demand'));
+  const pool = pgPool(config, SAGAS_DATABASE, 4, (err) => log.warn({ err: err.message }, 'idle database connection lost; the pool reconnects on demand'));
   const kafka = kafkaClient(config, 'sagaline-api', { connectionTimeout: 3_000, retry: { retries: 1 } });
-  let writer: Promise<OutboxWriter> | undefined;
-  const outboxWriter = () => {
-    writer ??= OutboxWriter.create(config.schemaRegistryUrl, loadContracts()).catch((err: unknown) => {
-      writer = undefined; // the registry may be back next time
-      throw err;
-    });
-    return writer;
+  // The groups whose lag /metrics reports: each process's groups, on its saga topics.
+  const topicOfGroup = new Map<string, string>();
+  for (const versions of byName(project.sagas).values()) {
+    const topic = sagaTopic(versions).name;
+    for (const p of project.participants.filter((x) => x.saga.name === versions[0]!.name)) topicOfGroup.set(`sagaline-${p.saga.name}-${p.service}`, topic);
+  }
+  const lagGroups = plan.flatMap((p) => p.groups).map((group) => ({ group, topics: [topicOfGroup.get(group) ?? sagaTopic(project.sagas.filter((s) => `sagaline-monitor.${s.name}` === group)).name] }));
+  const named = (name: string): SagaDefinition => {
+    const saga = project.sagas.filter((s) => s.name === name).sort((a, b) => b.version - a.version)[0];
+    if (!saga) throw new SagalineError('SAGA_NOT_FOUND', `no saga definition ${JSON.stringify(name)} (defined: ${names.join(', ')})`);
+    return saga;
   };
 
   app.addHook('onClose', async () => {
@@ -100,26 +94,32 @@ export function buildApi(config: Config, options: ApiOptions = {}): Api {
     reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
   );
 
-  app.post<{ Body: TrainingRequestBody }>('/sagas', { schema: { body: TRAINING_REQUEST_SCHEMA } }, async (request, reply) => {
+  app.post<{ Params: { name: string }; Body: StartBody }>('/sagas/:name', { schema: { body: START_BODY_SCHEMA } }, async (request, reply) => {
+    const saga = named(request.params.name);
     let sagaId: string;
     try {
-      sagaId = await requestTraining(config, request.body, { writer: await outboxWriter() });
+      const client = await served.client();
+      sagaId = await client.start(saga, request.body.payload, { tenantId: request.body.tenantId, ...(request.body.sagaId ? { sagaId: request.body.sagaId } : {}) });
     } catch (err) {
       // A value the message contract refuses is the client's to fix.
       if (err instanceof MessageValidationError) throw new SagalineError('REQUEST_INVALID', err.message);
       throw err;
     }
-    return reply.code(201).header('location', `/sagas/${encodeURIComponent(sagaId)}`).send({ sagaId });
+    return reply.code(201).header('location', `/sagas/${encodeURIComponent(sagaId)}`).send({ sagaId, saga: saga.name, version: saga.version });
   });
 
   app.get<{ Querystring: Record<string, unknown> }>('/sagas', async (request) => {
-    const { state, limit } = parseListQuery(request.query);
-    return { sagas: await listSagas(pool, state, limit) };
+    const query = parseListQuery(request.query, names);
+    return { sagas: await (await served.client()).list(query) };
   });
 
-  app.get<{ Params: { id: string } }>('/sagas/:id', async (request) => getSaga(pool, request.params.id));
+  app.get<{ Params: { id: string } }>('/sagas/:id', async (request) => {
+    const record = await (await served.client()).get(request.params.id);
+    if (!record || !names.includes(record.saga)) throw new SagalineError('SAGA_NOT_FOUND', `no saga ${request.params.id} in the projection`);
+    return record;
+  });
 
-  app.get<{ Params: { id: string } }>('/sagas/:id/events', async (request) => auditSaga(config, request.params.id, options.auditTimeoutMs ?? 60_000));
+  app.get<{ Params: { id: string } }>('/sagas/:id/events', async (request) => auditInstance(config, project, request.params.id, options.auditTimeoutMs ?? 60_000));
 
   // Delivery is judged from Postgres (slots, walsenders, heartbeats): null when it cannot be read.
   const delivery = (request: FastifyRequest) =>
@@ -129,7 +129,7 @@ export function buildApi(config: Config, options: ApiOptions = {}): Api {
     });
 
   app.get('/health', async (request, reply) => {
-    const [components, deliveries, processors] = await Promise.all([new Stack(config).status(), delivery(request), probeProcessors(config)]);
+    const [components, deliveries, processors] = await Promise.all([new Stack(config).status(), delivery(request), probeProcessors(plan)]);
     const { httpStatus, report } = healthReport(components, deliveries, processors);
     return reply.code(httpStatus).send(report);
   });
@@ -141,46 +141,18 @@ export function buildApi(config: Config, options: ApiOptions = {}): Api {
         return undefined;
       });
     const [processors, sagas, lag, deliveries] = await Promise.all([
-      probeProcessors(config),
-      bestEffort('sagas per state', fetchSagaCounts(pool)),
-      bestEffort('consumer lag', fetchConsumerLag(config, kafka)),
+      probeProcessors(plan),
+      bestEffort('sagas per status', fetchSagaCounts(pool, names)),
+      bestEffort('consumer lag', fetchConsumerLag(config, kafka, lagGroups)),
       delivery(request),
     ]);
     const registry = scrapeRegistry({ processors, ...(sagas ? { sagas } : {}), ...(lag ? { lag } : {}), ...(deliveries ? { delivery: deliveries } : {}) });
     return reply.type(registry.contentType).send(await registry.metrics());
   });
 
-  if (options.definedSagas) registerDefinedSagaRoutes(app, options.definedSagas);
-
   // The two-phase commit coordinator: /2pc/transactions…
-  registerTwoPhaseCommitRoutes(app, config, options.twoPhaseCommitActions ?? {});
+  registerTwoPhaseCommitRoutes(app, config, options.twoPhaseCommitActions ?? {}, { schemas: project.schemas, topics: streamTopics(project.streams) });
 
   return app;
 }
 
-/** Routes for a project's own sagas; the start message is checked against its Avro schema (a 400 naming the field). */
-function registerDefinedSagaRoutes(app: Api, defined: DefinedSagas): void {
-  const named = (name: string): SagaDefinition => {
-    const saga = defined.sagas.filter((s) => s.name === name).sort((a, b) => b.version - a.version)[0];
-    if (!saga) throw new SagalineError('SAGA_NOT_FOUND', `no saga definition ${JSON.stringify(name)} (defined: ${defined.sagas.map((s) => s.name).join(', ')})`);
-    return saga;
-  };
-  app.post<{ Params: { name: string }; Body: { tenantId: string; sagaId?: string; payload: unknown } }>('/sagas/:name', { schema: { body: START_BODY_SCHEMA } }, async (request, reply) => {
-    const saga = named(request.params.name);
-    let sagaId: string;
-    try {
-      const client = await defined.client();
-      sagaId = await client.start(saga, request.body.payload, { tenantId: request.body.tenantId, ...(request.body.sagaId ? { sagaId: request.body.sagaId } : {}) });
-    } catch (err) {
-      if (err instanceof MessageValidationError) throw new SagalineError('REQUEST_INVALID', err.message);
-      throw err;
-    }
-    return reply.code(201).header('location', `/sagas/${encodeURIComponent(saga.name)}/${encodeURIComponent(sagaId)}`).send({ sagaId });
-  });
-  app.get<{ Params: { name: string; id: string } }>('/sagas/:name/:id', async (request) => {
-    const saga = named(request.params.name);
-    const record = await (await defined.client()).get(request.params.id);
-    if (!record || record.saga !== saga.name) throw new SagalineError('SAGA_NOT_FOUND', `no ${saga.name} saga ${request.params.id} in the projection`);
-    return record;
-  });
-}

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 import type { Config } from '../core/config.ts';
 import { SagalineError } from '../core/errors.ts';
-import { Coordinator } from '../coordinator/engine.ts';
+import { Coordinator, type CoordinatorOptions } from '../coordinator/engine.ts';
 import type { ParticipantSpec, TransactionRecord } from '../coordinator/log.ts';
 import { TERMINAL_TRANSACTION_STATES } from '../coordinator/states.ts';
 import { actionNamed, type ActionRegistry } from '../coordinator/actions.ts';
@@ -48,10 +48,10 @@ function statusFor(err: unknown): number | undefined {
   return undefined;
 }
 
-export function registerTwoPhaseCommitRoutes(app: Api, config: Config, actions: ActionRegistry): void {
+export function registerTwoPhaseCommitRoutes(app: Api, config: Config, actions: ActionRegistry, outbox?: CoordinatorOptions['outbox']): void {
   let coordinator: Promise<Coordinator> | undefined;
   const get = () => {
-    coordinator ??= Coordinator.start(config, { log: app.log.child({ service: 'coordinator' }), actions }).catch((err: unknown) => {
+    coordinator ??= Coordinator.start(config, { log: app.log.child({ service: 'coordinator' }), actions, ...(outbox ? { outbox } : {}) }).catch((err: unknown) => {
       coordinator = undefined;
       throw err;
     });

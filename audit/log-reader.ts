@@ -10,12 +10,13 @@ import type { Config } from '../core/config.ts';
 import { PoisonMessageError, SagalineError, TimeoutError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { createLogger } from '../core/log.ts';
-import { decodeMessage, type DecodedMessage } from '../processors/runtime/decode.ts';
-import { EVENT_LOG_TOPICS } from '../topics/catalogue.ts';
+import { decodeMessage, type DecodedMessage, type TopicMessages } from '../processors/runtime/decode.ts';
 
 export interface ReadLogOptions {
-  /** Topics to read; every event log by default. */
-  topics?: readonly string[];
+  /** Topics to read (a project's saga topics and streams, topics/derived.ts). */
+  topics: readonly string[];
+  /** What each topic carries, for decoding. */
+  catalogue: TopicMessages;
   /** Only this saga's messages: just the partition its key hashes to, filtered by key. */
   sagaId?: string;
   /** Broker timestamps (ms since epoch), inclusive. */
@@ -63,7 +64,7 @@ async function offsetRanges(kafka: Kafka, topics: readonly string[], options: Re
   try {
     const existing = new Set(await admin.listTopics());
     for (const topic of topics) {
-      if (!existing.has(topic)) throw new SagalineError('TOPIC_NOT_FOUND', `topic ${topic} does not exist (run \`npx sagaline provision\`)`);
+      if (!existing.has(topic)) throw new SagalineError('TOPIC_NOT_FOUND', `topic ${topic} does not exist (run \`npx sagaline provision --config\`)`);
       const offsets = await admin.fetchTopicOffsets(topic);
       const wanted = options.sagaId === undefined ? undefined : partitionForKey(options.sagaId, offsets.length);
       const starts = options.fromMs === undefined ? undefined : await admin.fetchTopicOffsetsByTimestamp(topic, options.fromMs);
@@ -94,11 +95,12 @@ const maxBig = (a: bigint, b: bigint) => (a > b ? a : b);
 
 export async function readLog(config: Config, options: ReadLogOptions): Promise<ReadLogResult> {
   const t0 = Date.now();
-  const topics = options.topics ?? EVENT_LOG_TOPICS.map((t) => t.name);
+  const topics = options.topics;
   const kafka = kafkaClient(config, 'sagaline-log-reader');
   const registry = registryClient(config);
   const log = createLogger(config, 'log-reader');
   const remaining = await offsetRanges(kafka, topics, options);
+  const partitionsOf = await partitionCounts(kafka, topics);
   log.debug({ sagaId: options.sagaId, ranges: Object.fromEntries([...remaining].map(([k, r]) => [k, `${r.start}-${r.end}`])) }, 'reading the event log');
   const total = Number([...remaining.values()].reduce((sum, r) => sum + (r.end - r.start), 0n));
   let messages = 0;
@@ -133,7 +135,7 @@ export async function readLog(config: Config, options: ReadLogOptions): Promise<
           const inTime = (options.fromMs === undefined || Number(message.timestamp) >= options.fromMs) && (options.toMs === undefined || Number(message.timestamp) <= options.toMs);
           const ofSaga = options.sagaId === undefined || message.key?.toString() === options.sagaId;
           if (inTime && ofSaga) {
-            await options.onMessage(await decodeMessage(registry, topic, partition, message));
+            await options.onMessage(await decodeMessage(registry, topic, partition, message, options.catalogue));
             messages += 1;
           }
         } catch (err) {
@@ -156,7 +158,7 @@ export async function readLog(config: Config, options: ReadLogOptions): Promise<
     }
     // Partitions outside the selection (other sagas' partitions) are never fetched.
     for (const topic of selected) {
-      const all = EVENT_LOG_TOPICS.find((t) => t.name === topic)?.partitions ?? 0;
+      const all = partitionsOf.get(topic) ?? 0;
       const idle = Array.from({ length: all }, (_, p) => p).filter((p) => !remaining.has(`${topic}/${p}`));
       if (idle.length) consumer.pause([{ topic, partitions: idle }]);
     }
@@ -171,6 +173,17 @@ export async function readLog(config: Config, options: ReadLogOptions): Promise<
     await deleteGroup(kafka, groupId);
   }
   return { messages, poison, total, elapsedMs: Date.now() - t0 };
+}
+
+async function partitionCounts(kafka: Kafka, topics: readonly string[]): Promise<Map<string, number>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { topics: meta } = await admin.fetchTopicMetadata({ topics: [...topics] });
+    return new Map(meta.map((t) => [t.name, t.partitions.length]));
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 async function deleteGroup(kafka: Kafka, groupId: string): Promise<void> {

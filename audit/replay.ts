@@ -1,25 +1,27 @@
 /**
- * Replaying history: re-reads the event log (all of it, one saga, or a time range), optionally
- * folding it into a fresh saga-state table to compare with the live projection, and optionally
- * writing a hash-chained export of every message read.
+ * Replaying history: re-reads a project's event logs (all of it, one saga, or a time range),
+ * optionally folding its sagas' logs into fresh instance states to compare with the monitor's live
+ * projection, and optionally writing a hash-chained export of every message read.
  *
  * A rebuild reads exactly what the live projection has read (its stored offsets), so the comparison
  * is like for like; if the live projection moves on meanwhile, the rebuild follows it to the new
- * offsets before comparing, from one consistent snapshot of the live table and its offsets.
+ * offsets before comparing, from one consistent snapshot of the live table and its offsets. It
+ * compares each instance's status, version and state (the fold of its messages); the row's
+ * bookkeeping columns (updated_at, next_deadline) are not part of it.
  */
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { kafkaClient, pgPool } from '../core/clients.ts';
 import type { Config } from '../core/config.ts';
 import { SagalineError } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
+import { SAGAS_DATABASE } from '../processors/engine/monitor.ts';
+import type { Project } from '../processors/engine/project.ts';
+import { inTransaction } from '../processors/engine/tables.ts';
 import type { DecodedMessage } from '../processors/runtime/decode.ts';
-import { compareStates, liveOffsets, loadStates, type ProjectionDifference } from '../processors/saga-state/rebuild.ts';
-import { DATABASE, LIVE_TABLE, project, projectionDdl } from '../processors/saga-state/service.ts';
-import { inTransaction } from '../processors/runtime/participant.ts';
-import { EVENT_LOG_TOPICS } from '../topics/catalogue.ts';
 import { ExportWriter, type ExportedMessage } from './export.ts';
+import { compareStates, foldMessage, type FoldedInstance, type StateDifference } from './fold.ts';
 import { readLog } from './log-reader.ts';
+import { historySources } from './sources.ts';
 
 export class ReplayOptionError extends SagalineError {
   constructor(message: string) {
@@ -48,17 +50,16 @@ export interface ReplayReport {
   eventsPerSecond: number;
   byType: Record<string, number>;
   rebuild?: {
-    table: string;
-    kept: boolean;
+    /** Where the rebuilt instances were kept (--keep-table), else null. */
+    table: string | null;
     sagasCompared: number;
-    differences: ProjectionDifference[];
+    differences: StateDifference[];
     /** Messages in the log the live projection had not read yet when compared. */
     liveBehindLog: number;
   };
   export?: { path: string; messages: number; lastHash: string };
 }
 
-/** An ISO 8601 time (`2026-11-22T10:00:00Z`, `2026-11-22`) or milliseconds since the epoch. */
 export function parseTime(option: string, value: string): number {
   const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
   if (!Number.isFinite(ms)) throw new ReplayOptionError(`${option} must be an ISO 8601 time (e.g. 2026-11-22T10:00:00Z) or milliseconds since the epoch, got "${value}"`);
@@ -94,29 +95,39 @@ export function exported(m: DecodedMessage): ExportedMessage {
 
 const sameOffsets = (a: Map<string, bigint>, b: Map<string, bigint>) => a.size === b.size && [...a].every(([k, v]) => b.get(k) === v);
 
-async function logEnds(config: Config): Promise<Map<string, bigint>> {
+async function logEnds(config: Config, topics: readonly string[]): Promise<Map<string, bigint>> {
   const admin = kafkaClient(config, 'sagaline-replay').admin();
   await admin.connect();
   try {
     const ends = new Map<string, bigint>();
-    for (const { name } of EVENT_LOG_TOPICS) for (const p of await admin.fetchTopicOffsets(name)) ends.set(`${name}/${p.partition}`, BigInt(p.high));
+    for (const name of topics) for (const p of await admin.fetchTopicOffsets(name)) ends.set(`${name}/${p.partition}`, BigInt(p.high));
     return ends;
   } finally {
     await admin.disconnect();
   }
 }
 
-/** The live projection's offsets and states, read in one snapshot (they commit together). */
-async function liveSnapshot(pool: pg.Pool, sagaIds?: string[]) {
+/** What the live projection compares: an instance's status, version and state. */
+const comparable = (status: string, version: number | undefined, state: unknown) => ({ status, version, state });
+
+/** The live projection's offsets on the project's topics and its instances of the project's sagas, read in one snapshot (they commit together). */
+async function liveSnapshot(pool: pg.Pool, topics: readonly string[], sagaNames: readonly string[], sagaId?: string) {
   return inTransaction(pool, async (client) => {
     await client.query('set transaction isolation level repeatable read');
-    return { offsets: await liveOffsets(client), states: await loadStates(client, LIVE_TABLE, sagaIds) };
+    const offsets = new Map<string, bigint>();
+    for (const r of (await client.query<{ topic: string; partition: number; next_offset: string }>('select topic, partition, next_offset from saga_projection_offsets where topic = any($1)', [topics])).rows) {
+      offsets.set(`${r.topic}/${r.partition}`, BigInt(r.next_offset));
+    }
+    const rows = (await client.query<{ saga_id: string; status: string; version: number; state: unknown }>('select saga_id, status, version, state from saga_instances where saga = any($1) and ($2::text is null or saga_id = $2)', [sagaNames, sagaId ?? null])).rows;
+    return { offsets, states: new Map(rows.map((r) => [r.saga_id, comparable(r.status, r.version, r.state)])) };
   });
 }
 
-export async function replay(config: Config, options: ReplayOptions): Promise<ReplayReport> {
+export async function replay(config: Config, project: Project, options: ReplayOptions): Promise<ReplayReport> {
   checkReplayOptions(options);
   const log = createLogger(config, 'replay');
+  const sources = historySources(project);
+  const sagaTopics = [...sources.sagas.keys()];
   const t0 = Date.now();
   const writer = options.exportPath
     ? await ExportWriter.open(options.exportPath, {
@@ -126,22 +137,25 @@ export async function replay(config: Config, options: ReplayOptions): Promise<Re
         ...(options.rebuild ? { upTo: 'the live projection offsets' } : {}),
       })
     : undefined;
-  const pool = options.rebuild ? pgPool(config, DATABASE, 4) : undefined;
-  const table = `saga_state_replay_${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}_${randomBytes(3).toString('hex')}`;
+  const pool = options.rebuild ? pgPool(config, SAGAS_DATABASE, 2) : undefined;
   const byType: Record<string, number> = {};
   const sagas = new Set<string>();
+  const rebuilt = new Map<string, FoldedInstance>();
+  const seen = new Set<string>();
   let events = 0;
   let undecodable = 0;
   let rebuild: ReplayReport['rebuild'];
-  const onMessage = async (m: DecodedMessage) => {
+  const onMessage = (m: DecodedMessage) => {
     byType[m.type] = (byType[m.type] ?? 0) + 1;
     sagas.add(m.metadata.sagaId);
-    if (pool) await inTransaction(pool, (client) => project(client, table, m));
-    await writer?.write(exported(m));
+    const versions = sources.sagas.get(m.kafka.topic);
+    if (pool && versions) foldMessage(versions, rebuilt, seen, m);
+    return writer?.write(exported(m));
   };
-  const read = async (range: { startAt?: Map<string, bigint>; upTo?: Map<string, bigint> }) => {
+  const read = async (range: { topics: readonly string[]; startAt?: Map<string, bigint>; upTo?: Map<string, bigint> }) => {
     const result = await readLog(config, {
       ...range,
+      catalogue: sources.catalogue,
       ...(options.sagaId !== undefined ? { sagaId: options.sagaId } : {}),
       ...(options.fromMs !== undefined ? { fromMs: options.fromMs } : {}),
       ...(options.toMs !== undefined ? { toMs: options.toMs } : {}),
@@ -154,27 +168,30 @@ export async function replay(config: Config, options: ReplayOptions): Promise<Re
   };
   try {
     if (!pool) {
-      await read({});
+      await read({ topics: sources.topics });
     } else {
-      for (const statement of projectionDdl(table)) await pool.query(statement);
-      const sagaIds = options.sagaId ? [options.sagaId] : undefined;
-      let readUpTo = await liveOffsets(pool).catch((err: { code?: string }) => {
-        if (err.code === '42P01') return new Map<string, bigint>(); // saga-state has never run here
-        throw err;
-      });
-      await read({ upTo: readUpTo });
+      const names = [...new Set(project.sagas.map((s) => s.name))];
+      const snapshot = () =>
+        liveSnapshot(pool, sagaTopics, names, options.sagaId).catch((err: { code?: string }) => {
+          if (err.code === '42P01') return { offsets: new Map<string, bigint>(), states: new Map() }; // the monitor has never run here
+          throw err;
+        });
+      let readUpTo = (await snapshot()).offsets;
+      await read({ topics: sagaTopics, upTo: readUpTo });
       for (let round = 0; ; round++) {
-        const live = await liveSnapshot(pool, sagaIds);
+        const live = await snapshot();
         log.debug({ round, live: Object.fromEntries([...live.offsets].map(([k, v]) => [k, String(v)])) }, 'live projection snapshot');
         if (sameOffsets(live.offsets, readUpTo)) {
-          const ends = await logEnds(config);
-          const differences = compareStates(live.states, await loadStates(pool, table, sagaIds), LIVE_TABLE, table);
+          const ends = await logEnds(config, sagaTopics);
+          const folded = new Map([...rebuilt].filter(([, f]) => f.state).map(([id, f]) => [id, comparable(f.state!.status, f.version, f.state)]));
+          const differences = compareStates(live.states, folded, 'the live projection', 'the rebuild');
           const liveBehindLog = Number([...ends].reduce((sum, [key, end]) => sum + (end - (live.offsets.get(key) ?? 0n)), 0n));
-          rebuild = { table, kept: options.keepTable ?? false, sagasCompared: new Set([...live.states.keys(), ...sagas]).size, differences, liveBehindLog };
+          const table = options.keepTable ? await keep(pool, rebuilt) : null;
+          rebuild = { table, sagasCompared: new Set([...live.states.keys(), ...folded.keys()]).size, differences, liveBehindLog };
           break;
         }
         if (round >= 20) throw new SagalineError('REPLAY_UNSETTLED', 'the live projection kept moving during 20 catch-up rounds; run the rebuild when the pipeline is quieter');
-        await read({ startAt: readUpTo, upTo: live.offsets });
+        await read({ topics: sagaTopics, startAt: readUpTo, upTo: live.offsets });
         readUpTo = live.offsets;
       }
     }
@@ -194,9 +211,18 @@ export async function replay(config: Config, options: ReplayOptions): Promise<Re
     await writer?.abort();
     throw err;
   } finally {
-    if (pool) {
-      if (!options.keepTable) await pool.query(`drop table if exists ${pg.escapeIdentifier(table)}`).catch(() => undefined);
-      await pool.end();
-    }
+    await pool?.end();
   }
+}
+
+/** Writes the rebuilt instances to a table of their own beside the live one, for inspection. */
+async function keep(pool: pg.Pool, rebuilt: Map<string, FoldedInstance>): Promise<string> {
+  const table = `saga_instances_replay_${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}`;
+  const t = pg.escapeIdentifier(table);
+  await pool.query(`create table ${t} (saga_id text primary key, saga text not null, version int not null, status text not null, state jsonb not null)`);
+  const rows = [...rebuilt].filter(([, f]) => f.state).map(([id, f]) => ({ saga_id: id, saga: f.state!.saga, version: f.state!.version, status: f.state!.status, state: f.state }));
+  for (let i = 0; i < rows.length; i += 500) {
+    await pool.query(`insert into ${t} select * from jsonb_to_recordset($1::jsonb) as x(saga_id text, saga text, version int, status text, state jsonb)`, [JSON.stringify(rows.slice(i, i + 500))]);
+  }
+  return table;
 }

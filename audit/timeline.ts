@@ -1,23 +1,25 @@
 /**
- * A saga's history read back from the Kafka log (never from the projection): every message in
+ * An instance's history read back from the Kafka log (never from the projection): every message in
  * causal order — each after the message that caused it, otherwise by broker time — with where it
  * sits in the log, who emitted it, and the state the saga's fold derives from it.
  */
 import type { Config } from '../core/config.ts';
 import { SagalineError } from '../core/errors.ts';
+import type { Project } from '../processors/engine/project.ts';
+import { SAGA_STARTED, type Versions } from '../processors/engine/versions.ts';
 import type { DecodedMessage } from '../processors/runtime/decode.ts';
-import { stepDefinition, stepOfMessage } from '../processors/saga/definition.ts';
-import { evolve, initialState } from '../processors/saga/state.ts';
-import { summarize, type SagaSummary } from '../processors/saga-state/queries.ts';
-import type { MessageType, Step } from '../schemas/generated.ts';
+import { roleOf, type SagaDefinition } from '../processors/saga/define-saga.ts';
+import { ENGINE_MESSAGES, type InstanceState } from '../processors/saga/instance.ts';
+import { foldLog } from './fold.ts';
 import { readLog } from './log-reader.ts';
+import { historySources } from './sources.ts';
 
 export interface AuditEvent {
   at: string;
   topic: string;
   partition: number;
   offset: string;
-  type: MessageType;
+  type: string;
   service: string;
   messageId: string;
   causationId: string;
@@ -27,9 +29,11 @@ export interface AuditEvent {
 
 export interface AuditTimeline {
   sagaId: string;
+  saga: string;
+  version: number | null;
   events: AuditEvent[];
-  /** The saga's state folded from exactly these events. */
-  state: SagaSummary;
+  /** The instance's state folded from exactly these events (null if they hold no start). */
+  state: InstanceState | null;
 }
 
 export class SagaNotInLogError extends SagalineError {
@@ -38,28 +42,17 @@ export class SagaNotInLogError extends SagalineError {
   }
 }
 
-/** Who wrote a message to its outbox: the step's owner, the requester, or the saga watchdog. */
-export function emitterOf(type: MessageType, payload: unknown): string {
-  const reported = stepOfMessage(type);
-  if (reported) return stepDefinition(reported.step).service;
-  switch (type) {
-    case 'TrainingRequested':
-      return 'requester';
-    case 'TrainingStarted':
-      return 'training-service';
-    case 'StepTimedOut':
-    case 'SagaCompleted':
-      return 'saga-state';
-    case 'CompensationFailed':
-      return stepDefinition((payload as { step: Step }).step).service;
-    // Written by the two-phase commit coordinator inside each participant's prepared transaction.
-    case 'ModelVersionChanged':
-      return 'model-service';
-    case 'ModelVersionAudited':
-      return 'audit-service';
-    default:
-      return 'unknown';
-  }
+/** The monitor writes deadlines; the requester the start (and its version); a step's owner its messages and its compensation's. */
+export const MONITOR = 'saga-monitor';
+export const REQUESTER = 'requester';
+
+/** Who wrote a message to its outbox, from the definition. */
+export function emitterOf(definition: SagaDefinition, type: string, payload: unknown): string {
+  if (type === SAGA_STARTED || type === definition.startedBy) return REQUESTER;
+  if (type === ENGINE_MESSAGES.stepTimedOut) return MONITOR;
+  const role = roleOf(definition, type);
+  const step = type === ENGINE_MESSAGES.compensationFailed ? (payload as { step?: string } | undefined)?.step : role && role.kind !== 'start' ? role.step : undefined;
+  return definition.steps.find((s) => s.name === step)?.owner ?? 'unknown';
 }
 
 const logPosition = (m: DecodedMessage) => [m.kafka.timestamp, m.kafka.topic, m.kafka.partition, BigInt(m.kafka.offset)] as const;
@@ -105,32 +98,40 @@ export function causalOrder(messages: readonly DecodedMessage[]): DecodedMessage
   return ordered;
 }
 
-export function timelineOf(sagaId: string, messages: readonly DecodedMessage[]): AuditTimeline {
+/** The timeline of one instance from its messages (any order). Pure. */
+export function timelineOf(versions: Versions<SagaDefinition>, sagaId: string, messages: readonly DecodedMessage[]): AuditTimeline {
   const ordered = causalOrder(messages);
-  let state = initialState(sagaId);
-  for (const m of ordered) state = evolve(state, { type: m.type, payload: m.payload, messageId: m.metadata.messageId, at: m.kafka.timestamp });
+  // The fold goes in log order (as the projection reads it); the timeline shows causal order.
+  const inLogOrder = [...messages].sort((a, b) => (earlier(a, b) ? -1 : earlier(b, a) ? 1 : 0));
+  const folded = foldLog(versions, inLogOrder).get(sagaId);
+  const definition = versions.of(folded?.version ?? versions.latest.version) ?? versions.latest;
   return {
     sagaId,
+    saga: versions.name,
+    version: folded?.version ?? null,
     events: ordered.map((m) => ({
       at: new Date(m.kafka.timestamp).toISOString(),
       topic: m.kafka.topic,
       partition: m.kafka.partition,
       offset: m.kafka.offset,
       type: m.type,
-      service: emitterOf(m.type, m.payload),
+      service: emitterOf(definition, m.type, m.payload),
       messageId: m.metadata.messageId,
       causationId: m.metadata.causationId,
       correlationId: m.metadata.correlationId,
       payload: m.payload,
     })),
-    state: summarize(state),
+    state: folded?.state ?? null,
   };
 }
 
-/** Reads the saga's partition of every event log and returns its timeline. */
-export async function auditSaga(config: Config, sagaId: string, timeoutMs = 120_000): Promise<AuditTimeline> {
+/** Reads the instance's partition of each of the project's saga topics and returns its timeline. */
+export async function auditInstance(config: Config, project: Project, sagaId: string, timeoutMs = 120_000): Promise<AuditTimeline> {
+  const sources = historySources(project);
   const messages: DecodedMessage[] = [];
-  await readLog(config, { sagaId, timeoutMs, onMessage: (m) => void messages.push(m) });
+  await readLog(config, { topics: [...sources.sagas.keys()], catalogue: sources.catalogue, sagaId, timeoutMs, onMessage: (m) => void messages.push(m) });
   if (messages.length === 0) throw new SagaNotInLogError(sagaId);
-  return timelineOf(sagaId, messages);
+  // An id is one instance of one saga: the topic its messages are on says which.
+  const topic = messages[0]!.kafka.topic;
+  return timelineOf(sources.sagas.get(topic)!, sagaId, messages.filter((m) => m.kafka.topic === topic));
 }

@@ -4,16 +4,19 @@ import { kafkaClient, registryClient } from '../core/clients.ts';
 import { loadConfig } from '../core/config.ts';
 import { PoisonMessageError, SagalineError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
-import { auditSaga, emitterOf, type AuditTimeline } from '../audit/timeline.ts';
+import { auditInstance, emitterOf, type AuditTimeline } from '../audit/timeline.ts';
 import { exported, parseTime, replay, type ReplayOptions, type ReplayReport } from '../audit/replay.ts';
+import { historySources } from '../audit/sources.ts';
+import { loadProject, type Project } from '../processors/engine/project.ts';
 import { decodeMessage } from '../processors/runtime/decode.ts';
-import { EVENT_LOG_TOPICS, TOPIC_PREFIX } from '../topics/catalogue.ts';
+import { TOPIC_PREFIX } from '../topics/catalogue.ts';
 import { printJson, progress, progressBar, table } from './output.ts';
+import { CONFIG_OPTION } from './own-saga-commands.ts';
 
 const short = (id: string) => id.slice(0, 8);
 
-function printTimeline(t: AuditTimeline): void {
-  console.log(`saga ${t.sagaId}: ${t.events.length} messages in the event log, in causal order`);
+function printTimeline(t: AuditTimeline, project: Project): void {
+  console.log(`saga ${t.sagaId} (${t.saga}${t.version === null ? '' : ` v${t.version}`}): ${t.events.length} messages in the event log, in causal order`);
   console.log(
     table(
       t.events.map((e, i) => ({
@@ -30,19 +33,24 @@ function printTimeline(t: AuditTimeline): void {
   console.log('\npayloads:');
   t.events.forEach((e, i) => console.log(`${String(i + 1).padStart(3)} ${e.type}: ${JSON.stringify(e.payload)}`));
   const s = t.state;
-  console.log(`\nstate derived from these messages: ${s.state}${s.reason ? ` (${s.reason})` : ''}`);
-  console.log(table(s.steps.map((st) => ({ step: st.name, status: st.status, reason: st.reason ?? '' }))));
+  if (!s) return console.log('\nno start message among these messages: no state derived');
+  console.log(`\nstate derived from these messages: ${s.status}${s.reason ? ` (${s.reason})` : ''}`);
+  const definition = project.sagas.find((d) => d.name === t.saga && d.version === s.version);
+  const order = definition ? definition.steps.map((st) => st.name) : Object.keys(s.steps);
+  console.log(table(order.filter((name) => s.steps[name]).map((name) => ({ step: name, status: s.steps[name]!.status, attempts: s.steps[name]!.attempts, reason: s.steps[name]!.reason ?? '' }))));
 }
 
 export function auditCommand(): Command {
   return new Command('audit')
     .description("a saga's whole history read from the Kafka log (not the projection): every message in causal order, and the state derived from it")
     .argument('<sagaId>')
-    .option('--json', 'print {"sagaId","events":[{at,topic,partition,offset,type,service,messageId,causationId,payload}],"state"}')
-    .action(async (sagaId: string, opts: { json?: boolean }) => {
-      const timeline = await auditSaga(loadConfig(), sagaId);
+    .option(...CONFIG_OPTION)
+    .option('--json', 'print {"sagaId","saga","version","events":[{at,topic,partition,offset,type,service,messageId,causationId,payload}],"state"}')
+    .action(async (sagaId: string, opts: { json?: boolean; config?: string | true }) => {
+      const project = await loadProject(opts.config ?? true);
+      const timeline = await auditInstance(loadConfig(), project, sagaId);
       if (opts.json) return printJson(timeline);
-      printTimeline(timeline);
+      printTimeline(timeline, project);
     });
 }
 
@@ -52,7 +60,7 @@ function printReplay(r: ReplayReport): void {
   if (types.length) console.log(table(types.map(([type, count]) => ({ type, messages: count }))));
   if (r.rebuild) {
     const b = r.rebuild;
-    console.log(`\nrebuilt the saga-state projection into ${b.table}${b.kept ? ' (kept)' : ' (dropped after the comparison)'}: ${b.sagasCompared} saga(s) compared with the live projection`);
+    console.log(`\nfolded the log into fresh instance states${b.table ? ` (kept in table ${b.table})` : ''}: ${b.sagasCompared} saga(s) compared with the live projection (status, version and state; not its updated_at or next_deadline)`);
     if (b.liveBehindLog > 0) console.log(`note: the live projection has not read the last ${b.liveBehindLog} message(s) of the log yet; the rebuild stopped where it stands`);
     if (b.differences.length === 0) console.log('no difference');
     for (const d of b.differences) console.log(`saga ${d.sagaId} differs:\n${d.differences.map((x) => `  ${x}`).join('\n')}`);
@@ -62,15 +70,17 @@ function printReplay(r: ReplayReport): void {
 
 export function replayCommand(): Command {
   return new Command('replay')
-    .description('re-read the event log from the start (or a time range): rebuild and compare the saga-state projection, export a hash-chained audit file')
+    .description("re-read the project's event logs from the start (or a time range): rebuild and compare the monitor's projection, export a hash-chained audit file")
     .option('--saga <id>', 'only this saga')
     .option('--from <time>', 'from this broker time (ISO 8601 or ms since epoch)')
     .option('--to <time>', 'up to this broker time, inclusive')
-    .option('--rebuild', 'fold the log into a fresh saga-state table and compare it with the live one, saga by saga')
-    .option('--keep-table', 'with --rebuild: keep the rebuilt table')
+    .option('--rebuild', "fold the log into fresh instance states and compare them with the monitor's live projection, saga by saga")
+    .option('--keep-table', 'with --rebuild: also write the rebuilt instances to a table beside the live one')
+    .option(...CONFIG_OPTION)
     .option('--export <file.ndjson>', 'write every message read as a JSON line, hash-chained (check with verify-export)')
     .option('--json', 'print the report as JSON')
-    .action(async (opts: { saga?: string; from?: string; to?: string; rebuild?: boolean; keepTable?: boolean; export?: string; json?: boolean }) => {
+    .action(async (opts: { saga?: string; from?: string; to?: string; rebuild?: boolean; keepTable?: boolean; export?: string; json?: boolean; config?: string | true }) => {
+      const project = await loadProject(opts.config ?? true);
       const bar = progressBar('replay');
       const options: ReplayOptions = {
         ...(opts.saga ? { sagaId: opts.saga } : {}),
@@ -81,7 +91,7 @@ export function replayCommand(): Command {
         ...(opts.export ? { exportPath: opts.export } : {}),
         onProgress: (done, total) => bar.update(done, total),
       };
-      const report = await replay(loadConfig(), options);
+      const report = await replay(loadConfig(), project, options);
       bar.finish();
       if (opts.json) printJson(report);
       else printReplay(report);
@@ -89,24 +99,27 @@ export function replayCommand(): Command {
     });
 }
 
-/** `training-events` or `sagaline.training-events`; only catalogued event logs. */
-export function resolveEventLog(name: string): string {
+/** `<name>` or `sagaline.<name>`: one of the project's event logs. */
+export function resolveEventLog(project: Project, name: string): string {
   const full = name.startsWith(TOPIC_PREFIX) ? name : `${TOPIC_PREFIX}${name}`;
-  if (!EVENT_LOG_TOPICS.some((t) => t.name === full)) {
-    throw new SagalineError('REQUEST_INVALID', `"${name}" is not an event-log topic; one of: ${EVENT_LOG_TOPICS.map((t) => t.name.replace(TOPIC_PREFIX, '')).join(', ')}`);
-  }
+  const topics = historySources(project).topics;
+  if (!topics.includes(full)) throw new SagalineError('REQUEST_INVALID', `"${name}" is not an event log of ${project.file}; one of: ${topics.map((t) => t.replace(TOPIC_PREFIX, '')).join(', ')}`);
   return full;
 }
 
 export function tailCommand(): Command {
   return new Command('tail')
     .description('decoded messages of a topic as they arrive (Ctrl-C stops)')
-    .argument('<topic>', `an event log: ${EVENT_LOG_TOPICS.map((t) => t.name.replace(TOPIC_PREFIX, '')).join(', ')}`)
+    .argument('<topic>', "one of the project's event logs: a saga's name (or a stream's)")
+    .option(...CONFIG_OPTION)
     .option('--from-beginning', 'start with the oldest message instead of the next one')
     .option('--saga <id>', "only this saga's messages")
     .option('--json', 'one JSON object per line')
-    .action(async (topicName: string, opts: { fromBeginning?: boolean; saga?: string; json?: boolean }) => {
-      const topic = resolveEventLog(topicName);
+    .action(async (topicName: string, opts: { fromBeginning?: boolean; saga?: string; json?: boolean; config?: string | true }) => {
+      const project = await loadProject(opts.config ?? true);
+      const topic = resolveEventLog(project, topicName);
+      const sources = historySources(project);
+      const versions = sources.sagas.get(topic);
       const config = loadConfig();
       const kafka = kafkaClient(config, 'sagaline-tail');
       const registry = registryClient(config);
@@ -122,9 +135,9 @@ export function tailCommand(): Command {
         eachMessage: async ({ partition, message }) => {
           if (opts.saga && message.key?.toString() !== opts.saga) return;
           try {
-            const m = await decodeMessage(registry, topic, partition, message);
+            const m = await decodeMessage(registry, topic, partition, message, sources.catalogue);
             if (opts.json) {
-              process.stdout.write(`${JSON.stringify({ ...exported(m), service: emitterOf(m.type, m.payload) })}\n`);
+              process.stdout.write(`${JSON.stringify({ ...exported(m), ...(versions ? { service: emitterOf(versions.latest, m.type, m.payload) } : {}) })}\n`);
             } else {
               process.stdout.write(`${new Date(m.kafka.timestamp).toISOString()} ${topic.replace(TOPIC_PREFIX, '')}/${partition}@${message.offset} ${m.type} saga=${m.metadata.sagaId} ${JSON.stringify(m.payload)}\n`);
             }

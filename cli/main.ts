@@ -1,15 +1,15 @@
 import { Command } from 'commander';
 import { reportError } from './output.ts';
 import { stackCommand } from './stack-command.ts';
-import { demoCommand } from './demo-command.ts';
 import { provisionCommand } from './provision-command.ts';
 import { codegenCommand } from './codegen-command.ts';
 import { outboxCommand } from './outbox-command.ts';
 import { relayCommand } from './relay-command.ts';
 import { verifyExportCommand } from './verify-export-command.ts';
-import { auditCommand, replayCommand, tailCommand } from './history-commands.ts';
-import { listCommand, modelCommand, processorCommand, processorsCommand, statusCommand, trainCommand } from './saga-commands.ts';
+import { listCommand, processorsCommand, statusCommand } from './saga-commands.ts';
 import { serveCommand } from './serve-command.ts';
+import { auditCommand, replayCommand, tailCommand } from './history-commands.ts';
+import { definitionsCommand } from './definitions-command.ts';
 import { runCommand, startCommand } from './own-saga-commands.ts';
 import { patternCommand, twoPhaseCommitCommand } from './two-phase-commit-command.ts';
 
@@ -21,20 +21,17 @@ const program = new Command('sagaline')
   .addCommand(codegenCommand())
   .addCommand(relayCommand())
   .addCommand(outboxCommand())
-  .addCommand(processorCommand())
   .addCommand(processorsCommand())
-  .addCommand(modelCommand())
-  .addCommand(trainCommand())
   .addCommand(runCommand())
   .addCommand(startCommand())
   .addCommand(statusCommand())
   .addCommand(listCommand())
-  .addCommand(demoCommand())
   .addCommand(serveCommand())
   .addCommand(auditCommand())
   .addCommand(replayCommand())
   .addCommand(tailCommand())
   .addCommand(verifyExportCommand())
+  .addCommand(definitionsCommand())
   .addCommand(twoPhaseCommitCommand())
   .addCommand(patternCommand());
 

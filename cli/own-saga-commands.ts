@@ -5,19 +5,21 @@
  */
 import { Command } from 'commander';
 import { loadConfig } from '../core/config.ts';
-import { ConfigError } from '../core/errors.ts';
+import { ConfigError, TimeoutError } from '../core/errors.ts';
+import { waitFor } from '../core/wait.ts';
 import { createLogger } from '../core/log.ts';
 import { sagaClient, type SagaRecord } from '../processors/engine/client.ts';
 import { runSagaMonitor } from '../processors/engine/monitor.ts';
 import { runParticipant } from '../processors/engine/run-participant.ts';
+import { createProcessorMetrics, serveMetrics, type MetricsServer } from '../processors/runtime/metrics.ts';
 import type { InstanceStatus } from '../processors/saga/instance.ts';
 import { printJson, progress, table } from './output.ts';
-import { DEFAULT_CONFIG_FILE, loadSagaConfig, sagaNamed, type SagaConfig } from './saga-config.ts';
+import { DEFAULT_CONFIG_FILE, loadProject, sagaNamed, type Project } from '../processors/engine/project.ts';
 
 export const CONFIG_OPTION = ['--config [file]', `the project's config module of sagas, participants and schemas (default ${DEFAULT_CONFIG_FILE})`] as const;
 const STATUSES: InstanceStatus[] = ['Running', 'Compensating', 'Completed', 'Compensated', 'Parked', 'Failed'];
 
-async function withClient<T>(config: SagaConfig, work: (client: Awaited<ReturnType<typeof sagaClient>>) => Promise<T>): Promise<T> {
+async function withClient<T>(config: Project, work: (client: Awaited<ReturnType<typeof sagaClient>>) => Promise<T>): Promise<T> {
   const client = await sagaClient(config.sagas, { config: loadConfig(), schemas: config.schemas });
   try {
     return await work(client);
@@ -30,33 +32,45 @@ export function runCommand(): Command {
   return new Command('run')
     .description("run the config's participants and the saga monitor in this process, until SIGINT or SIGTERM")
     .option(...CONFIG_OPTION)
-    .option('--service <name...>', 'run only these services\' participants')
+    .option('--service <name...>', "run only these services' participants")
     .option('--no-monitor', 'do not run the saga monitor here (one process per deployment runs it)')
-    .action(async (opts: { config?: string | true; service?: string[]; monitor: boolean }) => {
-      const sagaConfig = await loadSagaConfig(opts.config ?? true);
+    .option('--monitor-only', 'run only the saga monitor, no participant')
+    .option('--metrics-port <port>', 'serve GET /metrics (Prometheus) and /metrics.json on 127.0.0.1:<port>')
+    .action(async (opts: { config?: string | true; service?: string[]; monitor: boolean; monitorOnly?: boolean; metricsPort?: string }) => {
+      const project = await loadProject(opts.config ?? true);
       const config = loadConfig();
-      const known = new Set(sagaConfig.participants.map((p) => p.service));
-      for (const s of opts.service ?? []) if (!known.has(s)) throw new ConfigError(`--service ${s}: ${sagaConfig.file} has no participant of that service (it has ${[...known].join(', ') || 'none'})`);
-      const chosen = sagaConfig.participants.filter((p) => !opts.service || opts.service.includes(p.service));
-      const logger = createLogger(config, 'sagaline-run');
+      const known = new Set(project.participants.map((p) => p.service));
+      for (const s of opts.service ?? []) if (!known.has(s)) throw new ConfigError(`--service ${s}: ${project.file} has no participant of that service (it has ${[...known].join(', ') || 'none'})`);
+      if (opts.monitorOnly && (opts.service || !opts.monitor)) throw new ConfigError('--monitor-only runs the monitor alone: not with --service or --no-monitor');
+      const metricsPort = opts.metricsPort === undefined ? undefined : Number(opts.metricsPort);
+      if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort >= 1 && metricsPort <= 65535)) throw new ConfigError(`--metrics-port must be a TCP port between 1 and 65535, got "${opts.metricsPort}"`);
+      const chosen = opts.monitorOnly ? [] : project.participants.filter((p) => !opts.service || opts.service.includes(p.service));
+      const name = opts.monitorOnly ? 'saga-monitor' : opts.service?.length === 1 ? (opts.service[0] as string) : 'sagaline-run';
+      const logger = createLogger(config, name);
+      const metrics = metricsPort === undefined ? undefined : createProcessorMetrics(name);
+      // Bound first: a port in use fails the start before anything consumes.
+      const server: MetricsServer | undefined = metrics && metricsPort !== undefined ? await serveMetrics(metrics.registry, metricsPort) : undefined;
+      const options = { config, schemas: project.schemas, logger, ...(metrics ? { metrics } : {}) };
       const running = [];
       try {
-        if (opts.monitor) running.push(await runSagaMonitor(sagaConfig.sagas, { config, schemas: sagaConfig.schemas, logger }));
+        if (opts.monitor) running.push(await runSagaMonitor(project.sagas, options));
         // The versions of one service's participant in one saga run together: each instance under its own.
         const groups = new Map<string, typeof chosen>();
         for (const p of chosen) groups.set(`${p.saga.name}/${p.service}`, [...(groups.get(`${p.saga.name}/${p.service}`) ?? []), p]);
-        for (const versions of groups.values()) running.push(await runParticipant(versions, { config, schemas: sagaConfig.schemas, logger }));
+        for (const versions of groups.values()) running.push(await runParticipant(versions, options));
       } catch (err) {
         for (const r of running.reverse()) await r.stop().catch(() => undefined);
+        await server?.close();
         throw err;
       }
       const names = [...new Set(chosen.map((p) => `${p.service} (${p.saga.name})`))];
-      progress(`running ${[...(opts.monitor ? ['the saga monitor'] : []), ...names].join(', ')}; Ctrl-C stops`);
+      progress(`running ${[...(opts.monitor ? ['the saga monitor'] : []), ...names].join(', ')}${server ? `; metrics on ${server.url}/metrics` : ''}; Ctrl-C stops`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
       });
       for (const r of running.reverse()) await r.stop();
+      await server?.close();
       progress('stopped');
     });
 }
@@ -71,7 +85,7 @@ export function startCommand(): Command {
     .option(...CONFIG_OPTION)
     .option('--json', 'print {"sagaId": …}')
     .action(async (name: string, opts: { payload: string; tenant: string; id?: string; config?: string | true; json?: boolean }) => {
-      const sagaConfig = await loadSagaConfig(opts.config ?? true);
+      const sagaConfig = await loadProject(opts.config ?? true);
       const saga = sagaNamed(sagaConfig, name);
       let payload: unknown;
       try {
@@ -85,22 +99,40 @@ export function startCommand(): Command {
     });
 }
 
-function printRecord(r: SagaRecord): void {
+function printRecord(r: SagaRecord, project: Project): void {
   console.log(`saga ${r.sagaId} (${r.saga} v${r.version}, tenant ${r.tenantId}): ${r.status}${r.state.reason ? ` (${r.state.reason})` : ''}`);
-  console.log(table(Object.entries(r.state.steps).map(([step, s]) => ({ step, status: s.status, attempts: s.attempts, started: s.startedAt ?? '', ended: s.endedAt ?? '', reason: s.reason ?? '' }))));
+  // In the definition's order (the stored state keeps its keys in no particular one).
+  const definition = project.sagas.find((s) => s.name === r.saga && s.version === r.version);
+  const order = definition ? definition.steps.map((s) => s.name) : Object.keys(r.state.steps);
+  console.log(table(order.filter((step) => r.state.steps[step]).map((step) => {
+    const s = r.state.steps[step]!;
+    return { step, status: s.status, attempts: s.attempts, started: s.startedAt ?? '', ended: s.endedAt ?? '', reason: s.reason ?? '' };
+  })));
 }
 
 /** `status <id> --config`: one instance from the monitor's projection. */
-export async function ownSagaStatus(option: string | true, sagaId: string, json: boolean): Promise<void> {
-  const record = await withClient(await loadSagaConfig(option), (client) => client.get(sagaId));
-  if (!record) throw new ConfigError(`no saga ${sagaId} in the projection (not started, or its start not yet delivered: is \`sagaline run\` running the monitor?)`);
+export async function ownSagaStatus(option: string | true, sagaId: string, json: boolean, waitMs?: number): Promise<void> {
+  const project = await loadProject(option);
+  const ended = (r: SagaRecord | undefined) => r !== undefined && ['Completed', 'Compensated', 'Failed', 'Parked'].includes(r.status);
+  const record = await withClient(project, async (client) => {
+    if (waitMs === undefined) return client.get(sagaId);
+    // Until it ends (Completed, Compensated, Failed) or parks, or the wait is over: then as it stands.
+    return waitFor(`saga ${sagaId} to end`, async () => {
+      const r = await client.get(sagaId);
+      return ended(r) ? r : undefined;
+    }, { timeoutMs: waitMs, intervalMs: 250 }).catch(async (err: unknown) => {
+      if (err instanceof TimeoutError) return client.get(sagaId);
+      throw err;
+    });
+  });
+  if (!record) throw new ConfigError(`no saga ${sagaId} in the projection (not started, or its start not yet delivered: is the saga monitor running — \`sagaline processors up\` or \`sagaline run\`?)`);
   if (json) return printJson(record);
-  printRecord(record);
+  printRecord(record, project);
 }
 
 /** `list --config`: instances, newest first. */
 export async function ownSagaList(option: string | true, filter: { saga?: string; state?: string; tenant?: string }, json: boolean): Promise<void> {
-  const sagaConfig = await loadSagaConfig(option);
+  const sagaConfig = await loadProject(option);
   if (filter.saga) sagaNamed(sagaConfig, filter.saga);
   if (filter.state && !STATUSES.includes(filter.state as InstanceStatus)) throw new ConfigError(`--state ${filter.state}: one of ${STATUSES.join(', ')}`);
   const records = await withClient(sagaConfig, (client) =>

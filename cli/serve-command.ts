@@ -3,31 +3,30 @@ import { Command } from 'commander';
 import { loadConfig } from '../core/config.ts';
 import { ConfigError } from '../core/errors.ts';
 import { buildApi } from '../api/server.ts';
-import { UPDATE_MODEL_ACTIONS } from '../coordinator/update-model.ts';
 import { progress } from './output.ts';
 import { CONFIG_OPTION } from './own-saga-commands.ts';
-import { loadSagaConfig } from './saga-config.ts';
+import { loadProject } from '../processors/engine/project.ts';
 import { sagaClient, type SagaClient } from '../processors/engine/client.ts';
 
 export function serveCommand(): Command {
   return new Command('serve')
-    .description('run the HTTP API (sagas, their events, health, Prometheus metrics) on 127.0.0.1 until Ctrl-C')
+    .description("run the HTTP API for the project's sagas (start, read, their events, health, Prometheus metrics) on 127.0.0.1 until Ctrl-C")
     .option('--port <port>', 'TCP port (default: SAGALINE_API_PORT, or 28080)')
     .option(...CONFIG_OPTION)
     .action(async (opts: { port?: string; config?: string | true }) => {
       const config = loadConfig();
       const port = opts.port === undefined ? config.api.port : Number(opts.port);
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError(`--port must be a TCP port between 1 and 65535, got "${opts.port}"`);
-      const own = opts.config === undefined ? undefined : await loadSagaConfig(opts.config);
+      const project = await loadProject(opts.config ?? true);
       let client: Promise<SagaClient> | undefined;
-      const definedSagas = own && {
-        sagas: own.sagas,
-        client: () => (client ??= sagaClient(own.sagas, { config, schemas: own.schemas }).catch((err: unknown) => {
+      const served = {
+        project,
+        client: () => (client ??= sagaClient(project.sagas, { config, schemas: project.schemas }).catch((err: unknown) => {
           client = undefined; // the registry may be back next time
           throw err;
         })),
       };
-      const app = buildApi(config, { twoPhaseCommitActions: UPDATE_MODEL_ACTIONS, ...(definedSagas ? { definedSagas } : {}) });
+      const app = buildApi(config, served, { twoPhaseCommitActions: project.twoPhaseCommit?.actions ?? {} });
       app.addHook('onClose', async () => {
         await (await client?.catch(() => undefined))?.close();
       });

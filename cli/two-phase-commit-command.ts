@@ -1,18 +1,38 @@
 /**
- * `sagaline 2pc demo | status | recover` (and the hidden `2pc run` the crash demos start as a child
- * process), and `sagaline pattern`: which pattern fits an operation, and why.
+ * `sagaline 2pc run | status | recover --config`: the two-phase commit coordinator with the
+ * project's actions (its config module's `twoPhaseCommit.actions`, their messages on its
+ * `streams`), and `sagaline pattern`: which pattern fits an operation, and why.
  */
 import { Command, Option } from 'commander';
 import { loadConfig } from '../core/config.ts';
 import { ConfigError, SagalineError } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
 import { waitFor } from '../core/wait.ts';
-import { EXPECTED_OUTCOME, outcomeOf, PAUSE_POINTS, PAUSED_MARKER, runDemo, SCENARIOS, type PausePoint, type Scenario } from '../coordinator/demo.ts';
-import { Coordinator } from '../coordinator/engine.ts';
-import type { TransactionRecord } from '../coordinator/log.ts';
+import { Coordinator, type CoordinatorOptions } from '../coordinator/engine.ts';
+import type { ParticipantSpec, TransactionRecord } from '../coordinator/log.ts';
+import type { Config } from '../core/config.ts';
+import { loadProject } from '../processors/engine/project.ts';
+import { streamTopics } from '../topics/derived.ts';
+import { CONFIG_OPTION } from './own-saga-commands.ts';
 import { choosePattern, type Consistency } from '../coordinator/pattern.ts';
 import { TERMINAL_TRANSACTION_STATES } from '../coordinator/states.ts';
-import { UPDATE_MODEL, UPDATE_MODEL_ACTIONS, updateModelParticipants } from '../coordinator/update-model.ts';
+
+/** Printed by `2pc run --pause-at <point>` when it pauses there (and waits to be killed): `<marker> <point> <txId>`. */
+export const PAUSED_MARKER = '2PC-PAUSED';
+export const PAUSE_POINTS = ['before-decision', 'after-decision'] as const;
+export type PausePoint = (typeof PAUSE_POINTS)[number];
+
+/** The coordinator with the project's actions, their messages written to its streams. */
+async function coordinatorFor(config: Config, option: string | true, extra: Partial<CoordinatorOptions> = {}): Promise<Coordinator> {
+  const project = await loadProject(option);
+  return Coordinator.start(config, {
+    log: createLogger(config, 'coordinator'),
+    actions: project.twoPhaseCommit?.actions ?? {},
+    outbox: { schemas: project.schemas, topics: streamTopics(project.streams) },
+    recoverOnStart: false,
+    ...extra,
+  });
+}
 import { printJson, progress, table } from './output.ts';
 
 function printTransaction(tx: TransactionRecord): void {
@@ -20,33 +40,15 @@ function printTransaction(tx: TransactionRecord): void {
   process.stdout.write(`${table(tx.participants.map((p) => ({ participant: p.name, database: p.database, state: p.state, vote: p.vote ?? '', error: p.error ?? '' })))}\n`);
 }
 
-function demoCommand(): Command {
-  return new Command('demo')
-    .description('run update_model across model-service and audit-service for real, in one scenario, and print how it ended')
-    .addOption(new Option('--scenario <name>', 'what happens during the transaction').choices(SCENARIOS).default('ok'))
-    .option('--json', 'print {"outcome","participants":[{"name","state"}],"preparedLeft"} as JSON')
-    .action(async (opts: { scenario: Scenario; json?: boolean }) => {
-      const config = loadConfig();
-      const say = opts.json ? () => undefined : progress;
-      const result = await runDemo(config, opts.scenario, createLogger({ logLevel: opts.json ? 'warn' : config.logLevel }, 'coordinator'), say);
-      if (opts.json) printJson(result);
-      else {
-        process.stdout.write(`scenario ${result.scenario}: ${result.outcome}${result.reason ? ` (${result.reason})` : ''}\n`);
-        process.stdout.write(`${table(result.participants.map((p) => ({ participant: p.name, state: p.state, vote: p.vote ?? '', error: p.error ?? '' })))}\n`);
-        process.stdout.write(`prepared transactions left: ${result.preparedLeft}\n`);
-      }
-      if (result.outcome !== EXPECTED_OUTCOME[result.scenario] || result.preparedLeft !== 0) process.exitCode = 1;
-    });
-}
-
 function statusCommand(): Command {
   return new Command('status')
     .description("a transaction's state, decision and participants, from the coordinator's log")
     .argument('<txId>')
+    .option(...CONFIG_OPTION)
     .option('--json', 'print as JSON')
-    .action(async (txId: string, opts: { json?: boolean }) => {
+    .action(async (txId: string, opts: { json?: boolean; config?: string | true }) => {
       const config = loadConfig();
-      const coordinator = await Coordinator.start(config, { log: createLogger(config, 'coordinator'), actions: UPDATE_MODEL_ACTIONS, recoverOnStart: false });
+      const coordinator = await coordinatorFor(config, opts.config ?? true);
       try {
         const tx = await coordinator.status(txId);
         if (opts.json) printJson(tx);
@@ -61,10 +63,11 @@ function recoverCommand(): Command {
   return new Command('recover')
     .description('resolve in-doubt transactions: commit what the log decided to commit, roll back everything else (presumed abort)')
     .option('--tx <txId>', 'keep recovering until this transaction is finished')
+    .option(...CONFIG_OPTION)
     .option('--json', 'print the recovery report as JSON')
-    .action(async (opts: { tx?: string; json?: boolean }) => {
+    .action(async (opts: { tx?: string; json?: boolean; config?: string | true }) => {
       const config = loadConfig();
-      const coordinator = await Coordinator.start(config, { log: createLogger(config, 'coordinator'), actions: UPDATE_MODEL_ACTIONS, recoverOnStart: false });
+      const coordinator = await coordinatorFor(config, opts.config ?? true);
       try {
         let report = await coordinator.recover();
         if (opts.tx) {
@@ -90,34 +93,49 @@ function recoverCommand(): Command {
     });
 }
 
-/** The coordinator as its own process, for the crash demos: it can pause (and wait to be killed) at a chosen point. */
+function parseParticipants(json: string): ParticipantSpec[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch (err) {
+    throw new ConfigError(`--participants is not JSON: ${(err as Error).message}`);
+  }
+  const ok = (p: unknown): p is ParticipantSpec => {
+    const x = p as Record<string, unknown>;
+    return typeof p === 'object' && p !== null && typeof x.name === 'string' && typeof x.database === 'string' && typeof x.action === 'string' && typeof x.params === 'object' && x.params !== null;
+  };
+  if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every(ok)) throw new ConfigError('--participants must be a non-empty JSON list of {"name","database","action","params":{…}}');
+  return parsed;
+}
+
+/** One transaction in this process; it can pause (and wait to be killed) at a chosen point, for crash tests. */
 function runCommand(): Command {
   return new Command('run')
-    .description('run one update_model transaction in this process')
+    .description('run one transaction of the project\'s actions in this process, to its end')
     .requiredOption('--tx <txId>', 'transaction id')
-    .requiredOption('--tenant <tenantId>', 'tenant')
-    .requiredOption('--model <modelId>', 'model')
-    .requiredOption('--version <version>', 'new version')
+    .requiredOption('--operation <name>', 'what the transaction does, for the log (e.g. update_model)')
+    .requiredOption('--participants <json>', 'the participants: [{"name","database","action","params":{…}}, …]')
+    .option(...CONFIG_OPTION)
     .addOption(new Option('--pause-at <point>', `print "${PAUSED_MARKER} <point> <txId>" there and wait`).choices(PAUSE_POINTS))
     .option('--json', 'print the transaction as JSON')
-    .action(async (opts: { tx: string; tenant: string; model: string; version: string; pauseAt?: PausePoint; json?: boolean }) => {
+    .action(async (opts: { tx: string; operation: string; participants: string; config?: string | true; pauseAt?: PausePoint; json?: boolean }) => {
+      const participants = parseParticipants(opts.participants);
       const config = loadConfig();
       const pause = async (point: PausePoint, txId: string) => {
         if (opts.pauseAt !== point) return;
         process.stdout.write(`${PAUSED_MARKER} ${point} ${txId}\n`);
         await new Promise<never>(() => setInterval(() => undefined, 60_000));
       };
-      const coordinator = await Coordinator.start(config, {
-        log: createLogger(config, 'coordinator'),
-        actions: UPDATE_MODEL_ACTIONS,
+      const coordinator = await coordinatorFor(config, opts.config ?? true, {
+        recoverOnStart: true,
         hooks: { beforeDecision: (txId) => pause('before-decision', txId), afterDecision: (txId) => pause('after-decision', txId) },
       });
       try {
-        await coordinator.create(opts.tx, UPDATE_MODEL, updateModelParticipants({ tenantId: opts.tenant, modelId: opts.model, version: opts.version }));
+        await coordinator.create(opts.tx, opts.operation, participants);
         const tx = await coordinator.run(opts.tx);
         if (opts.json) printJson(tx);
         else printTransaction(tx);
-        if (outcomeOf(tx) === 'unfinished') process.exitCode = 1;
+        if (!TERMINAL_TRANSACTION_STATES.includes(tx.state)) process.exitCode = 1;
       } finally {
         await coordinator.close();
       }
@@ -126,11 +144,10 @@ function runCommand(): Command {
 
 export function twoPhaseCommitCommand(): Command {
   return new Command('2pc')
-    .description('two-phase commit coordinator over Postgres prepared transactions (update_model across model- and audit-service)')
-    .addCommand(demoCommand())
+    .description("two-phase commit coordinator over Postgres prepared transactions, with the project's actions")
+    .addCommand(runCommand())
     .addCommand(statusCommand())
-    .addCommand(recoverCommand())
-    .addCommand(runCommand(), { hidden: true });
+    .addCommand(recoverCommand());
 }
 
 export function patternCommand(): Command {

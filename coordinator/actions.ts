@@ -6,7 +6,6 @@
 import type pg from 'pg';
 import type { OutboxWriter } from '../outbox-connector/outbox-writer.ts';
 import { SagalineError } from '../core/errors.ts';
-import type { MessageType } from '../schemas/generated.ts';
 
 export interface ActionContext {
   txId: string;
@@ -20,8 +19,8 @@ export type ActionResult = { vote: 'yes' } | { vote: 'no'; reason: string };
 export interface ParticipantAction {
   /** Idempotent DDL the action needs, run outside the transaction before it. */
   ddl: readonly string[];
-  /** The message types it may write to its outbox (the coordinator's writer is opened for their topics). */
-  writes: readonly MessageType[];
+  /** The message types it may write to its outbox (the coordinator's writer is opened for the topics that carry them). */
+  writes: readonly string[];
   run(client: pg.ClientBase, ctx: ActionContext): Promise<ActionResult>;
 }
 

@@ -16,11 +16,11 @@ import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { databaseUrlFor, ENGINE_DATABASE, type Config } from '../core/config.ts';
-import { SagalineError } from '../core/errors.ts';
+import { ConfigError, SagalineError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { OutboxWriter } from '../outbox-connector/outbox-writer.ts';
 import { loadContracts } from '../schemas/contracts.ts';
-import { topicOfMessage } from '../topics/catalogue.ts';
+import type { CatalogueTopic } from '../topics/catalogue.ts';
 import {
   insertParticipant, insertTransaction, LOG_DDL, logDecision, moveTransaction, openTransactionIds, readTransaction, setParticipant,
   TransactionNotFoundError, type ParticipantRecord, type ParticipantSpec, type TransactionRecord,
@@ -54,6 +54,11 @@ export interface CoordinatorOptions {
   hooks?: CoordinatorHooks;
   /** Run recovery when starting (default true). */
   recoverOnStart?: boolean;
+  /**
+   * Where the actions' messages go: the project's schemas folder and the topics that carry what
+   * the actions `write` (a project's streams, topics/derived.ts). Needed only by actions that write.
+   */
+  outbox?: { schemas: string; topics: readonly CatalogueTopic[] };
 }
 
 export interface RecoveryReport {
@@ -120,8 +125,12 @@ export class Coordinator {
   }
 
   private outboxWriter(): Promise<OutboxWriter> {
-    this.writer ??= OutboxWriter.create(this.config.schemaRegistryUrl, loadContracts(), {
-      topics: [...new Set(Object.values(this.options.actions).flatMap((a) => a.writes.map((type) => topicOfMessage(type))))],
+    const outbox = this.options.outbox;
+    const writes = [...new Set(Object.values(this.options.actions).flatMap((a) => a.writes))];
+    const missing = writes.filter((type) => !outbox?.topics.some((t) => t.messages.includes(type)));
+    if (missing.length > 0) return Promise.reject(new ConfigError(`the two-phase commit actions write ${missing.join(', ')}, which no topic given to the coordinator carries (its \`outbox\` option: a stream of the project for them)`));
+    this.writer ??= OutboxWriter.create(this.config.schemaRegistryUrl, loadContracts((outbox as { schemas: string }).schemas), {
+      topics: (outbox as { topics: readonly CatalogueTopic[] }).topics.filter((t) => t.messages.some((m) => writes.includes(m))),
     }).catch((err: unknown) => {
       this.writer = undefined;
       throw err;

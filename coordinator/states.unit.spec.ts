@@ -102,9 +102,9 @@ describe('recovery of in-doubt transactions (presumed abort)', () => {
 
 describe('global ids', () => {
   it('round-trips and refuses what recovery could not parse back', () => {
-    const gid = globalId('tx-1', 'model-service');
-    expect(gid).toBe('sagaline_2pc:tx-1:model-service');
-    expect(parseGlobalId(gid)).toEqual({ txId: 'tx-1', participant: 'model-service' });
+    const gid = globalId('tx-1', 'payments');
+    expect(gid).toBe('sagaline_2pc:tx-1:payments');
+    expect(parseGlobalId(gid)).toEqual({ txId: 'tx-1', participant: 'payments' });
     expect(parseGlobalId('other:tx-1:model')).toBeUndefined();
     expect(parseGlobalId('sagaline_2pc:tx-1')).toBeUndefined();
     expect(parseGlobalId('sagaline_2pc:a:b:c')).toBeUndefined();

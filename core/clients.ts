@@ -29,7 +29,7 @@ export function kafkaClient(config: Config, clientId: string, overrides: Partial
 
 /**
  * The registry client, with avsc's default union handling: a topic's union of several records
- * decodes wrapped (`{ "dev.sagaline.training.ModelReserved": {…} }`), a nullable field unwrapped.
+ * decodes wrapped (`{ "acme.orders.PaymentCharged": {…} }`), a nullable field unwrapped.
  */
 export function registryClient(config: Config): SchemaRegistry {
   return new SchemaRegistry({ host: config.schemaRegistryUrl });

@@ -40,20 +40,18 @@ export const DEFAULTS = {
   componentStopTimeoutMs: 30_000,
   postgresUser: 'sagaline',
   postgresPassword: 'sagaline',
-  /** sagaline's own database on the server: requests, the saga-state projection, the two-phase commit log. */
+  /** sagaline's own database on the server: the sources registry, the two-phase commit log. */
   postgresDatabase: 'sagaline',
   registryDatabase: 'apicurio',
   logLevel: 'info',
   relay: 'debezium',
   relayBatchSize: 500,
   relayIdlePollMs: 100,
-  deadlinesMs: { RESERVE: 5_000, ALLOCATE: 30_000, TRAIN: 3_600_000, UPDATE: 10_000, AUDIT: 5_000 },
-  pool: { cpuCores: 64, memoryGb: 256, gpuCount: 8, storageGb: 2_000 },
   timerPollMs: 250,
   sessionTimeoutMs: 30_000,
   apiHost: '127.0.0.1',
   apiPort: 28080,
-  /** Processor i (in the order of PROCESSOR_NAMES) serves its metrics on base + 1 + i. */
+  /** Process i of a project's plan (processors/supervisor.ts) serves its metrics on base + 1 + i. */
   processorMetricsPortBase: 28100,
   /** Outbox delivery: a connector without a heartbeat for this long is stalled; the delivery guard looks this often. */
   delivery: { stallAfterMs: 60_000, guardIntervalMs: 5_000 },
@@ -105,8 +103,6 @@ export interface LocalStackConfig {
 }
 
 export type RelayMode = 'debezium' | 'polling';
-export type StepName = 'RESERVE' | 'ALLOCATE' | 'TRAIN' | 'UPDATE' | 'AUDIT';
-export const STEP_NAMES: readonly StepName[] = ['RESERVE', 'ALLOCATE', 'TRAIN', 'UPDATE', 'AUDIT'];
 export const RELAY_MODES: readonly RelayMode[] = ['debezium', 'polling'];
 
 export interface Config {
@@ -119,10 +115,8 @@ export interface Config {
   /** Polling relay: rows per batch, and pause when the outbox is empty. */
   relayBatchSize: number;
   relayIdlePollMs: number;
-  /** Saga processors: step deadlines, the compute pool, where a new consumer group starts. */
+  /** Saga processes: where a new consumer group starts, how often timers are looked at. (Step deadlines are in the definitions.) */
   saga: {
-    deadlinesMs: Record<StepName, number>;
-    pool: { cpuCores: number; memoryGb: number; gpuCount: number; storageGb: number };
     /** `earliest` (default): a processor's first run reads the whole log, so nothing is missed. */
     consumerStart: 'earliest' | 'latest';
     timerPollMs: number;
@@ -141,7 +135,7 @@ export interface Config {
   logLevel: string;
   /** The HTTP API (`sagaline serve`). */
   api: { host: string; port: number };
-  /** Processor i (in the order of PROCESSOR_NAMES) serves GET /metrics on 127.0.0.1:base+1+i. */
+  /** Process i of a project's plan (processors/supervisor.ts) serves GET /metrics on 127.0.0.1:base+1+i. */
   processorMetricsPortBase: number;
   /** Outbox delivery health and its guard (outbox-connector/delivery-health.ts, delivery-guard.ts). */
   delivery: {
@@ -268,13 +262,6 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`SAGALINE_PROCESSOR_START must be earliest or latest, got "${consumerStart}"`);
   }
   const saga = {
-    deadlinesMs: Object.fromEntries(STEP_NAMES.map((s) => [s, positiveInt(env, `SAGALINE_DEADLINE_${s}_MS`, DEFAULTS.deadlinesMs[s])])) as Record<StepName, number>,
-    pool: {
-      cpuCores: positiveInt(env, 'SAGALINE_POOL_CPU_CORES', DEFAULTS.pool.cpuCores),
-      memoryGb: positiveInt(env, 'SAGALINE_POOL_MEMORY_GB', DEFAULTS.pool.memoryGb),
-      gpuCount: positiveInt(env, 'SAGALINE_POOL_GPU_COUNT', DEFAULTS.pool.gpuCount),
-      storageGb: positiveInt(env, 'SAGALINE_POOL_STORAGE_GB', DEFAULTS.pool.storageGb),
-    },
     consumerStart: consumerStart as 'earliest' | 'latest',
     timerPollMs: positiveInt(env, 'SAGALINE_TIMER_POLL_MS', DEFAULTS.timerPollMs),
     sessionTimeoutMs: positiveInt(env, 'SAGALINE_CONSUMER_SESSION_TIMEOUT_MS', DEFAULTS.sessionTimeoutMs),
@@ -331,7 +318,7 @@ export function loadConfig(env: Env = process.env): Config {
   };
 }
 
-/** sagaline's own database: requests, the saga-state projection, the two-phase commit log. */
+/** sagaline's own database: the sources registry, the two-phase commit log. */
 export const ENGINE_DATABASE: string = DEFAULTS.postgresDatabase;
 
 /** The same server as `databaseUrl`, another database on it. */

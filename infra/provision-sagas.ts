@@ -9,7 +9,7 @@
 import pg from 'pg';
 import { kafkaClient } from '../core/clients.ts';
 import { databaseUrlFor, ENGINE_DATABASE, type Config } from '../core/config.ts';
-import { recordSources } from '../outbox-connector/sources-registry.ts';
+import { recordSources, registeredSources } from '../outbox-connector/sources-registry.ts';
 import { ConfigError } from '../core/errors.ts';
 import { ConnectClient } from '../outbox-connector/connect-client.ts';
 import { connectorForSource, connectorNameFor, prepareSourceDatabase, renderConnectorConfig } from '../outbox-connector/connectors.ts';
@@ -21,8 +21,8 @@ import type { SagaDefinition } from '../processors/saga/define-saga.ts';
 import type { Contracts } from '../schemas/contracts.ts';
 import { registerTopicSchema, type SchemaRegistration } from '../schemas/registration.ts';
 import { sagaContracts } from '../schemas/saga-contracts.ts';
-import { EVENT_LOG_TOPICS, heartbeatTopic } from '../topics/catalogue.ts';
-import { aggregateTypeOf, byName, sagaTopic, sagaTopics } from '../topics/derived.ts';
+import { heartbeatTopic } from '../topics/catalogue.ts';
+import { aggregateTypeOf, byName, sagaTopic, sagaTopics, streamTopic, streamTopics } from '../topics/derived.ts';
 import { provisionTopics, type TopicChange } from '../topics/provision.ts';
 import { ensureDatabase, ProvisionError } from './provision.ts';
 
@@ -31,6 +31,8 @@ export interface SagaProvisionInput {
   participants: readonly Participant[];
   /** The project's schemas folder, or contracts already loaded. */
   schemas: string | Contracts;
+  /** Event logs outside the sagas, by name → the messages they carry; every participant database's outbox admits them. */
+  streams?: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface SagaProvisionReport {
@@ -41,11 +43,12 @@ export interface SagaProvisionReport {
 }
 
 /** Which database's outbox holds which sagas' messages: the engine's holds all (starts, timeouts); each participant's, its saga's. */
-export function outboxSources(input: Pick<SagaProvisionInput, 'sagas' | 'participants'>): { database: string; aggregateTypes: string[] }[] {
+export function outboxSources(input: Pick<SagaProvisionInput, 'sagas' | 'participants' | 'streams'>): { database: string; aggregateTypes: string[] }[] {
   const byDatabase = new Map<string, Set<string>>([[SAGAS_DATABASE, new Set(input.sagas.map(aggregateTypeOf))]]);
   for (const p of input.participants) {
     const set = byDatabase.get(p.database) ?? new Set<string>();
     set.add(aggregateTypeOf(p.saga));
+    for (const stream of Object.keys(input.streams ?? {})) set.add(stream);
     byDatabase.set(p.database, set);
   }
   return [...byDatabase].map(([database, types]) => ({ database, aggregateTypes: [...types].sort() }));
@@ -59,15 +62,19 @@ export function checkSagaInput(input: SagaProvisionInput): Contracts {
     const other = names.get(key);
     if (other && other !== s) problems.push(`saga ${key} is given twice; give each version once (an added step is a new version)`);
     names.set(key, s);
-    const topic = sagaTopic(s).name;
-    if (EVENT_LOG_TOPICS.some((t) => t.name === topic)) problems.push(`saga ${s.name} would use topic ${topic}, which the built-in catalogue already has; rename the saga`);
   }
+  for (const stream of Object.keys(input.streams ?? {})) if (byName(input.sagas).has(stream)) problems.push(`stream ${stream} has the name of a saga: both would use topic ${streamTopic(stream, []).name}; rename the stream`);
   for (const p of input.participants) {
     if (!input.sagas.includes(p.saga)) problems.push(`participant ${p.service} runs saga ${p.saga.name} v${p.saga.version}, which is not among the sagas given`);
     if (p.database === SAGAS_DATABASE) problems.push(`participant ${p.service}: database ${SAGAS_DATABASE} is the engine's; give the service its own`);
   }
   if (problems.length > 0) throw new ConfigError(`cannot provision these sagas:\n  - ${problems.join('\n  - ')}`);
-  return sagaContracts(input.schemas, input.sagas);
+  const contracts = sagaContracts(input.schemas, input.sagas);
+  for (const [stream, types] of Object.entries(input.streams ?? {})) {
+    for (const type of types) if (!contracts.messages.has(type)) problems.push(`stream ${stream}: no schema defines message ${type}`);
+  }
+  if (problems.length > 0) throw new ConfigError(`cannot provision these sagas:\n  - ${problems.join('\n  - ')}`);
+  return contracts;
 }
 
 export async function provisionSagas(config: Config, input: SagaProvisionInput, log: (line: string) => void = () => undefined): Promise<SagaProvisionReport> {
@@ -87,6 +94,9 @@ export async function provisionSagas(config: Config, input: SagaProvisionInput, 
     ...input.participants.filter((p) => p.database === database).flatMap((p) => p.ddl),
   ];
 
+  // What earlier provisioning admitted stays admitted: a database may also serve sagas another
+  // project provisioned (one that has not run yet has no rows to show for it).
+  const admitted = new Map((await registeredSources(config)).map((r) => [r.database, r.aggregateTypes]));
   const databases: SagaProvisionReport['databases'] = [];
   for (const source of sources) {
     const change = await ensureDatabase(config, source.database);
@@ -94,11 +104,11 @@ export async function provisionSagas(config: Config, input: SagaProvisionInput, 
     client.on('error', () => undefined);
     await client.connect();
     try {
-      // Rows already written stay admitted (a database may also serve sagas provisioned by another project).
+      // Rows already written stay admitted too (written before their database was recorded).
       const present = (await client.query<{ t: string | null }>("select to_regclass('public.outbox')::text as t")).rows[0]?.t
         ? (await client.query<{ aggregatetype: string }>('select distinct aggregatetype from outbox')).rows.map((r) => r.aggregatetype)
         : [];
-      source.aggregateTypes = [...new Set([...source.aggregateTypes, ...present])].sort();
+      source.aggregateTypes = [...new Set([...source.aggregateTypes, ...(admitted.get(source.database) ?? []), ...present])].sort();
       await prepareSourceDatabase(client, source);
       for (const statement of ddlOf(source.database)) await client.query(statement);
     } finally {
@@ -116,15 +126,15 @@ export async function provisionSagas(config: Config, input: SagaProvisionInput, 
   await admin.connect();
   let topics: TopicChange[];
   try {
-    topics = await provisionTopics(admin, [...sagaTopics(input.sagas), ...connectorDefinitions.map((d) => heartbeatTopic(d.name))]);
+    topics = await provisionTopics(admin, [...sagaTopics(input.sagas), ...streamTopics(input.streams ?? {}), ...connectorDefinitions.map((d) => heartbeatTopic(d.name))]);
   } finally {
     await admin.disconnect();
   }
   for (const t of topics) if (t.change !== 'unchanged') log(`topic ${t.name}: ${t.change}`);
 
   const schemas: SchemaRegistration[] = [];
-  for (const versions of byName(input.sagas).values()) {
-    const registration = await registerTopicSchema(config.schemaRegistryUrl, contracts, sagaTopic(versions));
+  for (const topic of [...[...byName(input.sagas).values()].map((versions) => sagaTopic(versions)), ...streamTopics(input.streams ?? {})]) {
+    const registration = await registerTopicSchema(config.schemaRegistryUrl, contracts, topic);
     schemas.push(registration);
     if (registration.change !== 'unchanged') log(`schema ${registration.subject}: ${registration.change} (id ${registration.id})`);
   }

@@ -1,22 +1,21 @@
 /**
  * The outbox connectors: one Debezium configuration (outbox-connector/connector-template.json,
  * with {{PLACEHOLDERS}} for what depends on where it runs and on the source) rendered for each
- * source database (outbox-connector/sources.json: the database and the aggregate types its
- * outbox may hold). The connector is named after its database.
+ * source database that provisioning derives from the sagas' definitions (infra/provision-sagas.ts,
+ * outboxSources: the database and the aggregate types its outbox may hold). The connector is named
+ * after its database.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import pg from 'pg';
 import { PROJECT_ROOT } from '../core/config.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { ConnectorConfig } from './connect-client.ts';
 import { createOutboxTable } from './outbox-table.ts';
 
-// The JSON files ship beside the sources (not in dist/): found from the package root.
+// The template ships beside the sources (not in dist/): found from the package root.
 const HERE = join(PROJECT_ROOT, 'outbox-connector');
 export const CONNECTOR_TEMPLATE_FILE = join(HERE, 'connector-template.json');
-export const SOURCES_FILE = join(HERE, 'sources.json');
 export const HEARTBEAT_TABLE = 'sagaline_heartbeat';
 
 export interface ConnectorDefinition {
@@ -31,7 +30,7 @@ export interface OutboxSource {
   aggregateTypes: string[];
 }
 
-/** `model_service` → `model-service-outbox`. */
+/** `billing_service` → `billing-service-outbox`. */
 export function connectorNameFor(database: string): string {
   return `${database.replace(/_/g, '-')}-outbox`;
 }
@@ -44,21 +43,7 @@ function readJson(file: string): unknown {
   }
 }
 
-/** The template rendered as a definition per source (placeholders still in; `renderConnectorConfig` fills them). */
-export function loadConnectorDefinitions(sourcesFile = SOURCES_FILE, templateFile = CONNECTOR_TEMPLATE_FILE): ConnectorDefinition[] {
-  const template = readJson(templateFile) as { config?: ConnectorConfig };
-  if (!template.config || typeof template.config !== 'object') throw new ConfigError(`${templateFile} needs a config object`);
-  const { sources } = readJson(sourcesFile) as { sources?: Partial<OutboxSource>[] };
-  if (!Array.isArray(sources)) throw new ConfigError(`${sourcesFile} needs a sources list`);
-  return sources.map((source, i) => {
-    if (typeof source.database !== 'string' || !/^[a-z][a-z0-9_]*$/.test(source.database) || !Array.isArray(source.aggregateTypes) || source.aggregateTypes.length === 0) {
-      throw new ConfigError(`${sourcesFile}: sources[${i}] needs a database (lower-case letters, digits, _) and a non-empty aggregateTypes list`);
-    }
-    return { name: connectorNameFor(source.database), database: source.database, aggregateTypes: [...source.aggregateTypes], config: { ...template.config } };
-  });
-}
-
-/** The template rendered for one source given in code (a database and the aggregate types its outbox may hold). */
+/** The template rendered for one source (a database and the aggregate types its outbox may hold); placeholders still in: `renderConnectorConfig` fills them. */
 export function connectorForSource(source: OutboxSource, templateFile = CONNECTOR_TEMPLATE_FILE): ConnectorDefinition {
   const template = readJson(templateFile) as { config?: ConnectorConfig };
   if (!template.config || typeof template.config !== 'object') throw new ConfigError(`${templateFile} needs a config object`);

@@ -1,5 +1,5 @@
 /**
- * The delivery guard: a background round (run by the saga-state processor) that watches every
+ * The delivery guard: a background round (run by the saga monitor) that watches every
  * outbox connector and mends the one stall Kafka Connect cannot mend itself.
  *
  * When the broker is away, Connect revokes its tasks within seconds (its group coordinator is

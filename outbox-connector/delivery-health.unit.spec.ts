@@ -6,9 +6,9 @@ const NOW = T0 + 600_000;
 const running = { connector: { state: 'RUNNING' }, tasks: [{ id: 0, state: 'RUNNING' }] };
 const facts = (over: Partial<DeliveryFacts> = {}): DeliveryFacts => ({
   observedAt: NOW,
-  connector: 'model-service-outbox',
-  database: 'model_service',
-  slot: 'sagaline_model_service_outbox',
+  connector: 'billing-service-outbox',
+  database: 'billing_service',
+  slot: 'sagaline_billing_service_outbox',
   connect: running,
   slotFacts: { active: true, activePid: 100, walStatus: 'reserved', confirmedFlushLsn: '0/1000', lagBytes: 512, retainedBytes: 4096 },
   walsenders: [{ pid: 100, state: 'streaming', since: T0 }],

@@ -19,7 +19,9 @@ export const HEADER_COLUMNS = [
 
 /**
  * DDL of an outbox table. `aggregateTypes` become a check constraint: a row that no connector or
- * relay could route to a catalogued topic is refused by the database itself.
+ * relay could route to a provisioned topic (one derived from the sagas and streams whose rows this
+ * database holds) is refused by the database itself. The constraint keeps its first name
+ * (`<table>_aggregatetype_catalogued`), so tables made before it was derived are altered in place.
  */
 export function outboxDdl(table = DEFAULT_OUTBOX_TABLE, aggregateTypes?: readonly string[]): string[] {
   const t = pg.escapeIdentifier(table);

@@ -11,11 +11,10 @@ import type pg from 'pg';
 import { ConfigError, MessageValidationError, SagalineError } from '../core/errors.ts';
 import { TRACEPARENT_PATTERN } from '../core/ids.ts';
 import { messageRecord, topicValueSchema, toUnionValue, type Contracts } from '../schemas/contracts.ts';
-import type { MessagePayloads, MessageType } from '../schemas/generated.ts';
 import { subjectFor } from '../schemas/registration.ts';
 import { lookupSchemaId } from '../schemas/registry-api.ts';
 import { frame } from '../schemas/wire-format.ts';
-import { EVENT_LOG_TOPICS, type CatalogueTopic } from '../topics/catalogue.ts';
+import type { CatalogueTopic } from '../topics/catalogue.ts';
 import { DEFAULT_OUTBOX_TABLE, insertOutboxRow } from './outbox-table.ts';
 
 export interface MessageMetadata {
@@ -31,9 +30,10 @@ export interface MessageMetadata {
   traceparent: string;
 }
 
-export interface OutgoingMessage<T extends MessageType = MessageType> {
+/** A message to write: its type (the Avro record's name), its payload and its metadata. */
+export interface OutgoingMessage<T extends string = string, P = unknown> {
   type: T;
-  payload: MessagePayloads[T];
+  payload: P;
   metadata: MessageMetadata;
 }
 
@@ -51,9 +51,9 @@ export class OutboxWriter {
   ) {}
 
   /** Resolves every topic's schema id once; fails naming the subject if one is not registered. */
-  static async create(registryUrl: string, contracts: Contracts, options: { table?: string; topics?: readonly CatalogueTopic[] } = {}): Promise<OutboxWriter> {
+  static async create(registryUrl: string, contracts: Contracts, options: { table?: string; topics: readonly CatalogueTopic[] }): Promise<OutboxWriter> {
     const codecs = new Map<string, TopicCodec>();
-    for (const topic of options.topics ?? EVENT_LOG_TOPICS) {
+    for (const topic of options.topics) {
       const schema = topicValueSchema(contracts, topic.messages);
       const schemaId = await lookupSchemaId(registryUrl, subjectFor(topic.name), JSON.stringify(schema));
       if (schemaId === undefined) {

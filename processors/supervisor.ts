@@ -1,74 +1,157 @@
 /**
- * `sagaline processors up | down | status`: every processor as its own background OS process, its
- * pid kept with the stack's state and its log in a file, so the pipeline keeps running while the
- * user drives it from another shell. The HTTP API (`sagaline serve`) runs in the background the
- * same way.
+ * `sagaline processors up | down | status --config`: a project's sagas run as background OS
+ * processes — one per service (all its participants, every version in flight) and one saga
+ * monitor — each a `sagaline run` of the same config module, its pid kept with the stack's state
+ * and its log in a file, so the sagas keep running while the user drives them from another shell.
+ * The HTTP API (`sagaline serve`) runs in the background the same way.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { kafkaClient } from '../core/clients.ts';
 import { PROJECT_ROOT, type Config } from '../core/config.ts';
-import { StackError } from '../core/errors.ts';
+import { ConfigError, StackError } from '../core/errors.ts';
 import { waitFor } from '../core/wait.ts';
 import { isAlive, isOurs, isPortFree, spawnDetached, tail, terminate } from '../infra/stack/processes.ts';
-import { PROCESSOR_NAMES, type ProcessorName } from './index.ts';
+import type { Project } from './engine/project.ts';
+import { monitorGroup } from './engine/monitor.ts';
+import { participantGroup } from './engine/run-participant.ts';
 
-export interface ProcessorStatus {
-  name: ProcessorName;
-  running: boolean;
-  pid?: number;
-  log: string;
+/** The process that runs a project's saga monitor (projection, deadlines, delivery guard). */
+export const MONITOR_PROCESS = 'saga-monitor';
+
+export interface ProcessorSpec {
+  /** A service's name, or MONITOR_PROCESS. */
+  name: string;
+  /** The arguments of `sagaline` that run it. */
+  args: string[];
+  /** The consumer groups it joins: it consumes once they are Stable with a member. */
+  groups: string[];
+  /** Where it serves its metrics (GET /metrics, /metrics.json). */
+  metricsPort: number;
 }
 
-const pidFile = (config: Config, name: ProcessorName) => join(config.stack.stateDir, 'processors', `${name}.pid`);
-export const processorLog = (config: Config, name: ProcessorName) => join(config.stack.stateDir, 'logs', `processor-${name}.log`);
-const marker = (name: ProcessorName) => `processor ${name}`;
+/** Its processes' state lives under a key of the project: the names of its sagas. */
+export const projectKey = (project: Project): string => [...new Set(project.sagas.map((s) => s.name))].sort().join('+');
 
-function runningPid(config: Config, name: ProcessorName): number | undefined {
-  const file = pidFile(config, name);
-  if (!existsSync(file)) return undefined;
-  const pid = Number(readFileSync(file, 'utf8').trim());
-  return isOurs(pid, marker(name)) ? pid : undefined;
-}
-
-export function processorsStatus(config: Config): ProcessorStatus[] {
-  return PROCESSOR_NAMES.map((name) => {
-    const pid = runningPid(config, name);
-    return { name, running: pid !== undefined, ...(pid === undefined ? {} : { pid }), log: processorLog(config, name) };
+/**
+ * One process per service of the project, then the monitor. Metrics ports: base + 1 + the
+ * process's index in this plan, so give each project that runs at once its own
+ * SAGALINE_METRICS_PORT_BASE.
+ */
+export function processorPlan(config: Config, project: Project): ProcessorSpec[] {
+  const services = [...new Set(project.participants.map((p) => p.service))];
+  const plan = [
+    ...services.map((service) => ({
+      name: service,
+      args: ['run', '--config', project.file, '--service', service, '--no-monitor'],
+      groups: [...new Set(project.participants.filter((p) => p.service === service).map(participantGroup))],
+    })),
+    { name: MONITOR_PROCESS, args: ['run', '--config', project.file, '--monitor-only'], groups: [...new Set(project.sagas.map((s) => monitorGroup(s.name)))] },
+  ];
+  return plan.map((p, i) => {
+    const metricsPort = config.processorMetricsPortBase + 1 + i;
+    if (metricsPort > 65535) throw new ConfigError(`SAGALINE_METRICS_PORT_BASE ${config.processorMetricsPortBase} leaves no port for ${p.name}'s metrics; choose a base up to ${65535 - plan.length}`);
+    return { ...p, args: [...p.args, '--metrics-port', String(metricsPort)], metricsPort };
   });
 }
 
-/** Starts the processors that are not running; returns the names it started. */
-export function processorsUp(config: Config, env: NodeJS.ProcessEnv = process.env): ProcessorName[] {
-  mkdirSync(join(config.stack.stateDir, 'processors'), { recursive: true });
+export interface ProcessorStatus {
+  name: string;
+  running: boolean;
+  pid?: number;
+  log: string;
+  metricsPort: number;
+}
+
+const dirOf = (config: Config, project: Project) => join(config.stack.stateDir, 'processors', projectKey(project));
+const pidFile = (config: Config, project: Project, name: string) => join(dirOf(config, project), `${name}.pid`);
+export const processorLog = (config: Config, project: Project, name: string) => join(config.stack.stateDir, 'logs', `processor-${projectKey(project)}-${name}.log`);
+/** What its command line holds: the config module and the process's name. */
+const marker = (spec: ProcessorSpec) => spec.args.slice(0, spec.name === MONITOR_PROCESS ? 4 : 5).join(' ');
+
+function runningPid(config: Config, project: Project, spec: ProcessorSpec): number | undefined {
+  const file = pidFile(config, project, spec.name);
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, 'utf8').trim());
+  return isOurs(pid, marker(spec)) ? pid : undefined;
+}
+
+function specsNamed(config: Config, project: Project, names?: readonly string[]): ProcessorSpec[] {
+  const plan = processorPlan(config, project);
+  if (!names) return plan;
+  return names.map((name) => {
+    const spec = plan.find((p) => p.name === name);
+    if (!spec) throw new ConfigError(`${project.file} runs no process ${name} (it runs ${plan.map((p) => p.name).join(', ')})`);
+    return spec;
+  });
+}
+
+export function processorsStatus(config: Config, project: Project): ProcessorStatus[] {
+  return processorPlan(config, project).map((spec) => {
+    const pid = runningPid(config, project, spec);
+    return { name: spec.name, running: pid !== undefined, ...(pid === undefined ? {} : { pid }), log: processorLog(config, project, spec.name), metricsPort: spec.metricsPort };
+  });
+}
+
+/** Starts the project's processes that are not running; returns the names it started. */
+export function processorsUp(config: Config, project: Project, env: NodeJS.ProcessEnv = process.env, names?: readonly string[]): string[] {
+  mkdirSync(dirOf(config, project), { recursive: true });
   mkdirSync(join(config.stack.stateDir, 'logs'), { recursive: true });
-  const started: ProcessorName[] = [];
-  for (const name of PROCESSOR_NAMES) {
-    if (runningPid(config, name) !== undefined) continue;
-    const pid = spawnDetached(process.execPath, [join(PROJECT_ROOT, 'bin', 'sagaline.js'), 'processor', name], { logFile: processorLog(config, name), cwd: PROJECT_ROOT, env });
-    writeFileSync(pidFile(config, name), String(pid));
-    started.push(name);
+  const started: string[] = [];
+  for (const spec of specsNamed(config, project, names)) {
+    if (runningPid(config, project, spec) !== undefined) continue;
+    const pid = spawnDetached(process.execPath, [join(PROJECT_ROOT, 'bin', 'sagaline.js'), ...spec.args], { logFile: processorLog(config, project, spec.name), cwd: process.cwd(), env });
+    writeFileSync(pidFile(config, project, spec.name), String(pid));
+    started.push(spec.name);
   }
   return started;
 }
 
-export async function processorsDown(config: Config, names: readonly ProcessorName[] = PROCESSOR_NAMES): Promise<ProcessorName[]> {
-  const stopped: ProcessorName[] = [];
-  for (const name of names) {
-    const pid = runningPid(config, name);
+export async function processorsDown(config: Config, project: Project, names?: readonly string[]): Promise<string[]> {
+  const stopped: string[] = [];
+  for (const spec of specsNamed(config, project, names)) {
+    const pid = runningPid(config, project, spec);
     if (pid !== undefined) {
       await terminate(pid, config.stack.stopTimeoutMs);
-      stopped.push(name);
+      stopped.push(spec.name);
     }
-    rmSync(pidFile(config, name), { force: true });
+    rmSync(pidFile(config, project, spec.name), { force: true });
   }
   return stopped;
 }
 
 /** SIGKILL, for fault tests: no shutdown, no flush — as a crash. */
-export function killProcessor(config: Config, name: ProcessorName): number | undefined {
-  const pid = runningPid(config, name);
+export function killProcessor(config: Config, project: Project, name: string): number | undefined {
+  const [spec] = specsNamed(config, project, [name]);
+  const pid = runningPid(config, project, spec as ProcessorSpec);
   if (pid !== undefined) process.kill(pid, 'SIGKILL');
   return pid;
+}
+
+/** Waits until every group is Stable with a member: the processes consume. */
+export async function waitForGroups(config: Config, groups: readonly string[], timeoutMs = 90_000, abortIf?: () => void): Promise<void> {
+  const admin = kafkaClient(config, 'sagaline-readiness').admin();
+  await admin.connect();
+  try {
+    await waitFor(
+      `consumer groups ${groups.join(', ')} to be Stable with members`,
+      async () => (await admin.describeGroups([...groups])).groups.every((g) => g.state === 'Stable' && g.members.length > 0),
+      { timeoutMs, intervalMs: 500, ...(abortIf ? { abortIf } : {}) },
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Waits until the project's processes (or those named) consume; stops waiting at once if one exits. */
+export async function waitForProcessors(config: Config, project: Project, names?: readonly string[], timeoutMs = 90_000): Promise<void> {
+  const specs = specsNamed(config, project, names);
+  const pids = new Map(specs.map((s) => [s, runningPid(config, project, s)]));
+  await waitForGroups(config, specs.flatMap((s) => s.groups), timeoutMs, () => {
+    for (const [spec, pid] of pids) {
+      if (pid === undefined || !isAlive(pid)) throw new StackError('COMPONENT_DIED', `processor ${spec.name} is not running; last lines of ${processorLog(config, project, spec.name)}:`, { logTail: tail(processorLog(config, project, spec.name)) });
+    }
+  });
 }
 
 export interface ApiStatus {
@@ -96,10 +179,10 @@ export function apiStatus(config: Config): ApiStatus {
 }
 
 /**
- * Starts the HTTP API in the background unless it runs, and waits until GET /health answers (with
- * any status: a degraded stack is still reported by a running API). Returns its URL.
+ * Starts the HTTP API for the project in the background unless it runs, and waits until GET
+ * /health answers (with any status: a degraded stack is still reported by a running API).
  */
-export async function apiUp(config: Config, env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): Promise<string> {
+export async function apiUp(config: Config, project: Project, env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): Promise<string> {
   const url = apiUrl(config);
   let pid = apiPid(config);
   if (pid === undefined) {
@@ -108,7 +191,7 @@ export async function apiUp(config: Config, env: NodeJS.ProcessEnv = process.env
     }
     mkdirSync(join(config.stack.stateDir, 'processors'), { recursive: true });
     mkdirSync(join(config.stack.stateDir, 'logs'), { recursive: true });
-    pid = spawnDetached(process.execPath, [join(PROJECT_ROOT, 'bin', 'sagaline.js'), 'serve', '--port', String(config.api.port)], { logFile: apiLog(config), cwd: PROJECT_ROOT, env });
+    pid = spawnDetached(process.execPath, [join(PROJECT_ROOT, 'bin', 'sagaline.js'), 'serve', '--config', project.file, '--port', String(config.api.port)], { logFile: apiLog(config), cwd: process.cwd(), env });
     writeFileSync(apiPidFile(config), String(pid));
   }
   const started = pid;

@@ -29,10 +29,8 @@ function readAvsc(dir: string): AvroSchema[] {
     .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as AvroSchema);
 }
 
-let cached: Contracts | undefined;
-
-export function loadContracts(dir = SCHEMAS_DIR): Contracts {
-  if (cached && dir === SCHEMAS_DIR) return cached;
+/** The message records of a schemas folder (`messages/`, and `shared/` for the types they share). */
+export function loadContracts(dir: string): Contracts {
   const registry: Record<string, avsc.Type> = {};
   const sources = new Map<string, AvroSchema>();
   if (!existsSync(join(dir, 'messages'))) throw new ConfigError(`${dir} has no messages/ folder: one .avsc file per message record goes there (shared types in shared/)`);
@@ -63,7 +61,6 @@ export function loadContracts(dir = SCHEMAS_DIR): Contracts {
     sources.set(String(schema.name), schema);
   }
   const contracts = { registry, messages, sources };
-  if (dir === SCHEMAS_DIR) cached = contracts;
   return contracts;
 }
 

@@ -53,3 +53,12 @@ export function sagaTopicMessages(sagas: readonly SagaDefinition[]): TopicMessag
   const known = new Set([...byTopic.values()].flat());
   return { known: (type) => known.has(type), messagesOf: (topic) => byTopic.get(topic) };
 }
+
+/** A stream's event log: `sagaline.<name>`, carrying the messages listed for it. */
+export function streamTopic(name: string, messages: readonly string[]): CatalogueTopic {
+  return { name: topicForAggregateType(name), kind: 'event-log', partitions: EVENT_LOG_PARTITIONS, configs: { ...RETAIN_FOREVER }, messages: [...messages], aggregateType: name };
+}
+
+export function streamTopics(streams: Readonly<Record<string, readonly string[]>>): CatalogueTopic[] {
+  return Object.entries(streams).map(([name, messages]) => streamTopic(name, messages));
+}

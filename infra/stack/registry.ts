@@ -1,5 +1,5 @@
 /**
- * Apicurio Registry 3.x, serving the Confluent-compatible API at /apis/ccompat/v7, storing
+ * Apicurio Registry 3.x, answering the Confluent-compatible API at /apis/ccompat/v7, storing
  * schemas in the stack's Postgres so ids survive restarts (stored events stay decodable).
  */
 import { join } from 'node:path';

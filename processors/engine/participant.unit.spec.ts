@@ -14,8 +14,8 @@ const saga = defineSaga({
   startedBy: 'OrderPlaced',
   steps: {
     CHARGE: { owner: 'payments', succeeded: 'PaymentCharged', failed: 'PaymentDeclined', compensatedBy: 'PaymentRefunded', deadlineMs: 1_000 },
-    RESERVE: { owner: 'warehouse', succeeded: 'StockReserved', failed: 'StockUnavailable', compensatedBy: 'StockReleased', deadlineMs: 5_000 },
-    SHIP: { owner: 'shipping', after: ['CHARGE', 'RESERVE'], pivot: true, succeeded: 'OrderShipped', failed: 'ShipmentFailed' },
+    HOLD_STOCK: { owner: 'warehouse', succeeded: 'StockReserved', failed: 'StockUnavailable', compensatedBy: 'StockReleased', deadlineMs: 5_000 },
+    SHIP: { owner: 'shipping', after: ['CHARGE', 'HOLD_STOCK'], pivot: true, succeeded: 'OrderShipped', failed: 'ShipmentFailed' },
   },
 });
 const act = () => ok({});
@@ -49,7 +49,7 @@ describe('what the engine derives from definitions', () => {
 
   it('given participants in their databases, then each outbox admits its sagas only and the engine’s admits all', () => {
     const payments = participant(saga, 'payments', { database: 'payments', steps: { CHARGE: { act, compensate: act } } });
-    const warehouse = participant(saga, 'warehouse', { database: 'warehouse', steps: { RESERVE: { act, compensate: act } } });
+    const warehouse = participant(saga, 'warehouse', { database: 'warehouse', steps: { HOLD_STOCK: { act, compensate: act } } });
     expect(outboxSources({ sagas: [saga], participants: [payments, warehouse] })).toEqual([
       { database: SAGAS_DATABASE, aggregateTypes: ['order-fulfilment'] },
       { database: 'payments', aggregateTypes: ['order-fulfilment'] },
@@ -66,6 +66,6 @@ describe('what the engine derives from definitions', () => {
     const { state } = foldInstance(saga, [{ sagaId: 's', type: 'OrderPlaced', at: '2026-01-01T00:00:00.000Z' }]);
     expect(nextDeadline(saga, state)?.toISOString()).toBe('2026-01-01T00:00:01.000Z');
     expect(nextDeadline(saga, state, new Set(['CHARGE']))?.toISOString()).toBe('2026-01-01T00:00:05.000Z');
-    expect(nextDeadline(saga, state, new Set(['CHARGE', 'RESERVE']))).toBeNull();
+    expect(nextDeadline(saga, state, new Set(['CHARGE', 'HOLD_STOCK']))).toBeNull();
   });
 });

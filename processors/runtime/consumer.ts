@@ -20,7 +20,7 @@ export interface DecodingConsumerOptions {
   log: Logger;
   sessionTimeoutMs?: number;
   /** What each topic may carry (default: the built-in catalogue). */
-  catalogue?: TopicMessages;
+  catalogue: TopicMessages;
 }
 
 export interface RunningConsumer {

@@ -8,9 +8,7 @@ import type { IHeaders, KafkaMessage } from 'kafkajs';
 import { PoisonMessageError } from '../../core/errors.ts';
 import type { MessageMetadata } from '../../outbox-connector/outbox-writer.ts';
 import { fromUnionValue } from '../../schemas/contracts.ts';
-import { MESSAGE_TYPES, type MessagePayloads, type MessageType } from '../../schemas/generated.ts';
 import { schemaIdOf } from '../../schemas/wire-format.ts';
-import { eventLogByName } from '../../topics/catalogue.ts';
 
 export interface KafkaPosition {
   topic: string;
@@ -21,9 +19,9 @@ export interface KafkaPosition {
   key: string | null;
 }
 
-export interface DecodedMessage<T extends MessageType = MessageType> {
+export interface DecodedMessage<T extends string = string, P = unknown> {
   type: T;
-  payload: MessagePayloads[T];
+  payload: P;
   metadata: MessageMetadata;
   kafka: KafkaPosition;
 }
@@ -37,10 +35,7 @@ export function headerStrings(headers: IHeaders | undefined): Record<string, str
   return out;
 }
 
-/**
- * The messages each topic may carry. Default: the built-in catalogue; a saga's runtime passes the
- * topics derived from its definitions.
- */
+/** The messages each topic may carry: derived from the definitions (topics/derived.ts). */
 export interface TopicMessages {
   /** Every message type known at all (an unknown one is refused as such). */
   known(type: string): boolean;
@@ -48,13 +43,8 @@ export interface TopicMessages {
   messagesOf(topic: string): readonly string[] | undefined;
 }
 
-export const BUILT_IN_TOPICS: TopicMessages = {
-  known: (type) => (MESSAGE_TYPES as readonly string[]).includes(type),
-  messagesOf: (topic) => eventLogByName(topic)?.messages,
-};
-
 /** Header checks that need no registry: pure, so they are unit-tested on their own. */
-export function checkEnvelope(topic: string, headers: Record<string, string>, value: Buffer | null, topics: TopicMessages = BUILT_IN_TOPICS): { type: MessageType; schemaId: number } {
+export function checkEnvelope(topic: string, headers: Record<string, string>, value: Buffer | null, topics: TopicMessages): { type: string; schemaId: number } {
   const id = headers.id;
   const type = headers.eventType;
   if (!id) throw new PoisonMessageError(`record on ${topic} has no "id" header`);
@@ -62,14 +52,14 @@ export function checkEnvelope(topic: string, headers: Record<string, string>, va
   if (!topics.known(type)) throw new PoisonMessageError(`record ${id} on ${topic} has unknown eventType "${type}"`);
   const catalogued = topics.messagesOf(topic);
   if (catalogued && !catalogued.includes(type)) {
-    throw new PoisonMessageError(`record ${id}: ${type} does not belong on ${topic} (the catalogue puts it on another topic)`);
+    throw new PoisonMessageError(`record ${id}: ${type} does not belong on ${topic} (its saga's topic does not carry it)`);
   }
   const schemaId = schemaIdOf(value);
   if (schemaId === undefined) throw new PoisonMessageError(`record ${id} (${type}) on ${topic}: payload is not in the Confluent wire format`);
-  return { type: type as MessageType, schemaId };
+  return { type, schemaId };
 }
 
-export async function decodeMessage(registry: SchemaRegistry, topic: string, partition: number, message: KafkaMessage, topics: TopicMessages = BUILT_IN_TOPICS): Promise<DecodedMessage> {
+export async function decodeMessage(registry: SchemaRegistry, topic: string, partition: number, message: KafkaMessage, topics: TopicMessages): Promise<DecodedMessage> {
   const headers = headerStrings(message.headers);
   const { type } = checkEnvelope(topic, headers, message.value, topics);
   let decoded: unknown;
@@ -89,7 +79,7 @@ export async function decodeMessage(registry: SchemaRegistry, topic: string, par
   }
   return {
     type,
-    payload: payload as MessagePayloads[MessageType],
+    payload,
     metadata: {
       messageId: headers.id as string,
       sagaId: headers.sagaId ?? message.key?.toString() ?? '',

@@ -10,19 +10,19 @@ describe('processor metrics', () => {
 
   it('labels every series with the service and counts what the shell reports', async () => {
     // Given a processor's metrics
-    const metrics = createProcessorMetrics('model-service');
+    const metrics = createProcessorMetrics('payments');
 
     // When it consumes two messages (one a duplicate), publishes one after commit and times a handler
-    countConsumed(metrics, 'sagaline.training-requests', 'TrainingRequested');
-    countConsumed(metrics, 'sagaline.training-requests', 'TrainingRequested');
-    countPublished(metrics, [{ type: 'ModelReserved' }]);
+    countConsumed(metrics, 'sagaline.orders', 'OrderPlaced');
+    countConsumed(metrics, 'sagaline.orders', 'OrderPlaced');
+    countPublished(metrics, [{ type: 'PaymentCharged' }]);
     await timed(metrics, async () => undefined);
 
     // Then the text exposition has each counter and the histogram, with the service label
     const text = await metrics.registry.metrics();
-    expect(text).toContain('sagaline_messages_consumed_total{topic="sagaline.training-requests",type="TrainingRequested",service="model-service"} 2');
-    expect(text).toContain('sagaline_messages_published_total{type="ModelReserved",service="model-service"} 1');
-    expect(text).toContain('sagaline_handler_duration_seconds_count{service="model-service"} 1');
+    expect(text).toContain('sagaline_messages_consumed_total{topic="sagaline.orders",type="OrderPlaced",service="payments"} 2');
+    expect(text).toContain('sagaline_messages_published_total{type="PaymentCharged",service="payments"} 1');
+    expect(text).toContain('sagaline_handler_duration_seconds_count{service="payments"} 1');
   });
 
   it('times a handler that throws too', async () => {
@@ -33,8 +33,8 @@ describe('processor metrics', () => {
 
   it('serves /metrics as text and /metrics.json, and nothing else', async () => {
     // Given a metrics endpoint on a free port
-    const metrics = createProcessorMetrics('audit-service');
-    countConsumed(metrics, 'sagaline.audit-events', 'AuditLogged');
+    const metrics = createProcessorMetrics('shipping');
+    countConsumed(metrics, 'sagaline.orders', 'OrderShipped');
     const server = await serveMetrics(metrics.registry, 0);
     servers.push(server);
 
@@ -45,9 +45,9 @@ describe('processor metrics', () => {
 
     // Then text and JSON carry the same counter, and other paths are a JSON 404
     expect(text.headers.get('content-type')).toContain('text/plain');
-    expect(await text.text()).toContain('sagaline_messages_consumed_total{topic="sagaline.audit-events",type="AuditLogged",service="audit-service"} 1');
+    expect(await text.text()).toContain('sagaline_messages_consumed_total{topic="sagaline.orders",type="OrderShipped",service="shipping"} 1');
     const consumed = ((await json.json()) as { name: string; values: { value: number; labels: Record<string, string> }[] }[]).find((m) => m.name === 'sagaline_messages_consumed_total');
-    expect(consumed?.values).toEqual([{ value: 1, labels: { topic: 'sagaline.audit-events', type: 'AuditLogged', service: 'audit-service' } }]);
+    expect(consumed?.values).toEqual([{ value: 1, labels: { topic: 'sagaline.orders', type: 'OrderShipped', service: 'shipping' } }]);
     expect(other.status).toBe(404);
     expect(((await other.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
   });

@@ -20,8 +20,8 @@ const orderSpec = (): SagaSpec => ({
   steps: {
     CHECK: { owner: 'orders', succeeded: 'OrderChecked', failed: 'OrderRejected', compensatedBy: 'OrderCancelled' },
     PAY: { owner: 'payments', after: ['CHECK'], succeeded: 'PaymentTaken', failed: 'PaymentDeclined', compensatedBy: 'PaymentRefunded', retry: { limit: 5 }, deadlineMs: 60_000 },
-    RESERVE: { owner: 'stock', after: ['CHECK'], succeeded: 'StockReserved', failed: 'OutOfStock', compensatedBy: 'StockReleased' },
-    SHIP: { owner: 'shipping', after: ['PAY', 'RESERVE'], pivot: true, succeeded: 'Shipped', failed: 'ShippingFailed', retry: { limit: 10 } },
+    HOLD_STOCK: { owner: 'stock', after: ['CHECK'], succeeded: 'StockReserved', failed: 'OutOfStock', compensatedBy: 'StockReleased' },
+    SHIP: { owner: 'shipping', after: ['PAY', 'HOLD_STOCK'], pivot: true, succeeded: 'Shipped', failed: 'ShippingFailed', retry: { limit: 10 } },
     NOTIFY: { owner: 'notifications', after: ['SHIP'], succeeded: 'CustomerNotified', failed: 'NotifyFailed' },
   },
 });
@@ -45,14 +45,14 @@ describe('defineSaga', () => {
     // When it is defined
     const saga = defineSaga(spec);
     // Then its steps come each after what it waits on, defaults filled, the pivot and what follows it forward-only
-    expect(saga.steps.map((s) => s.name)).toEqual(['CHECK', 'PAY', 'RESERVE', 'SHIP', 'NOTIFY']);
-    expect(saga.steps.find((s) => s.name === 'RESERVE')).toMatchObject({ retryLimit: DEFAULT_RETRY_LIMIT, deadlineMs: DEFAULT_STEP_DEADLINE_MS, compensatedBy: 'StockReleased', forwardOnly: false });
+    expect(saga.steps.map((s) => s.name)).toEqual(['CHECK', 'PAY', 'HOLD_STOCK', 'SHIP', 'NOTIFY']);
+    expect(saga.steps.find((s) => s.name === 'HOLD_STOCK')).toMatchObject({ retryLimit: DEFAULT_RETRY_LIMIT, deadlineMs: DEFAULT_STEP_DEADLINE_MS, compensatedBy: 'StockReleased', forwardOnly: false });
     expect(saga.steps.find((s) => s.name === 'PAY')).toMatchObject({ retryLimit: 5, deadlineMs: 60_000 });
     expect(saga.steps.filter((s) => s.forwardOnly).map((s) => s.name)).toEqual(['SHIP', 'NOTIFY']);
     expect(saga.pivot).toBe('SHIP');
     expect(saga.services).toEqual(['orders', 'payments', 'stock', 'shipping', 'notifications']);
     expect(roleOf(saga, 'OrderPlaced')).toEqual({ kind: 'start' });
-    expect(roleOf(saga, 'StockReleased')).toEqual({ kind: 'compensated', step: 'RESERVE' });
+    expect(roleOf(saga, 'StockReleased')).toEqual({ kind: 'compensated', step: 'HOLD_STOCK' });
     expect(roleOf(saga, 'PaymentDeclined')).toEqual({ kind: 'failed', step: 'PAY' });
     expect(roleOf(saga, 'SomethingElse')).toBeUndefined();
   });
@@ -61,7 +61,7 @@ describe('defineSaga', () => {
     const spec = orderSpec();
     const { NOTIFY, SHIP, ...rest } = spec.steps;
     const saga = defineSaga({ ...spec, steps: { NOTIFY: NOTIFY!, SHIP: SHIP!, ...rest } });
-    expect(saga.steps.map((s) => s.name)).toEqual(['CHECK', 'PAY', 'RESERVE', 'SHIP', 'NOTIFY']);
+    expect(saga.steps.map((s) => s.name)).toEqual(['CHECK', 'PAY', 'HOLD_STOCK', 'SHIP', 'NOTIFY']);
   });
 
   it('refuses a step waiting on a step that does not exist, naming the step and the known ones', () => {
@@ -75,7 +75,7 @@ describe('defineSaga', () => {
       throw new Error('accepted');
     })();
     expect(err.problems).toEqual([{ code: 'UNKNOWN_STEP', path: 'steps.SHIP.after[1]', message: expect.stringContaining('"RESERVED"') }]);
-    expect(err.message).toContain('saga definition "order-fulfilment" is invalid: steps.SHIP.after[1]: no step is named "RESERVED"; steps: CHECK, PAY, RESERVE, SHIP, NOTIFY');
+    expect(err.message).toContain('saga definition "order-fulfilment" is invalid: steps.SHIP.after[1]: no step is named "RESERVED"; steps: CHECK, PAY, HOLD_STOCK, SHIP, NOTIFY');
   });
 
   it('refuses steps that wait on each other in a circle, and names the circle', () => {
@@ -93,14 +93,14 @@ describe('defineSaga', () => {
 
   it('refuses a message used twice, naming both places', () => {
     const spec = orderSpec();
-    expect(refusal({ ...spec, steps: { ...spec.steps, RESERVE: { ...spec.steps.RESERVE!, failed: 'PaymentDeclined' } } })).toEqual(['MESSAGE_USED_TWICE steps.RESERVE.failed']);
+    expect(refusal({ ...spec, steps: { ...spec.steps, HOLD_STOCK: { ...spec.steps.HOLD_STOCK!, failed: 'PaymentDeclined' } } })).toEqual(['MESSAGE_USED_TWICE steps.HOLD_STOCK.failed']);
     expect(refusal({ ...spec, steps: { ...spec.steps, CHECK: { ...spec.steps.CHECK!, succeeded: 'OrderPlaced' } } })).toEqual(['MESSAGE_USED_TWICE steps.CHECK.succeeded']);
   });
 
   it('refuses a message no schema defines, when the schemas are given', () => {
     const spec = orderSpec();
     const known = [...defineSaga(spec).messages.keys()].filter((m) => m !== 'StockReleased');
-    expect(refusal(spec, known)).toEqual(['UNKNOWN_MESSAGE steps.RESERVE.compensatedBy']);
+    expect(refusal(spec, known)).toEqual(['UNKNOWN_MESSAGE steps.HOLD_STOCK.compensatedBy']);
   });
 
   it('refuses a compensation on the pivot or after it, two pivots, and a step unordered against the pivot', () => {
@@ -108,8 +108,8 @@ describe('defineSaga', () => {
     expect(refusal({ ...spec, steps: { ...spec.steps, SHIP: { ...spec.steps.SHIP!, compensatedBy: 'Returned' } } })).toEqual(['COMPENSATION_AFTER_PIVOT steps.SHIP.compensatedBy']);
     expect(refusal({ ...spec, steps: { ...spec.steps, NOTIFY: { ...spec.steps.NOTIFY!, compensatedBy: 'Unnotified' } } })).toEqual(['COMPENSATION_AFTER_PIVOT steps.NOTIFY.compensatedBy']);
     expect(refusal({ ...spec, steps: { ...spec.steps, NOTIFY: { ...spec.steps.NOTIFY!, pivot: true } } })).toEqual(['TWO_PIVOTS steps.NOTIFY.pivot']);
-    // RESERVE no longer before SHIP: a failure of it could come after the point of no return
-    expect(refusal({ ...spec, steps: { ...spec.steps, SHIP: { ...spec.steps.SHIP!, after: ['PAY'] } } })).toEqual(['PIVOT_UNORDERED steps.RESERVE.after']);
+    // HOLD_STOCK no longer before SHIP: a failure of it could come after the point of no return
+    expect(refusal({ ...spec, steps: { ...spec.steps, SHIP: { ...spec.steps.SHIP!, after: ['PAY'] } } })).toEqual(['PIVOT_UNORDERED steps.HOLD_STOCK.after']);
   });
 
   it('lists every problem at once, before anything runs', () => {
@@ -138,9 +138,9 @@ describe('scheduling rules', () => {
 
   it('runs the first steps on the start, both branches once their common step succeeded, and the join once both did', () => {
     expect(runnableSteps(saga, status({})).map((s) => s.name)).toEqual(['CHECK']);
-    expect(runnableSteps(saga, status({ CHECK: 'succeeded' })).map((s) => s.name)).toEqual(['PAY', 'RESERVE']);
-    expect(runnableSteps(saga, status({ CHECK: 'succeeded', PAY: 'succeeded', RESERVE: 'running' })).map((s) => s.name)).toEqual([]);
-    expect(runnableSteps(saga, status({ CHECK: 'succeeded', PAY: 'succeeded', RESERVE: 'succeeded' })).map((s) => s.name)).toEqual(['SHIP']);
+    expect(runnableSteps(saga, status({ CHECK: 'succeeded' })).map((s) => s.name)).toEqual(['PAY', 'HOLD_STOCK']);
+    expect(runnableSteps(saga, status({ CHECK: 'succeeded', PAY: 'succeeded', HOLD_STOCK: 'running' })).map((s) => s.name)).toEqual([]);
+    expect(runnableSteps(saga, status({ CHECK: 'succeeded', PAY: 'succeeded', HOLD_STOCK: 'succeeded' })).map((s) => s.name)).toEqual(['SHIP']);
   });
 
   it('starts nothing more once a step before the pivot failed', () => {
@@ -148,17 +148,17 @@ describe('scheduling rules', () => {
   });
 
   it('is completed only when every step succeeded', () => {
-    const allButLast = status({ CHECK: 'succeeded', PAY: 'succeeded', RESERVE: 'succeeded', SHIP: 'succeeded' });
+    const allButLast = status({ CHECK: 'succeeded', PAY: 'succeeded', HOLD_STOCK: 'succeeded', SHIP: 'succeeded' });
     expect(isCompleted(saga, allButLast)).toBe(false);
     expect(isCompleted(saga, { ...allButLast, NOTIFY: 'succeeded' })).toBe(true);
   });
 
   it('compensates what succeeded, the last to succeed first, and nothing from the pivot on', () => {
-    // Given RESERVE finished before PAY, in parallel after CHECK
-    expect(compensationOrder(saga, ['CHECK', 'RESERVE', 'PAY']).map((s) => s.name)).toEqual(['PAY', 'RESERVE', 'CHECK']);
+    // Given HOLD_STOCK finished before PAY, in parallel after CHECK
+    expect(compensationOrder(saga, ['CHECK', 'HOLD_STOCK', 'PAY']).map((s) => s.name)).toEqual(['PAY', 'HOLD_STOCK', 'CHECK']);
     // And the other way round
-    expect(compensationOrder(saga, ['CHECK', 'PAY', 'RESERVE']).map((s) => s.name)).toEqual(['RESERVE', 'PAY', 'CHECK']);
+    expect(compensationOrder(saga, ['CHECK', 'PAY', 'HOLD_STOCK']).map((s) => s.name)).toEqual(['HOLD_STOCK', 'PAY', 'CHECK']);
     // Forward-only steps are never in the plan
-    expect(compensationOrder(saga, ['CHECK', 'PAY', 'RESERVE', 'SHIP']).map((s) => s.name)).toEqual(['RESERVE', 'PAY', 'CHECK']);
+    expect(compensationOrder(saga, ['CHECK', 'PAY', 'HOLD_STOCK', 'SHIP']).map((s) => s.name)).toEqual(['HOLD_STOCK', 'PAY', 'CHECK']);
   });
 });

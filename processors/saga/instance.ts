@@ -14,6 +14,7 @@
 import { compensationOrder, isCompleted, runnableSteps, type DefinedStep, type SagaDefinition, type StepStatus } from './define-saga.ts';
 
 export type InstanceStatus = 'Running' | 'Compensating' | 'Completed' | 'Compensated' | 'Parked' | 'Failed';
+export const INSTANCE_STATUSES: readonly InstanceStatus[] = ['Running', 'Compensating', 'Completed', 'Compensated', 'Parked', 'Failed'];
 
 export interface StepState {
   readonly status: StepStatus;

@@ -11,8 +11,8 @@ const saga = defineSaga({
   steps: {
     CHECK: { owner: 'orders', succeeded: 'OrderChecked', failed: 'OrderRejected', compensatedBy: 'OrderCancelled' },
     PAY: { owner: 'payments', after: ['CHECK'], succeeded: 'PaymentTaken', failed: 'PaymentDeclined', compensatedBy: 'PaymentRefunded' },
-    RESERVE: { owner: 'stock', after: ['CHECK'], succeeded: 'StockReserved', failed: 'OutOfStock', compensatedBy: 'StockReleased' },
-    SHIP: { owner: 'shipping', after: ['PAY', 'RESERVE'], pivot: true, succeeded: 'Shipped', failed: 'ShippingFailed' },
+    HOLD_STOCK: { owner: 'stock', after: ['CHECK'], succeeded: 'StockReserved', failed: 'OutOfStock', compensatedBy: 'StockReleased' },
+    SHIP: { owner: 'shipping', after: ['PAY', 'HOLD_STOCK'], pivot: true, succeeded: 'Shipped', failed: 'ShippingFailed' },
     NOTIFY: { owner: 'notifications', after: ['SHIP'], succeeded: 'CustomerNotified', failed: 'NotifyFailed' },
   },
 });
@@ -29,7 +29,7 @@ describe('an instance of a defined saga', () => {
   });
 
   it('runs both branches at once after their common step, and the join only once both succeeded', () => {
-    spec().given([checked[0]!]).when({ type: 'OrderChecked', payload: { ok: true } }).then({ commands: [run('PAY', 'payments'), run('RESERVE', 'stock')], steps: { CHECK: { status: 'succeeded', attempts: 1, result: { ok: true } } } });
+    spec().given([checked[0]!]).when({ type: 'OrderChecked', payload: { ok: true } }).then({ commands: [run('PAY', 'payments'), run('HOLD_STOCK', 'stock')], steps: { CHECK: { status: 'succeeded', attempts: 1, result: { ok: true } } } });
     spec().given([...checked, { type: 'StockReserved' }]).when({ type: 'PaymentTaken' }).then({ status: 'Running', commands: [run('SHIP', 'shipping')] });
     spec().given([...checked]).when({ type: 'StockReserved' }).then({ status: 'Running', commands: [] });
   });
@@ -42,23 +42,23 @@ describe('an instance of a defined saga', () => {
   });
 
   it('when a branch fails while its sibling still runs: waits for the sibling, then undoes it and the rest, last to succeed first', () => {
-    // Given PAY declined while RESERVE is still running
+    // Given PAY declined while HOLD_STOCK is still running
     spec().given(checked).when({ type: 'PaymentDeclined', reason: 'card expired' }).then({ status: 'Compensating', commands: [], steps: { PAY: { status: 'failed', reason: 'card expired' } } });
-    // When RESERVE succeeds after all, it is undone first, then CHECK
-    spec().given([...checked, { type: 'PaymentDeclined' }]).when({ type: 'StockReserved' }).then({ status: 'Compensating', commands: [undo('RESERVE', 'stock')] });
-    spec().given([...checked, { type: 'PaymentDeclined' }, { type: 'StockReserved' }]).when({ type: 'StockReleased' }).then({ commands: [undo('CHECK', 'orders')], steps: { RESERVE: { status: 'compensated' } } });
+    // When HOLD_STOCK succeeds after all, it is undone first, then CHECK
+    spec().given([...checked, { type: 'PaymentDeclined' }]).when({ type: 'StockReserved' }).then({ status: 'Compensating', commands: [undo('HOLD_STOCK', 'stock')] });
+    spec().given([...checked, { type: 'PaymentDeclined' }, { type: 'StockReserved' }]).when({ type: 'StockReleased' }).then({ commands: [undo('CHECK', 'orders')], steps: { HOLD_STOCK: { status: 'compensated' } } });
     spec().given([...checked, { type: 'PaymentDeclined' }, { type: 'StockReserved' }, { type: 'StockReleased' }]).when({ type: 'OrderCancelled' }).then({ status: 'Compensated', commands: [] });
   });
 
   it('a step that does not answer in time before the pivot is compensated like a failure', () => {
-    spec().given([...checked, { type: 'StockReserved' }]).when({ type: 'StepTimedOut', step: 'PAY' }).then({ status: 'Compensating', commands: [undo('RESERVE', 'stock')], steps: { PAY: { status: 'failed', reason: 'PAY did not answer within 30000 ms' } } });
+    spec().given([...checked, { type: 'StockReserved' }]).when({ type: 'StepTimedOut', step: 'PAY' }).then({ status: 'Compensating', commands: [undo('HOLD_STOCK', 'stock')], steps: { PAY: { status: 'failed', reason: 'PAY did not answer within 30000 ms' } } });
   });
 
   it('folds a history in order, giving the commands of its last message', () => {
     const history = [...checked, { type: 'StockReserved' }, { type: 'PaymentTaken' }].map((m, i) => ({ ...m, sagaId: 's-1', at: new Date(i * 1000).toISOString() }));
     const { state, commands } = foldInstance(saga, history);
     expect(commands).toEqual([run('SHIP', 'shipping')]);
-    expect(state?.succeededInOrder).toEqual(['CHECK', 'RESERVE', 'PAY']);
+    expect(state?.succeededInOrder).toEqual(['CHECK', 'HOLD_STOCK', 'PAY']);
   });
 
   it('after the pivot: a failure parks the saga, visibly, and compensates nothing', () => {
@@ -94,7 +94,7 @@ describe('the test kit', () => {
   describe('a success after the step timed out', () => {
     const timedOut = [...checked, { type: 'StockReserved' }, { type: 'StepTimedOut', step: 'PAY' }];
     it('given the saga still compensates, then the late step is undone too, before the earlier ones', () => {
-      spec().given(timedOut).when({ type: 'PaymentTaken' }).then({ status: 'Compensating', commands: [], steps: { PAY: { status: 'succeeded', reason: 'succeeded after its deadline' }, RESERVE: { status: 'compensating' } } });
+      spec().given(timedOut).when({ type: 'PaymentTaken' }).then({ status: 'Compensating', commands: [], steps: { PAY: { status: 'succeeded', reason: 'succeeded after its deadline' }, HOLD_STOCK: { status: 'compensating' } } });
       spec().given([...timedOut, { type: 'PaymentTaken' }]).when({ type: 'StockReleased' }).then({ status: 'Compensating', commands: [undo('PAY', 'payments')] });
     });
     it('given the saga has ended Compensated, then the late step is undone and the saga stays Compensated', () => {
