@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pgPool } from '../core/clients.ts';
 import { PROJECT_ROOT, VERSIONS } from '../core/config.ts';
-import { provision } from '../infra/provision.ts';
+import { provisionSagas } from '../infra/provision-sagas.ts';
 import { Stack } from '../infra/stack/stack.ts';
 import { processorsStatus, processorsUp } from '../processors/supervisor.ts';
 import { config } from '../test/support/fixtures.ts';
-import { startProcessors, stopProcessors } from '../test/support/saga.ts';
+import { startProcessors, stopProcessors, testProject } from '../test/support/saga.ts';
 import { now } from './load.ts';
 import { chart, computeRatios, markdown, type BenchResults } from './report.ts';
 import { ensureBenchTopic, measureCeiling, measureDelivery, type DeliverySettings, type DeliveryTuning } from './scenarios/delivery.ts';
@@ -49,7 +49,7 @@ const VARIANTS: { mode: 'debezium' | 'polling'; label: string; tuning: DeliveryT
 ];
 
 /** Saga deadlines far above any queueing delay at saturation: a timed-out step would measure the deadline, not the pipeline. */
-const SAGA_ENV = Object.fromEntries(['RESERVE', 'ALLOCATE', 'TRAIN', 'UPDATE', 'AUDIT'].map((s) => [`SAGALINE_DEADLINE_${s}_MS`, '300000']));
+const SAGA_ENV = Object.fromEntries(['RESERVE', 'ALLOCATE', 'TRAIN', 'UPDATE', 'AUDIT'].map((s) => [`TRAINING_DEADLINE_${s}_MS`, '300000']));
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, only: { type: 'string' } } });
@@ -63,7 +63,8 @@ async function main(): Promise<void> {
   const t0 = now();
 
   await new Stack(config).up(log);
-  await provision(config, log);
+  const project = await testProject();
+  await provisionSagas(config, project, log);
   await ensureBenchTopic();
   const pool = pgPool(config, 'sagaline', 1);
   const postgres = (await pool.query<{ server_version: string }>('show server_version')).rows[0]!.server_version;
@@ -78,13 +79,13 @@ async function main(): Promise<void> {
 
   let sagas = null;
   if (wanted('sagas')) {
-    const wereRunning = processorsStatus(config).some((p) => p.running);
+    const wereRunning = processorsStatus(config, project).some((p) => p.running);
     await startProcessors(SAGA_ENV);
     try {
       sagas = await measureSagas(settings.sagas, log);
     } finally {
       await stopProcessors();
-      if (wereRunning) processorsUp(config); // as they were, with their usual settings
+      if (wereRunning) processorsUp(config, project); // as they were, with their usual settings
     }
   }
   const replay = wanted('replay') ? await measureReplay(settings.replayLastPerPartition, 1_800_000, log) : null;

@@ -1,7 +1,10 @@
 /** Pure arithmetic of the benchmarks: percentiles, rates and ratios. */
-import { percentile } from '../demo/plan.ts';
-
-export { percentile };
+/** Nearest-rank percentile of sorted values. */
+export function percentile(sorted: readonly number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(Math.max(rank, 1), sorted.length) - 1] as number;
+}
 
 export interface LatencySummary {
   n: number;

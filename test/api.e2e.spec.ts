@@ -1,6 +1,7 @@
 /**
- * The HTTP API against the real stack, as a client sees it: the processors run as their own OS
- * processes and the API as a `sagaline serve` process; everything goes over HTTP.
+ * The HTTP API against the real stack, as a client sees it: the training example's processes run
+ * as their own OS processes and the API as a `sagaline serve --config` process; everything goes
+ * over HTTP.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -9,13 +10,13 @@ import { PROJECT_ROOT } from '../core/config.ts';
 import { SagalineError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { waitFor } from '../core/wait.ts';
-import { PROCESSOR_NAMES } from '../processors/index.ts';
-import type { SagaSummary } from '../processors/saga-state/queries.ts';
-import { TERMINAL } from '../processors/saga/state.ts';
+import type { SagaRecord } from '../processors/engine/client.ts';
 import { freePorts } from './support/cli.ts';
 import { uniqueName } from './support/fixtures.ts';
-import { addTestModel, PROCESSOR_ENV, startProcessors, stopProcessors } from './support/saga.ts';
+import { addTestModel, PROCESSOR_ENV, startProcessors, stopProcessors, TERMINAL, TRAINING_CONFIG } from './support/saga.ts';
+import { trainingRequested } from '../examples/ml-training/request.ts';
 
+const PROCESSES = ['model-service', 'resource-service', 'training-service', 'audit-service', 'saga-monitor'];
 const tenant = uniqueName('api');
 const modelId = uniqueName('model');
 let api: ChildProcess;
@@ -32,24 +33,26 @@ const post = (path: string, body: string) => fetch(`${base}${path}`, { method: '
 const get = (path: string) => fetch(`${base}${path}`);
 
 /** Polls the saga's own resource until it reaches a terminal state. */
-async function untilTerminal(location: string): Promise<SagaSummary> {
+async function untilTerminal(location: string): Promise<SagaRecord> {
   return waitFor(
-    `saga ${location} to reach a terminal state`,
+    `saga ${location} to reach a terminal status`,
     async () => {
       const res = await get(location);
       if (res.status !== 200) return false;
-      const saga = (await res.json()) as SagaSummary;
-      return TERMINAL.includes(saga.state) ? saga : false;
+      const saga = (await res.json()) as SagaRecord;
+      return TERMINAL.includes(saga.status) ? saga : false;
     },
     { timeoutMs: 120_000, intervalMs: 500 },
   );
 }
 
 /** Starts a saga over HTTP; returns its Location. */
-async function startSaga(body: Record<string, unknown>): Promise<string> {
-  const res = await post('/sagas', JSON.stringify({ tenantId: tenant, modelId, trainingDurationMs: 300, ...body }));
+async function startSaga(levers: { failAt?: string } = {}): Promise<string> {
+  const sagaId = newId();
+  const payload = trainingRequested(sagaId, { tenantId: tenant, modelId, trainingDurationMs: 300, ...levers });
+  const res = await post('/sagas/model-training', JSON.stringify({ tenantId: tenant, sagaId, payload }));
   expect(res.status, await res.clone().text()).toBe(201);
-  const { sagaId } = (await res.json()) as { sagaId: string };
+  expect(await res.json()).toEqual({ sagaId, saga: 'model-training', version: 1 });
   expect(res.headers.get('location')).toBe(`/sagas/${sagaId}`);
   return `/sagas/${sagaId}`;
 }
@@ -74,7 +77,7 @@ describe('the HTTP API', () => {
     // The API as its own process, on a free port
     const [port] = await freePorts(1);
     base = `http://127.0.0.1:${port}`;
-    api = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'sagaline.js'), 'serve', '--port', String(port)], {
+    api = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'sagaline.js'), 'serve', '--config', TRAINING_CONFIG, '--port', String(port)], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, ...PROCESSOR_ENV },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -98,81 +101,67 @@ describe('the HTTP API', () => {
   });
 
   it.each([
-    ['a missing tenantId', JSON.stringify({ modelId: 'm' }), 'tenantId'],
-    ['a tenantId of the wrong type', JSON.stringify({ tenantId: 42, modelId: 'm' }), 'tenantId must be a string'],
-    ['an unknown failAt step', JSON.stringify({ tenantId: 't', modelId: 'm', failAt: 'deploy' }), 'failAt must be one of'],
-    ['an extra property', JSON.stringify({ tenantId: 't', modelId: 'm', priority: 'high' }), 'priority'],
-    ['malformed JSON', '{"tenantId": "t", "modelId":', 'not valid JSON'],
-    ['an unknown model', JSON.stringify({ tenantId: 't', modelId: 'no-such-model' }), 'model no-such-model is not registered'],
-  ])('POST /sagas with %s is a 400 that says what is wrong', async (_what, body, named) => {
-    // When the bad request is sent
-    const res = await post('/sagas', body);
-
-    // Then it is refused with a JSON error naming the field or model
-    expect(res.status).toBe(400);
+    ['a missing tenantId', '/sagas/model-training', JSON.stringify({ payload: {} }), 400, 'REQUEST_INVALID', 'tenantId'],
+    ['a tenantId of the wrong type', '/sagas/model-training', JSON.stringify({ tenantId: 42, payload: {} }), 400, 'REQUEST_INVALID', 'tenantId must be a string'],
+    ['a start message its schema refuses', '/sagas/model-training', JSON.stringify({ tenantId: 't', payload: { modelId: 7 } }), 400, 'REQUEST_INVALID', 'payload.modelId'],
+    ['an extra property', '/sagas/model-training', JSON.stringify({ tenantId: 't', payload: {}, priority: 'high' }), 400, 'REQUEST_INVALID', 'priority'],
+    ['malformed JSON', '/sagas/model-training', '{"tenantId": "t", "payload":', 400, 'REQUEST_INVALID', 'not valid JSON'],
+    ['a saga the project does not define', '/sagas/payroll', JSON.stringify({ tenantId: 't', payload: {} }), 404, 'SAGA_NOT_FOUND', 'defined: model-training'],
+  ])('given %s, when POST /sagas/{name}, then the error says what is wrong and nothing starts', async (_what, path, body, status, code, named) => {
+    const res = await post(path, body);
+    expect(res.status).toBe(status);
     const { error } = (await res.json()) as ErrorBody;
-    expect(error.code).toBe('REQUEST_INVALID');
+    expect(error.code).toBe(code);
     expect(error.message).toContain(named);
   });
 
-  it('POST /sagas starts a saga that runs to Completed, readable at its Location', async () => {
-    // Given a registered model; when a training is requested over HTTP
-    const location = await startSaga({});
+  it('given a registered model, when POST /sagas/model-training, then the saga runs to Completed, readable at its Location', async () => {
+    const location = await startSaga();
     completed = location.split('/').pop()!;
-
-    // Then polling its Location shows it Completed with every step succeeded
     const saga = await untilTerminal(location);
-    expect(saga.state).toBe('Completed');
-    expect(saga.steps.map((s) => s.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded']);
+    expect(saga.status).toBe('Completed');
+    expect(Object.fromEntries(Object.entries(saga.state.steps).map(([name, st]) => [name, st.status]))).toEqual({ RESERVE: 'succeeded', ALLOCATE: 'succeeded', TRAIN: 'succeeded', UPDATE: 'succeeded', AUDIT: 'succeeded' });
   });
 
-  it('a saga made to fail at a step ends Compensated', async () => {
-    // When a training is requested that fails at the model update
-    const location = await startSaga({ failAt: 'update' });
+  it('given a saga made to fail at UPDATE, then it ends Compensated, the failed step named', async () => {
+    const location = await startSaga({ failAt: 'UPDATE' });
     compensated = location.split('/').pop()!;
-
-    // Then it ends Compensated, the failed step named
     const saga = await untilTerminal(location);
-    expect(saga.state).toBe('Compensated');
-    expect(saga.failedStep).toBe('UPDATE');
+    expect(saga.status).toBe('Compensated');
+    expect(saga.state.steps.UPDATE).toMatchObject({ status: 'failed', reason: 'simulated failure at UPDATE' });
   });
 
-  it('GET /sagas lists sagas by state, and refuses an unknown state', async () => {
-    // When the completed sagas are listed
-    const res = await get('/sagas?state=Completed&limit=1000');
-
-    // Then the completed saga is among them, and only completed ones are
+  it('given finished sagas, when GET /sagas by status, then only those are listed, and an unknown status is a 400', async () => {
+    const res = await get(`/sagas?saga=model-training&status=Completed&tenant=${tenant}&limit=1000`);
     expect(res.status).toBe(200);
-    const { sagas } = (await res.json()) as { sagas: SagaSummary[] };
+    const { sagas } = (await res.json()) as { sagas: SagaRecord[] };
     expect(sagas.map((s) => s.sagaId)).toContain(completed);
-    expect(new Set(sagas.map((s) => s.state))).toEqual(new Set(['Completed']));
-
-    // And a state that does not exist is a 400
-    const bogus = await get('/sagas?state=bogus');
+    expect(new Set(sagas.map((s) => s.status))).toEqual(new Set(['Completed']));
+    const bogus = await get('/sagas?status=bogus');
     expect(bogus.status).toBe(400);
-    expect(((await bogus.json()) as ErrorBody).error).toMatchObject({ code: 'REQUEST_INVALID', message: expect.stringContaining('state must be one of') });
+    expect(((await bogus.json()) as ErrorBody).error).toMatchObject({ code: 'REQUEST_INVALID', message: expect.stringContaining('status must be one of') });
   });
 
-  it('GET /sagas/:id of an unknown saga is a 404', async () => {
+  it('given an unknown saga id, when GET /sagas/:id, then 404', async () => {
     const res = await get(`/sagas/${newId()}`);
     expect(res.status).toBe(404);
     expect(((await res.json()) as ErrorBody).error.code).toBe('SAGA_NOT_FOUND');
   });
 
-  it('GET /sagas/:id/events of the compensated saga lists the forward steps, the failure and the compensations in causal order', async () => {
+  it('given the compensated saga, when GET /sagas/:id/events, then the forward steps, the failure and the compensations in causal order', async () => {
     // When its history is read from the event log
     const res = await get(`/sagas/${compensated}/events`);
 
     // Then forward steps come first, then the failure, then the compensations in reverse step order
     expect(res.status).toBe(200);
-    const timeline = (await res.json()) as { sagaId: string; events: { type: string; service: string }[]; state: SagaSummary };
+    const timeline = (await res.json()) as { sagaId: string; events: { type: string; service: string }[]; state: { status: string } };
     expect(timeline.sagaId).toBe(compensated);
-    expect(timeline.events.map((e) => e.type)).toEqual([
-      'TrainingRequested', 'ModelReserved', 'ResourcesAllocated', 'TrainingStarted', 'TrainingCompleted',
+    expect(timeline.events.map((e) => e.type).filter((t) => t !== 'SagaStarted')).toEqual([
+      'TrainingRequested', 'ModelReserved', 'ResourcesAllocated', 'TrainingCompleted',
       'ModelUpdateFailed',
       'TrainingCancelled', 'ResourcesReleased', 'ModelReservationReleased',
     ]);
-    expect(timeline.state.state).toBe('Compensated');
+    expect(timeline.state.status).toBe('Compensated');
 
     // And a saga with nothing in the log is a 404
     const unknown = await get(`/sagas/${newId()}/events`);
@@ -180,16 +169,16 @@ describe('the HTTP API', () => {
     expect(((await unknown.json()) as ErrorBody).error.code).toBe('SAGA_NOT_FOUND');
   });
 
-  it('GET /health is ok with all four components and all five processors healthy', async () => {
+  it('given the stack and the project\'s processes up, when GET /health, then ok with every component and process healthy', async () => {
     const res = await get('/health');
     const health = (await res.json()) as { status: string; components: { name: string; healthy: boolean }[]; processors: { name: string; healthy: boolean }[] };
     expect(res.status, JSON.stringify(health)).toBe(200);
     expect(health.status).toBe('ok');
     expect(health.components.map((c) => [c.name, c.healthy])).toEqual([['postgres', true], ['kafka', true], ['connect', true], ['registry', true]]);
-    expect(health.processors.map((p) => [p.name, p.healthy])).toEqual(PROCESSOR_NAMES.map((name) => [name, true]));
+    expect(health.processors.map((p) => [p.name, p.healthy])).toEqual(PROCESSES.map((name) => [name, true]));
   });
 
-  it('GET /metrics is Prometheus text with the processors\' counters, the handler histogram, consumer lag and sagas per state', async () => {
+  it('when GET /metrics, then Prometheus text with the processes\' counters, the handler histogram, consumer lag and instances per saga and status', async () => {
     // When the metrics are scraped
     const res = await get('/metrics');
     expect(res.status).toBe(200);
@@ -202,8 +191,8 @@ describe('the HTTP API', () => {
     expect(consumedByModelService.reduce((sum, s) => sum + s.value, 0)).toBeGreaterThan(0);
     expect(named('sagaline_messages_published_total').length).toBeGreaterThan(0);
     expect(named('sagaline_handler_duration_seconds_bucket').length).toBeGreaterThan(0);
-    expect(named('sagaline_consumer_lag').map((s) => s.labels.group)).toEqual(expect.arrayContaining(PROCESSOR_NAMES.map((n) => `sagaline-${n}`)));
-    expect(named('sagaline_sagas').find((s) => s.labels.state === 'Completed')?.value).toBeGreaterThanOrEqual(1);
-    expect(named('sagaline_processor_up').map((s) => [s.labels.service, s.value])).toEqual(PROCESSOR_NAMES.map((n) => [n, 1]));
+    expect(named('sagaline_consumer_lag').map((s) => s.labels.group)).toEqual(expect.arrayContaining([...PROCESSES.slice(0, 4).map((n) => `sagaline-model-training-${n}`), 'sagaline-monitor.model-training']));
+    expect(named('sagaline_sagas').find((s) => s.labels.saga === 'model-training' && s.labels.status === 'Completed')?.value).toBeGreaterThanOrEqual(1);
+    expect(named('sagaline_processor_up').map((s) => [s.labels.service, s.value])).toEqual(PROCESSES.map((n) => [n, 1]));
   });
 });

@@ -3,9 +3,9 @@
  * holds its replication slot and confirms nothing — what a Debezium task that Connect abandoned
  * during a long broker outage does (docs/outbox-delivery.md). Here that connection is made on
  * purpose, so the stall happens every run. The health checks (`stack status`, GET /health,
- * GET /metrics) report the connector stalled and name the holder; once the delivery guard runs, it
- * ends that connection, the connector's own task takes the slot, and a saga that was waiting on the
- * connector completes.
+ * GET /metrics) report the connector stalled and name the holder; once the delivery guard runs (in
+ * the saga monitor), it ends that connection, the connector's own task takes the slot, and a
+ * training saga (the example's processes) that was waiting on the connector completes.
  */
 import pg from 'pg';
 import pino from 'pino';
@@ -15,16 +15,19 @@ import { databaseUrlFor } from '../core/config.ts';
 import { waitFor } from '../core/wait.ts';
 import { ConnectClient } from '../outbox-connector/connect-client.ts';
 import { provisionedConnectors, type DeliveryStatus } from '../outbox-connector/delivery-health.ts';
-import { OutboxWriter } from '../outbox-connector/outbox-writer.ts';
-import { processorsDown } from '../processors/supervisor.ts';
-import { loadContracts } from '../schemas/contracts.ts';
+import { provisionSagas } from '../infra/provision-sagas.ts';
+import { MONITOR_PROCESS, processorsDown } from '../processors/supervisor.ts';
+import { AUDIT_DATABASE } from '../examples/ml-training/participants.ts';
+import { STEPS } from '../examples/ml-training/settings.ts';
 import { SMALL_JOB } from './support/batch.ts';
 import { sagaline } from './support/cli.ts';
 import { config, uniqueName } from './support/fixtures.ts';
-import { processorConfig, query, restartProcessors, sagaSummaries, startProcessors, stopProcessors, trainNewModel, waitForTerminal } from './support/saga.ts';
+import { processorConfig, query, restartProcessors, sagaRecords, startProcessors, stopProcessors, testProject, trainingSagaClient, trainNewModel, waitForTerminal } from './support/saga.ts';
 
-// audit-service's database is written only at a saga's last step: a saga waits there on this connector.
-const target = (await provisionedConnectors(config)).find((c) => c.database === 'audit_service')!;
+// The training example, provisioned first. Its audit database is written only at a saga's last step: a saga waits there on this connector.
+const project = await testProject();
+await provisionSagas(config, { sagas: project.sagas, participants: project.participants, schemas: project.schemas, streams: project.streams });
+const target = (await provisionedConnectors(config)).find((c) => c.database === AUDIT_DATABASE)!;
 const connect = new ConnectClient(config.connectUrl);
 
 async function deliveryOf(connector: string): Promise<DeliveryStatus> {
@@ -48,13 +51,10 @@ async function holdSlot(slot: string, publication: string): Promise<{ pid: numbe
 
 describe('a connector stalled behind a connection that holds its slot', () => {
   let holder: { pid: number; client: pg.Client } | undefined;
-  let writer: OutboxWriter;
-
   beforeAll(async () => {
     // The delivery guard off at first, so the stall lasts until it has been looked at; deadlines far beyond the stall
-    const deadlines = Object.fromEntries(['RESERVE', 'ALLOCATE', 'TRAIN', 'UPDATE', 'AUDIT'].map((s) => [`SAGALINE_DEADLINE_${s}_MS`, '600000']));
+    const deadlines = Object.fromEntries(STEPS.map((s) => [`TRAINING_DEADLINE_${s}_MS`, '600000']));
     await startProcessors({ ...deadlines, SAGALINE_DELIVERY_GUARD_MS: '0' });
-    writer = await OutboxWriter.create(config.schemaRegistryUrl, loadContracts());
   });
 
   afterAll(async () => {
@@ -63,7 +63,7 @@ describe('a connector stalled behind a connection that holds its slot', () => {
     await stopProcessors();
   });
 
-  it('is reported stalled by every health check while Connect says RUNNING, and the delivery guard mends it', async () => {
+  it('given another connection holding its slot, then every health check reports it stalled while Connect says RUNNING; when the delivery guard runs, then it mends it and the waiting saga completes', async () => {
     // Given the connector's slot taken over by another connection while its task was stopped
     await connect.stop(target.name);
     await connect.waitStopped(target.name, 60_000);
@@ -73,8 +73,8 @@ describe('a connector stalled behind a connection that holds its slot', () => {
     await connect.waitRunning(target.name, 60_000);
 
     // And a saga that reaches its audit step, whose AuditLogged this connector should deliver
-    const { sagaId } = await trainNewModel(uniqueName('stall'), { trainingDurationMs: 500, config: { resources: SMALL_JOB } }, writer);
-    await waitFor('the saga to write its audit entry', async () => (await query<{ n: number }>('audit_service', 'select count(*)::int as n from outbox where saga_id = $1', [sagaId]))[0]!.n > 0, { timeoutMs: 120_000 });
+    const { sagaId } = await trainNewModel(uniqueName('stall'), { trainingDurationMs: 500, resources: SMALL_JOB });
+    await waitFor('the saga to write its audit entry', async () => (await query<{ n: number }>(AUDIT_DATABASE, 'select count(*)::int as n from outbox where saga_id = $1', [sagaId]))[0]!.n > 0, { timeoutMs: 120_000 });
 
     // Then stack status reports it stalled, naming the connection that holds its slot, while Connect says RUNNING
     const stalled = await waitFor(
@@ -90,7 +90,7 @@ describe('a connector stalled behind a connection that holds its slot', () => {
     const status = await connect.status(target.name);
     expect([status!.connector.state, ...status!.tasks.map((t) => t.state)]).toEqual(['RUNNING', 'RUNNING']);
     // And so do /health (503) and /metrics
-    const api = buildApi(config, { logger: pino({ level: 'silent' }) });
+    const api = buildApi(config, { project, client: trainingSagaClient }, { logger: pino({ level: 'silent' }) });
     try {
       const health = await api.inject({ method: 'GET', url: '/health' });
       expect(health.statusCode).toBe(503);
@@ -102,16 +102,18 @@ describe('a connector stalled behind a connection that holds its slot', () => {
       await api.close();
     }
     // And the saga waits at its audit step
-    expect((await sagaSummaries([sagaId])).get(sagaId)?.state).toBe('InProgress');
+    const waiting = (await sagaRecords([sagaId])).get(sagaId);
+    expect(waiting?.status).toBe('Running');
+    expect(waiting?.state.steps.AUDIT?.status).toBe('running');
 
-    // When the saga-state processor runs with its delivery guard
-    await processorsDown(processorConfig, ['saga-state']);
-    restartProcessors({ SAGALINE_DELIVERY_GUARD_MS: '' });
+    // When the saga monitor runs with its delivery guard
+    await processorsDown(processorConfig, project, [MONITOR_PROCESS]);
+    await restartProcessors({ SAGALINE_DELIVERY_GUARD_MS: '' });
 
     // Then the guard ends the holding connection, the connector's task streams, and the saga completes
     await waitFor('the holding connection to be ended', async () => (await query(target.database, 'select 1 from pg_stat_activity where pid = $1', [holder!.pid])).length === 0, { timeoutMs: 60_000, intervalMs: 500 });
     const outcome = (await waitForTerminal([sagaId], 240_000)).get(sagaId)!;
-    expect(outcome.state).toBe('Completed');
+    expect(outcome.status).toBe('Completed');
     await waitFor(`${target.name} to be reported delivering`, async () => (await deliveryOf(target.name)).healthy, { timeoutMs: 120_000, intervalMs: 2_000 });
   }, 720_000);
 });

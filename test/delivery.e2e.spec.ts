@@ -2,7 +2,8 @@
  * Producing domain events, through both delivery modes, on the real stack: messages written to an
  * outbox in many concurrent transactions arrive in Kafka — exactly the committed ones, in per-saga
  * order, decodable through the registry — and a poison record is dead-lettered while consumption
- * goes on. The same suite runs against Debezium and the polling relay.
+ * goes on. The same suite runs against Debezium and the polling relay. The topics are the event
+ * logs derived from two projects' sagas (the order fixture's and the training example's).
  */
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,18 +14,22 @@ import { OutboxWriter, type OutgoingMessage } from '../outbox-connector/outbox-w
 import { insertOutboxRow } from '../outbox-connector/outbox-table.ts';
 import { runDecodingConsumer } from '../processors/runtime/consumer.ts';
 import type { DecodedMessage } from '../processors/runtime/decode.ts';
-import { fromUnionValue, loadContracts } from '../schemas/contracts.ts';
+import { fromUnionValue } from '../schemas/contracts.ts';
 import { frame } from '../schemas/wire-format.ts';
-import { deadLetterTopicFor, EVENT_LOG_TOPICS, topicOfMessage } from '../topics/catalogue.ts';
+import { deadLetterTopicFor } from '../topics/catalogue.ts';
 import { consumeUntil, endOffsets, type Received } from './support/consume.ts';
 import { config, createTestDatabase, startDelivery, uniqueName, type Delivery, type TestDatabase } from './support/fixtures.ts';
-import { anyMessage, messageTypeAt, seededRandom } from './support/messages.ts';
+import { anyMessage as anyMessageOf, messageTypeAt as typeAt, provisionedMessages, seededRandom } from './support/messages.ts';
 import { waitFor } from '../core/wait.ts';
 
 const SAGAS = 100;
 const MESSAGES_PER_SAGA = 10;
 const WRITERS = 4;
-const eventLogs = EVENT_LOG_TOPICS.map((t) => t.name);
+const messages = await provisionedMessages();
+const eventLogs = messages.topics.map((t) => t.name);
+const anyMessage = (type: string, sagaId: string) => anyMessageOf(messages, type, sagaId);
+const messageTypeAt = (index: number) => typeAt(messages, index);
+const topicOfMessage = (type: string) => messages.topicOf(type);
 
 async function inTransaction(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<void>, outcome: 'commit' | 'rollback'): Promise<void> {
   const client = await pool.connect();
@@ -47,8 +52,8 @@ describe.each(['debezium', 'polling'] as RelayMode[])('delivery through %s', (mo
 
   beforeAll(async () => {
     db = await createTestDatabase(`delivery_${mode}`);
-    delivery = await startDelivery(mode, db);
-    writer = await OutboxWriter.create(config.schemaRegistryUrl, loadContracts());
+    delivery = await startDelivery(mode, db, messages.aggregateTypes);
+    writer = await messages.writer();
   });
 
   afterAll(async () => {
@@ -56,7 +61,7 @@ describe.each(['debezium', 'polling'] as RelayMode[])('delivery through %s', (mo
     await db?.drop();
   });
 
-  it('delivers exactly the committed 1,000 messages of 100 sagas, in per-saga order, decodable through the registry', async () => {
+  it('given 1,000 messages of 100 sagas committed by 4 concurrent writers, with transactions rolled back between them, then exactly the committed ones arrive, in per-saga order, decodable through the registry', async () => {
     // Given 100 sagas of 10 messages each, of every type, spread over all event-log topics
     const random = seededRandom(mode === 'debezium' ? 1 : 2);
     const sagas = Array.from({ length: SAGAS }, (_, i) => ({
@@ -109,7 +114,7 @@ describe.each(['debezium', 'polling'] as RelayMode[])('delivery through %s', (mo
     expect(received.filter((r) => rolledBack.has(r.headers.id!))).toEqual([]);
     expect(received.map((r) => r.headers.id).sort()).toEqual([...planned.keys()].sort());
 
-    // …each on its catalogue topic, keyed by saga, with the metadata headers
+    // …each on its saga's topic, keyed by saga, with the metadata headers
     for (const r of received) {
       const m = planned.get(r.headers.id!)!;
       expect(r.topic).toBe(topicOfMessage(m.type).name);
@@ -137,16 +142,17 @@ describe.each(['debezium', 'polling'] as RelayMode[])('delivery through %s', (mo
     }
   });
 
-  it('dead-letters poison records with the error in their headers and keeps consuming', async () => {
+  it('given poison records before a valid one, when the decoding consumer reads them, then they are dead-lettered with the error in their headers and consumption goes on', async () => {
     // Given, on one topic, a record that is not Avro, one with an unknown schema id, then a valid one
     const sagaId = uniqueName('poison');
-    const topic = topicOfMessage('TrainingStarted').name;
+    const type = 'OrderShipped';
+    const { name: topic, aggregateType } = topicOfMessage(type) as { name: string; aggregateType: string };
     const notAvro = crypto.randomUUID();
     const unknownSchema = crypto.randomUUID();
-    const valid = anyMessage('TrainingStarted', sagaId);
+    const valid = anyMessage(type, sagaId);
     await inTransaction(db.pool, async (c) => {
-      await insertOutboxRow(c, { id: notAvro, aggregateType: 'training-events', aggregateId: sagaId, type: 'TrainingStarted', payload: Buffer.from('{"json":"not avro"}'), sagaId });
-      await insertOutboxRow(c, { id: unknownSchema, aggregateType: 'training-events', aggregateId: sagaId, type: 'TrainingStarted', payload: frame(987654, Buffer.from([1, 2, 3])), sagaId });
+      await insertOutboxRow(c, { id: notAvro, aggregateType, aggregateId: sagaId, type, payload: Buffer.from('{"json":"not avro"}'), sagaId });
+      await insertOutboxRow(c, { id: unknownSchema, aggregateType, aggregateId: sagaId, type, payload: frame(987654, Buffer.from([1, 2, 3])), sagaId });
       await writer.publish(c, valid);
     }, 'commit');
 
@@ -158,6 +164,7 @@ describe.each(['debezium', 'polling'] as RelayMode[])('delivery through %s', (mo
       registry: registryClient(config),
       groupId: uniqueName('poison-group'),
       topics: [topic],
+      catalogue: messages.catalogue,
       log: createLogger({ logLevel: 'silent' }, 'test'),
       handle: async (m) => {
         if (m.metadata.sagaId === sagaId) handled.push(m);
@@ -165,7 +172,7 @@ describe.each(['debezium', 'polling'] as RelayMode[])('delivery through %s', (mo
     });
     try {
       // Then the valid record after the poison ones is handled
-      await waitFor('the valid TrainingStarted after the poison records to be handled', () => handled.length > 0, { timeoutMs: 60_000 });
+      await waitFor(`the valid ${type} after the poison records to be handled`, () => handled.length > 0, { timeoutMs: 60_000 });
       expect(handled.map((m) => m.metadata.messageId)).toEqual([valid.metadata.messageId]);
       expect(handled[0]!.payload).toEqual(valid.payload);
     } finally {
@@ -181,15 +188,15 @@ describe.each(['debezium', 'polling'] as RelayMode[])('delivery through %s', (mo
     expect(dead[0]!.value?.toString()).toBe('{"json":"not avro"}');
     expect(dead[0]!.headers['dlq.error']).toMatch(/not in the Confluent wire format/);
     expect(dead[1]!.headers['dlq.error']).toMatch(/does not decode/);
-    for (const d of dead) expect(d.headers).toMatchObject({ 'dlq.source.topic': topic, 'dlq.error.code': 'POISON_MESSAGE', eventType: 'TrainingStarted' });
+    for (const d of dead) expect(d.headers).toMatchObject({ 'dlq.source.topic': topic, 'dlq.error.code': 'POISON_MESSAGE', eventType: type });
   });
 });
 
 describe('both delivery modes', () => {
-  it('produce the same topic, partition, key, headers and bytes for the same outbox rows', async () => {
+  it('given the same outbox rows delivered by each, then they produce the same topic, partition, key, headers and bytes', async () => {
     // Given the same 30 messages written to one database delivered by Debezium and one by the polling relay
-    const writer = await OutboxWriter.create(config.schemaRegistryUrl, loadContracts());
-    const messages = Array.from({ length: 30 }, (_, i) => anyMessage(messageTypeAt(i), uniqueName(`same${i % 5}`)));
+    const writer = await messages.writer();
+    const written = Array.from({ length: 30 }, (_, i) => anyMessage(messageTypeAt(i), uniqueName(`same${i % 5}`)));
     const from = await endOffsets(eventLogs);
     const dbs: TestDatabase[] = [];
     const deliveries: Delivery[] = [];
@@ -197,11 +204,11 @@ describe('both delivery modes', () => {
       for (const mode of ['debezium', 'polling'] as const) {
         const db = await createTestDatabase(`same_${mode}`);
         dbs.push(db);
-        deliveries.push(await startDelivery(mode, db));
-        await inTransaction(db.pool, async (c) => { for (const m of messages) await writer.publish(c, m); }, 'commit');
+        deliveries.push(await startDelivery(mode, db, messages.aggregateTypes));
+        await inTransaction(db.pool, async (c) => { for (const m of written) await writer.publish(c, m); }, 'commit');
       }
       // When both have delivered
-      const ids = new Set(messages.map((m) => m.metadata.messageId));
+      const ids = new Set(written.map((m) => m.metadata.messageId));
       const received = (
         await consumeUntil(eventLogs, 'every message twice, once per mode', (all) => all.filter((r) => ids.has(r.headers.id!)).length >= 2 * ids.size, { from })
       ).filter((r) => ids.has(r.headers.id!));

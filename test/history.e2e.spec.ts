@@ -1,204 +1,137 @@
 /**
- * Reading history back, through the real CLI against the real stack: `audit` of a compensated saga,
- * `replay` (one saga, a time range, a rebuild compared with the live projection), a hash-chained
- * export checked by `verify-export` before and after editing it by hand, and `tail`.
+ * History read back from the log for a saga of its user's own, through the CLI as a user runs it:
+ * `audit`, `replay --rebuild`, `replay --export` + `verify-export`, and `definitions check` for
+ * an instance in flight under an older version.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgPool } from '../core/clients.ts';
-import { PROJECT_ROOT } from '../core/config.ts';
+import { createLogger } from '../core/log.ts';
 import { waitFor } from '../core/wait.ts';
-import { getSaga } from '../processors/saga-state/queries.ts';
-import type { SagaState } from '../processors/saga/state.ts';
+import { provisionSagas, runParticipant, runSagaMonitor, sagaClient, SAGAS_DATABASE, type SagaClient } from '../index.ts';
+import { ORDER_PARTICIPANTS, ORDER_SCHEMAS, orderFulfilment, type OrderPlaced } from './fixtures/order-saga/saga.ts';
+import { inFlightV1, inFlightV2 } from './fixtures/order-saga/in-flight.config.ts';
 import { sagaline } from './support/cli.ts';
 import { config, uniqueName } from './support/fixtures.ts';
-import { processorConfig, query, startProcessors, stopProcessors, trainNewModel, waitForTerminal } from './support/saga.ts';
-import { PROCESSOR_NAMES } from '../processors/index.ts';
-import { processorLog } from '../processors/supervisor.ts';
 
-const tenant = uniqueName('tenant');
+const ORDERS = ['--config', fileURLToPath(new URL('./fixtures/order-saga/sagaline.config.ts', import.meta.url))];
+const IN_FLIGHT = ['--config', fileURLToPath(new URL('./fixtures/order-saga/in-flight.config.ts', import.meta.url))];
+const logger = createLogger({ logLevel: 'warn' }, 'history');
+const running: { stop(): Promise<void> }[] = [];
+const engine = pgPool(config, SAGAS_DATABASE, 2);
+const tenant = uniqueName('history');
 const dir = mkdtempSync(join(tmpdir(), 'sagaline-history-'));
-let compensated: string;
-let completed: string;
-let startedAt: number;
+let orders: SagaClient;
+let completed = '';
+let compensated = '';
 
-interface AuditJson {
-  sagaId: string;
-  events: { at: string; topic: string; partition: number; offset: string; type: string; service: string; messageId: string; causationId: string; payload: Record<string, unknown> }[];
-  state: { state: string; reason: string | null };
+async function settled(client: SagaClient, sagaId: string, statuses = ['Completed', 'Compensated']): Promise<void> {
+  await waitFor(`saga ${sagaId} to reach ${statuses.join(' or ')}`, async () => statuses.includes((await client.get(sagaId))?.status ?? ''), { timeoutMs: 90_000 });
 }
 
-async function json<T>(args: string[]): Promise<T> {
-  const result = await sagaline(args);
-  expect(result.code, result.stderr).toBe(0);
-  return JSON.parse(result.stdout) as T;
-}
+const place = (levers: Partial<OrderPlaced> = {}) => orders.start(orderFulfilment, { orderId: uniqueName('order'), amountCents: 990, ...levers }, { tenantId: tenant });
 
-describe('history from the event log', () => {
+describe('history of a saga of its user’s own, from the log', () => {
   beforeAll(async () => {
-    await startProcessors();
-    // Given a saga that fails at TRAIN and one that completes
-    startedAt = Date.now();
-    compensated = (await trainNewModel(tenant, { failAt: 'TRAIN', trainingDurationMs: 300 })).sagaId;
-    completed = (await trainNewModel(tenant, { trainingDurationMs: 300 })).sagaId;
-    await waitForTerminal([compensated, completed]);
+    await provisionSagas(config, { sagas: [orderFulfilment], participants: ORDER_PARTICIPANTS, schemas: ORDER_SCHEMAS });
+    await provisionSagas(config, { sagas: [inFlightV1, inFlightV2], participants: [], schemas: ORDER_SCHEMAS });
+    running.push(await runSagaMonitor([orderFulfilment], { config, schemas: ORDER_SCHEMAS, logger, deliveryGuard: false }));
+    running.push(await runSagaMonitor([inFlightV1, inFlightV2], { config, schemas: ORDER_SCHEMAS, logger, deliveryGuard: false }));
+    for (const p of ORDER_PARTICIPANTS) running.push(await runParticipant(p, { config, schemas: ORDER_SCHEMAS, logger }));
+    orders = await sagaClient([orderFulfilment], { config, schemas: ORDER_SCHEMAS });
+    completed = await place();
+    compensated = await place({ failAt: 'RESERVE_STOCK' });
+    await settled(orders, completed);
+    await settled(orders, compensated);
   });
 
   afterAll(async () => {
-    await stopProcessors();
+    await orders?.close();
+    for (const r of running.reverse()) await r.stop();
+    await engine.end();
+    rmSync(dir, { recursive: true, force: true });
   });
 
-  it('audit of a compensated saga shows the forward steps, the failure and the compensations, in order', async () => {
-    const timeline = await json<AuditJson>(['audit', compensated, '--json']);
-    const types = timeline.events.map((e) => e.type);
-    // Forward steps first, then the failure, then the compensations in reverse order of the steps
-    expect(types.slice(0, 4)).toEqual(['TrainingRequested', 'ModelReserved', 'ResourcesAllocated', 'TrainingStarted']);
-    const failure = types.indexOf('TrainingFailed');
-    expect(failure).toBeGreaterThan(3);
-    const released = types.indexOf('ResourcesReleased');
-    const unreserved = types.indexOf('ModelReservationReleased');
-    expect(released).toBeGreaterThan(failure);
-    expect(unreserved).toBeGreaterThan(released);
-    expect(timeline.state).toMatchObject({ state: 'Compensated', reason: expect.stringContaining('TRAIN failed') });
-    // Every message sits where the log has it, with who emitted it and what caused it
-    for (const e of timeline.events) {
-      expect(e.topic).toMatch(/^sagaline\./);
-      expect(Number(e.offset)).toBeGreaterThanOrEqual(0);
-      expect(e.payload.sagaId).toBe(compensated);
-    }
-    expect(timeline.events.find((e) => e.type === 'TrainingFailed')).toMatchObject({ service: 'training-service' });
-    expect(timeline.events.find((e) => e.type === 'ModelReservationReleased')).toMatchObject({ service: 'model-service' });
-    const ids = new Set(timeline.events.map((e) => e.messageId));
-    for (const e of timeline.events.slice(1)) expect(ids.has(e.causationId), `${e.type} is caused by a message of the saga`).toBe(true);
-    // And it is the whole history: exactly the messages the live projection folded in
-    const live = (await query<{ state: SagaState }>('sagaline', 'select state from saga_state where saga_id = $1', [compensated]))[0]!.state;
-    expect([...ids].sort()).toEqual([...live.processed].sort());
-  });
-
-  it('audit prints a readable timeline, and names an unknown saga', async () => {
-    const text = await sagaline(['audit', compensated]);
-    expect(text.code, text.stderr).toBe(0);
-    expect(text.stdout).toContain('TrainingFailed');
+  it('given a compensated order, when audited, then its messages in causal order, who wrote each, and the state they fold to', async () => {
+    const result = await sagaline(['audit', compensated, '--json', ...ORDERS]);
+    expect(result.code, result.stderr).toBe(0);
+    const timeline = JSON.parse(result.stdout) as { saga: string; version: number; events: { type: string; service: string }[]; state: { status: string; steps: Record<string, { status: string }> } };
+    expect(timeline).toMatchObject({ saga: 'order-fulfilment', version: 1 });
+    const events = timeline.events.map((e) => `${e.type}@${e.service}`);
+    expect(events.slice(0, 2)).toEqual(['SagaStarted@requester', 'OrderPlaced@requester']);
+    expect(events).toEqual(expect.arrayContaining(['PaymentCharged@payments', 'StockUnavailable@warehouse', 'PaymentRefunded@payments']));
+    expect(events.indexOf('PaymentRefunded@payments')).toBeGreaterThan(events.indexOf('StockUnavailable@warehouse'));
+    expect(timeline.state.status).toBe('Compensated');
+    expect(timeline.state.steps.CHARGE?.status).toBe('compensated');
+    // And the text form names the saga and the state
+    const text = await sagaline(['audit', compensated, ...ORDERS]);
+    expect(text.stdout).toContain(`saga ${compensated} (order-fulfilment v1)`);
     expect(text.stdout).toContain('state derived from these messages: Compensated');
-    const unknown = await sagaline(['audit', 'no-such-saga']);
-    expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toContain('no message of saga no-such-saga in the event log');
   });
 
-  it('replays one saga, and a time range that excludes it', async () => {
-    const audit = await json<AuditJson>(['audit', completed, '--json']);
-    const report = await json<{ events: number; sagas: number; byType: Record<string, number> }>(['replay', '--saga', completed, '--json']);
-    expect(report.events).toBe(audit.events.length);
-    expect(report.sagas).toBe(1);
-    expect(report.byType.SagaCompleted).toBe(1);
-    const inRange = await json<{ events: number }>(['replay', '--saga', completed, '--from', new Date(startedAt - 1_000).toISOString(), '--to', new Date().toISOString(), '--json']);
-    expect(inRange.events).toBe(audit.events.length);
-    const before = await json<{ events: number }>(['replay', '--saga', completed, '--to', String(startedAt - 60_000), '--json']);
-    expect(before.events).toBe(0);
+  it('given an id with nothing in the log, when audited, then one line says so and the exit code is not 0', async () => {
+    const result = await sagaline(['audit', uniqueName('nothing'), ...ORDERS]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/no message of saga \S+ in the event log/);
   });
 
-  it('rebuilds the projection and finds no difference with the live one', async () => {
-    for (const sagaId of [compensated, completed]) {
-      const result = await sagaline(['replay', '--saga', sagaId, '--rebuild', '--json'], { LOG_LEVEL: 'debug' }, 90_000); // a stall shows where, in the failure message
+  it('given the live projection, when each saga is rebuilt from the log, then no difference; when a row is corrupted, then that saga is named', async () => {
+    for (const sagaId of [completed, compensated]) {
+      const result = await sagaline(['replay', '--rebuild', '--saga', sagaId, '--json', ...ORDERS]);
       expect(result.code, result.stderr).toBe(0);
-      const report = JSON.parse(result.stdout) as { rebuild: { sagasCompared: number; differences: unknown[]; kept: boolean; table: string } };
-      expect(report.rebuild.sagasCompared).toBe(1);
-      expect(report.rebuild.differences).toEqual([]);
-      // The rebuilt table is dropped unless --keep-table
-      expect(await query('sagaline', 'select 1 from pg_tables where tablename = $1', [report.rebuild.table])).toEqual([]);
+      const report = JSON.parse(result.stdout) as { rebuild: { sagasCompared: number; differences: unknown[] } };
+      expect(report.rebuild).toMatchObject({ sagasCompared: 1, differences: [] });
     }
-  });
-
-  it('reports a difference when the live projection disagrees with the log', async () => {
-    // Given the live state of a saga edited behind the projection's back
-    const pool = pgPool(config, 'sagaline', 1);
-    const before = await getSaga(pool, completed);
-    await pool.query(`update saga_state set state = jsonb_set(state, '{reason}', '"edited"') where saga_id = $1`, [completed]);
+    await engine.query(`update saga_instances set state = jsonb_set(state, '{steps,SHIP,status}', '"failed"') where saga_id = $1`, [completed]);
     try {
-      // When the rebuild compares it
-      const result = await sagaline(['replay', '--saga', completed, '--rebuild', '--json']);
-      // Then it names the saga and the field, and exits non-zero
-      expect(result.code).toBe(1);
-      const report = JSON.parse(result.stdout) as { rebuild: { differences: { sagaId: string; differences: string[] }[] } };
-      expect(report.rebuild.differences).toEqual([{ sagaId: completed, differences: ['reason: "edited" ≠ null'] }]);
+      const result = await sagaline(['replay', '--rebuild', '--saga', completed, ...ORDERS]);
+      expect(result.code, result.stdout).toBe(1);
+      expect(result.stdout).toContain(`saga ${completed} differs:\n`);
+      expect(result.stdout).toContain('  state.steps.SHIP.status: "failed" ≠ "succeeded"\n');
     } finally {
-      await pool.query(`update saga_state set state = jsonb_set(state, '{reason}', 'null') where saga_id = $1`, [completed]);
-      expect((await getSaga(pool, completed)).reason).toBe(before.reason);
-      await pool.end();
+      await engine.query(`update saga_instances set state = jsonb_set(state, '{steps,SHIP,status}', '"succeeded"') where saga_id = $1`, [completed]);
     }
   });
 
-  it('exports a hash-chained file that verify-export accepts, and rejects once edited by hand', async () => {
-    const file = join(dir, 'compensated.ndjson');
-    const report = await json<{ events: number; export: { path: string; messages: number } }>(['replay', '--saga', compensated, '--export', file, '--json']);
-    expect(report.export.messages).toBe(report.events);
-    const ok = await sagaline(['verify-export', file]);
-    expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.stdout).toContain(`${report.events} messages`);
-
-    // When one payload value is changed by hand (line 4 = the third message)
+  it('given an export of a saga, then verify-export passes, and fails naming the line once a payload is changed', async () => {
+    const file = join(dir, 'orders.ndjson');
+    const result = await sagaline(['replay', '--saga', compensated, '--export', file, ...ORDERS]);
+    expect(result.code, result.stderr).toBe(0);
+    const verified = await sagaline(['verify-export', file]);
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(verified.stdout).toMatch(/^ok: \d+ messages, chain intact/);
     const lines = readFileSync(file, 'utf8').split('\n');
-    const edited = join(dir, 'edited.ndjson');
-    writeFileSync(edited, [...lines.slice(0, 3), lines[3]!.replace(/"sagaId":"[^"]+"/, '"sagaId":"someone-else"'), ...lines.slice(4)].join('\n'));
-    const bad = await sagaline(['verify-export', edited]);
-    expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain('line 4');
-
-    // And an export never overwrites an existing file
-    const again = await sagaline(['replay', '--saga', compensated, '--export', file]);
-    expect(again.code).toBe(1);
-    expect(again.stderr).toContain(file);
-    expect(readFileSync(file, 'utf8')).toBe(lines.join('\n'));
+    const i = lines.findIndex((l) => l.includes('"PaymentCharged"'));
+    expect(i).toBeGreaterThan(0);
+    writeFileSync(file, lines.map((l, j) => (j === i ? l.replace('"amountCents":990', '"amountCents":1') : l)).join('\n'));
+    const tampered = await sagaline(['verify-export', file]);
+    expect(tampered.code).toBe(1);
+    expect(tampered.stderr).toContain(`line ${i + 1}`);
   });
 
-  it('refuses bad options before reading anything', async () => {
-    const cases: [string[], string][] = [
-      [['replay', '--from', 'yesterday-ish'], '--from must be an ISO 8601 time'],
-      [['replay', '--from', '2026-11-22T10:00:00Z', '--to', '2026-11-21T10:00:00Z'], 'is after --to'],
-      [['replay', '--rebuild', '--from', '2026-11-22T10:00:00Z'], 'cannot be combined with --from or --to'],
-      [['tail', 'no-such-topic'], '"no-such-topic" is not an event-log topic'],
-    ];
-    for (const [args, message] of cases) {
-      const result = await sagaline(args);
-      expect(result.code, args.join(' ')).toBe(1);
-      expect(result.stderr).toContain(message);
-    }
-    expect(existsSync(join(dir, 'never.ndjson'))).toBe(false);
-  });
-
-  it('logs JSON lines that name the saga, the message and the service', () => {
-    const lines = PROCESSOR_NAMES.flatMap((name) => readFileSync(processorLog(processorConfig, name), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>));
-    const aboutMessages = lines.filter((l) => l.messageId !== undefined);
-    // Every processor handled the compensated saga's messages, and each such line carries all three
-    const handled = aboutMessages.filter((l) => l.sagaId === compensated);
-    expect(new Set(handled.map((l) => l.service))).toEqual(new Set(PROCESSOR_NAMES));
-    for (const line of aboutMessages) {
-      expect(line, JSON.stringify(line)).toMatchObject({ sagaId: expect.any(String), messageId: expect.any(String), service: expect.any(String) });
-    }
-  });
-
-  it('tail prints messages as they arrive', async () => {
-    // Given `tail` running on the request topic
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'sagaline.js'), 'tail', 'training-requests', '--json'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  it('given an instance in flight under v1 and v2 given beside it, when definitions are checked, then it is listed with what v2 would change', async () => {
+    const client = await sagaClient([inFlightV1, inFlightV2], { config, schemas: ORDER_SCHEMAS });
     try {
-      await waitFor('tail to start', () => stderr.includes('tailing sagaline.training-requests'), { timeoutMs: 60_000 });
-      // When a saga starts
-      const { sagaId } = await trainNewModel(tenant, { trainingDurationMs: 300 });
-      // Then its request appears, decoded
-      const line = await waitFor(`tail to print the request of ${sagaId}`, () => stdout.split('\n').find((l) => l.includes(sagaId)), { timeoutMs: 60_000 });
-      expect(JSON.parse(line)).toMatchObject({ type: 'TrainingRequested', sagaId, service: 'requester', topic: 'sagaline.training-requests', payload: { sagaId } });
-      await waitForTerminal([sagaId]);
+      // No participant runs for this saga: the instance stays Running under v1 (its deadlines are an hour)
+      const sagaId = await client.start(inFlightV1, { orderId: uniqueName('order'), amountCents: 5 }, { tenantId: tenant });
+      await settled(client, sagaId, ['Running']);
+      const result = await sagaline(['definitions', 'check', '--json', ...IN_FLIGHT]);
+      expect(result.code, result.stderr).toBe(0);
+      const [check] = JSON.parse(result.stdout) as { saga: string; newest: number; checked: number; differing: { sagaId: string; version: number; differences: string[] }[] }[];
+      expect(check).toMatchObject({ saga: 'order-in-flight', newest: 2 });
+      const mine = check!.differing.find((d) => d.sagaId === sagaId);
+      expect(mine, JSON.stringify(check)).toBeDefined();
+      expect(mine!.version).toBe(1);
+      expect(mine!.differences).toContain('steps.NOTIFY: undefined ≠ {"status":"pending","attempts":0}');
+      // And a config that gives one version only has nothing to check: one clear line
+      const single = await sagaline(['definitions', 'check', ...ORDERS]);
+      expect(single.code).not.toBe(0);
+      expect(single.stderr).toContain('nothing to check');
     } finally {
-      child.kill('SIGINT');
+      await client.close();
     }
-    expect(await exited).toBe(0);
   });
 });

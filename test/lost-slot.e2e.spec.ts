@@ -1,7 +1,7 @@
 /**
  * A replication slot lost while Connect is down: with `max_slot_wal_keep_size` lowered, WAL written
- * meanwhile makes the server invalidate every slot; the sagas' outbox rows committed since are in
- * no WAL any more. The health checks say so (lost, since when, how many rows), Connect coming back
+ * meanwhile makes the server invalidate every slot; the outbox rows of the training example's
+ * sagas (run by its processes) committed since are in no WAL any more. The health checks say so (lost, since when, how many rows), Connect coming back
  * changes nothing, and `sagaline outbox recover` creates the slots anew and re-sends the rows from
  * the outbox tables: every saga completes, each effect once.
  */
@@ -9,21 +9,23 @@ import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApi } from '../api/server.ts';
-import { ENGINE_DATABASE } from '../core/config.ts';
 import { waitFor } from '../core/wait.ts';
 import { Stack } from '../infra/stack/stack.ts';
 import type { DeliveryStatus } from '../outbox-connector/delivery-health.ts';
 import { provisionedConnectors } from '../outbox-connector/delivery-health.ts';
 import type { SlotRecovery } from '../outbox-connector/slot-recovery.ts';
-import { OutboxWriter } from '../outbox-connector/outbox-writer.ts';
-import { loadContracts } from '../schemas/contracts.ts';
+import { provisionSagas } from '../infra/provision-sagas.ts';
+import { SAGAS_DATABASE } from '../processors/engine/monitor.ts';
 import { checkDelivery, checkEffects, FAULT_DEADLINES_ENV, startBatch, type Batch } from './support/batch.ts';
 import { sagaline } from './support/cli.ts';
 import { config, createTestDatabase, type TestDatabase } from './support/fixtures.ts';
-import { sagaSummaries, startProcessors, stopProcessors, waitForTerminal } from './support/saga.ts';
+import { sagaRecords, startProcessors, stopProcessors, testProject, trainingSagaClient, waitForTerminal } from './support/saga.ts';
 
 const stack = new Stack(config);
 const admin = new pg.Client({ connectionString: config.databaseUrl });
+// The training example, provisioned before anything else: its databases' connectors are among the slots lost.
+const project = await testProject();
+await provisionSagas(config, { sagas: project.sagas, participants: project.participants, schemas: project.schemas, streams: project.streams });
 const connectors = await provisionedConnectors(config);
 
 async function deliveryStatus(): Promise<DeliveryStatus[]> {
@@ -37,12 +39,10 @@ async function walStatuses(): Promise<Map<string, string>> {
 }
 
 describe('a replication slot lost while Connect is down', () => {
-  let writer: OutboxWriter;
   let filler: TestDatabase;
 
   beforeAll(async () => {
     await admin.connect();
-    writer = await OutboxWriter.create(config.schemaRegistryUrl, loadContracts());
     // Deadlines far beyond the time Connect is away: the sagas must survive it, not time out.
     await startProcessors(FAULT_DEADLINES_ENV);
     filler = await createTestDatabase('wal_filler');
@@ -57,16 +57,16 @@ describe('a replication slot lost while Connect is down', () => {
     await admin.end();
   });
 
-  it('is reported lost with the rows it strands, and `outbox recover` delivers every one: each saga completes, each effect once', async () => {
+  it('given every slot lost while Connect is down, then it is reported lost with the rows it strands; when `outbox recover` runs, then every row is delivered: each saga completes, each effect once', async () => {
     // Given sagas under way, and Connect stopped while the participants answer them
-    const early = await startBatch(4, 'lost_slot', writer, () => 3_000, [undefined]);
-    await waitFor('the first sagas to be under way', async () => [...(await sagaSummaries(early.ids)).values()].filter((s) => s.state === 'InProgress').length === early.ids.length, { timeoutMs: 60_000 });
+    const early = await startBatch(4, 'lost_slot', () => 3_000, [undefined]);
+    await waitFor('the first sagas to be under way', async () => [...(await sagaRecords(early.ids)).values()].filter((s) => s.status === 'Running').length === early.ids.length, { timeoutMs: 60_000 });
     await stack.components.connect.stop();
 
     // And max_slot_wal_keep_size lowered, more sagas requested, and more WAL written than it allows
     await admin.query("alter system set max_slot_wal_keep_size = '32MB'");
     await admin.query('select pg_reload_conf()');
-    const late = await startBatch(3, 'lost_slot_late', writer, () => 1_000, [undefined]);
+    const late = await startBatch(3, 'lost_slot_late', () => 1_000, [undefined]);
     await filler.pool.query('create table filler (id int, pad text)');
     const lost = await waitFor(
       'every provisioned slot to be lost',
@@ -88,12 +88,13 @@ describe('a replication slot lost while Connect is down', () => {
       expect(d.detail).toContain('npx sagaline outbox recover');
       expect(typeof d.since).toBe('string');
     }
-    const engine = reported.find((r) => connectors.find((c) => c.name === r.connector)?.database === ENGINE_DATABASE)!;
+    // The engine's outbox holds the start of every saga: the late ones are stranded there
+    const engine = reported.find((r) => connectors.find((c) => c.name === r.connector)?.database === SAGAS_DATABASE)!;
     expect(engine.strandedRows, 'the late requests, at least').toBeGreaterThanOrEqual(late.ids.length);
 
     // When Connect comes back, nothing changes: the connectors cannot stream from a lost slot
     await stack.up(() => undefined);
-    const api = buildApi(config, { logger: pino({ level: 'silent' }) });
+    const api = buildApi(config, { project, client: trainingSagaClient }, { logger: pino({ level: 'silent' }) });
     try {
       const health = await api.inject({ method: 'GET', url: '/health' });
       expect(health.statusCode).toBe(503);
@@ -116,7 +117,7 @@ describe('a replication slot lost while Connect is down', () => {
     // Then every saga completes, every committed outbox row is in Kafka, and no effect happened twice
     const batch: Batch = { ...early, sagas: [...early.sagas, ...late.sagas], ids: [...early.ids, ...late.ids] };
     const outcomes = await waitForTerminal(batch.ids, 180_000);
-    expect([...outcomes.values()].map((s) => s.state)).toEqual(batch.ids.map(() => 'Completed'));
+    expect(batch.ids.map((id) => outcomes.get(id)?.status)).toEqual(batch.ids.map(() => 'Completed'));
     const effects = await checkEffects(batch, outcomes);
     const delivery = await checkDelivery(batch);
     expect({ lost: [...effects.lost, ...delivery.lost], duplicated: [...effects.duplicated, ...delivery.duplicated] }).toEqual({ lost: [], duplicated: [] });

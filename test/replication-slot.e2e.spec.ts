@@ -8,14 +8,14 @@ import { waitFor } from '../core/wait.ts';
 import { Stack } from '../infra/stack/stack.ts';
 import { OutboxWriter, type OutgoingMessage } from '../outbox-connector/outbox-writer.ts';
 import type { ReplicationSlotStatus } from '../outbox-connector/replication-slots.ts';
-import { loadContracts } from '../schemas/contracts.ts';
-import { EVENT_LOG_TOPICS } from '../topics/catalogue.ts';
 import { sagaline } from './support/cli.ts';
 import { consumeUntil, endOffsets, type Received } from './support/consume.ts';
 import { config, createTestDatabase, startDelivery, uniqueName, type Delivery, type TestDatabase } from './support/fixtures.ts';
-import { anyMessage, messageTypeAt } from './support/messages.ts';
+import { anyMessage, messageTypeAt, provisionedMessages } from './support/messages.ts';
 
-const eventLogs = EVENT_LOG_TOPICS.map((t) => t.name);
+// Messages of the order fixture's and the training example's sagas, on their derived event logs.
+const messages = await provisionedMessages();
+const eventLogs = messages.topics.map((t) => t.name);
 const BATCHES = 2;
 const PER_BATCH = 300;
 
@@ -35,8 +35,8 @@ describe('replication slot lag', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('slot_lag');
-    delivery = await startDelivery('debezium', db);
-    writer = await OutboxWriter.create(config.schemaRegistryUrl, loadContracts());
+    delivery = await startDelivery('debezium', db, messages.aggregateTypes);
+    writer = await messages.writer();
   });
 
   afterAll(async () => {
@@ -46,7 +46,7 @@ describe('replication slot lag', () => {
     await db?.drop();
   });
 
-  it('grows while Connect is stopped, is reported by `stack status`, and drains without losing an event once Connect is back', async () => {
+  it('given Connect stopped while events are committed, then the lag grows and `stack status` reports it; when Connect is back, it drains without losing an event', async () => {
     // Given a Debezium connector streaming this database's outbox, caught up
     const slot = delivery.slotName!;
     const from = await endOffsets(eventLogs);
@@ -63,7 +63,7 @@ describe('replication slot lag', () => {
       try {
         await client.query('begin');
         for (let i = 0; i < PER_BATCH; i++) {
-          const m = anyMessage(messageTypeAt(b * PER_BATCH + i), uniqueName('slot-saga'));
+          const m = anyMessage(messages, messageTypeAt(messages, b * PER_BATCH + i), uniqueName('slot-saga'));
           await writer.publish(client, m);
           written.push(m);
         }

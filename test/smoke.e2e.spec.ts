@@ -25,7 +25,7 @@ const pingSchema = {
 describe('smoke: outbox row → Debezium → Kafka → Avro decode', () => {
   let db: TestDatabase;
   let delivery: Delivery;
-  // Outside the catalogue on purpose: this is the bare pipe, before any contract.
+  // Of no saga on purpose: this is the bare pipe, before any definition or contract.
   const aggregateType = uniqueName('smoke-ping');
   const topic = `sagaline.${aggregateType}`;
   const registry = registryClient(config);
@@ -44,7 +44,7 @@ describe('smoke: outbox row → Debezium → Kafka → Avro decode', () => {
     await db?.drop();
   });
 
-  it('publishes a committed row with its key and headers, and nothing for a rolled-back one', async () => {
+  it('given a committed row, a rolled-back one and a committed marker, then the consumer gets the committed ones with their key and headers, decodable, and nothing of the rolled-back one', async () => {
     const sagaId = uniqueName('saga');
     const encode = (note: string, attempt: number) => registry.encode(schemaId, { sagaId, note, attempt });
 

@@ -1,27 +1,31 @@
 /**
- * The two-phase commit coordinator against the real stack: every `sagaline 2pc demo` scenario run
- * through the CLI (the crash scenarios kill a real coordinator process with SIGKILL), the
- * databases checked afterwards, no prepared transaction left behind, and the outbox messages on
- * Kafka for the committed transactions only. Then the HTTP endpoints, and `sagaline pattern`.
+ * The two-phase commit coordinator against the real stack: every scenario of the training
+ * example's `update_model` (`npm run example:2pc`; the crash scenarios kill a real `sagaline 2pc
+ * run` process with SIGKILL), the databases checked afterwards, no prepared transaction left
+ * behind, and the outbox messages on the example's stream for the committed transactions only.
+ * Then the HTTP endpoints, and `sagaline pattern`.
  */
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApi } from '../api/server.ts';
 import { pgPool } from '../core/clients.ts';
 import { ENGINE_DATABASE } from '../core/config.ts';
-import type { Scenario } from '../coordinator/demo.ts';
 import type { TransactionRecord } from '../coordinator/log.ts';
-import { UPDATE_MODEL_ACTIONS, updateModelParticipants } from '../coordinator/update-model.ts';
-import { addModel } from '../processors/model-service/service.ts';
-import { topicOfMessage } from '../topics/catalogue.ts';
-import { sagaline } from './support/cli.ts';
+import { provisionSagas } from '../infra/provision-sagas.ts';
+import { streamTopic } from '../topics/derived.ts';
+import { addModel, MODEL_DATABASE } from '../examples/ml-training/models.ts';
+import { AUDIT_DATABASE } from '../examples/ml-training/participants.ts';
+import type { Scenario } from '../examples/ml-training/two-phase-commit-demo.ts';
+import { MODEL_VERSIONS_STREAM, UPDATE_MODEL_ACTIONS, updateModelParticipants } from '../examples/ml-training/update-model.ts';
+import { npmRun, sagaline } from './support/cli.ts';
+import { testProject } from './support/saga.ts';
 import { consumeUntil, endOffsets, type Offsets } from './support/consume.ts';
 import { config, uniqueName } from './support/fixtures.ts';
 
 const sagalineDb = pgPool(config, ENGINE_DATABASE, 2);
-const modelDb = pgPool(config, 'model_service', 2);
-const auditDb = pgPool(config, 'audit_service', 2);
-const TOPICS = [topicOfMessage('ModelVersionChanged').name, topicOfMessage('ModelVersionAudited').name];
+const modelDb = pgPool(config, MODEL_DATABASE, 2);
+const auditDb = pgPool(config, AUDIT_DATABASE, 2);
+const TOPICS = [streamTopic(MODEL_VERSIONS_STREAM, []).name];
 
 interface DemoJson {
   scenario: Scenario;
@@ -38,7 +42,7 @@ const aborted: string[] = [];
 let from: Offsets;
 
 async function demo(scenario: Scenario): Promise<DemoJson> {
-  const res = await sagaline(['2pc', 'demo', '--scenario', scenario, '--json'], {}, 120_000);
+  const res = await npmRun('example:2pc', ['--scenario', scenario, '--json'], {}, 120_000);
   expect(res.code, res.stderr.slice(-2_000)).toBe(0);
   return JSON.parse(res.stdout) as DemoJson;
 }
@@ -74,8 +78,10 @@ afterAll(async () => {
   await Promise.all([sagalineDb.end(), modelDb.end(), auditDb.end()]);
 });
 
-describe('two-phase commit across model-service and audit-service', () => {
+describe('two-phase commit across the training example’s model and audit services', () => {
   beforeAll(async () => {
+    // The training example with its stream: what the actions write to
+    await provisionSagas(config, await testProject());
     from = await endOffsets(TOPICS);
   });
 
@@ -148,7 +154,11 @@ describe('two-phase commit across model-service and audit-service', () => {
 });
 
 describe('two-phase commit over HTTP', () => {
-  const app = buildApi(config, { logger: pino({ level: 'silent' }), twoPhaseCommitActions: UPDATE_MODEL_ACTIONS });
+  let app: ReturnType<typeof buildApi>;
+  beforeAll(async () => {
+    const project = await testProject();
+    app = buildApi(config, { project, client: () => Promise.reject(new Error('no saga is started here')) }, { logger: pino({ level: 'silent' }), twoPhaseCommitActions: UPDATE_MODEL_ACTIONS });
+  });
   const tenantId = uniqueName('tenant');
   afterAll(async () => {
     await app.close();
@@ -161,7 +171,7 @@ describe('two-phase commit over HTTP', () => {
 
   it('creates, adds participants, prepares, commits and reports the status', async () => {
     // Given a model
-    const models = pgPool(config, 'model_service', 1);
+    const models = pgPool(config, MODEL_DATABASE, 1);
     const modelId = uniqueName('model');
     await addModel(models, { tenantId, modelId, version: 'v1' });
     const [model, audit] = updateModelParticipants({ tenantId, modelId, version: 'v7' });
@@ -186,7 +196,7 @@ describe('two-phase commit over HTTP', () => {
   });
 
   it('aborts a prepared transaction on request and answers 404 for an unknown one', async () => {
-    const models = pgPool(config, 'model_service', 1);
+    const models = pgPool(config, MODEL_DATABASE, 1);
     const modelId = uniqueName('model');
     await addModel(models, { tenantId, modelId, version: 'v1' });
     const created = await call('POST', '/2pc/transactions', { operation: 'update_model', participants: updateModelParticipants({ tenantId, modelId, version: 'v2' }) });
@@ -197,7 +207,7 @@ describe('two-phase commit over HTTP', () => {
     expect((await sagalineDb.query('select count(*)::int as n from pg_prepared_xacts where gid like $1', [`sagaline_2pc:${txId}:%`])).rows[0].n).toBe(0);
     expect((await models.query('select version from models where model_id = $1', [modelId])).rows[0].version).toBe('v1');
     expect((await call('GET', '/2pc/transactions/tx-unknown')).status).toBe(404);
-    expect((await call('POST', '/2pc/transactions', { participants: [{ name: 'x', database: 'model_service', action: 'nope', params: {} }] })).status).toBe(400);
+    expect((await call('POST', '/2pc/transactions', { participants: [{ name: 'x', database: MODEL_DATABASE, action: 'nope', params: {} }] })).status).toBe(400);
     await models.end();
   });
 });

@@ -1,14 +1,15 @@
 /**
  * Replay: the event log read from the start, three ways over the same offsets —
  * a bare kafkajs consume (the baseline: fetching only), the log reader decoding every message
- * through the registry (what audit and export do), and a rebuild of the saga-state projection
- * into a fresh table (what `replay --rebuild` does).
+ * through the registry (what audit and export do), and every instance folded again from it (what
+ * `replay --rebuild` does before comparing). The log is the training example's saga topic.
  */
-import { kafkaClient, pgPool } from '../../core/clients.ts';
+import { kafkaClient } from '../../core/clients.ts';
+import { foldMessage, type FoldedInstance } from '../../audit/fold.ts';
 import { readLog } from '../../audit/log-reader.ts';
-import { rebuildProjection } from '../../processors/saga-state/rebuild.ts';
-import { EVENT_LOG_TOPICS } from '../../topics/catalogue.ts';
+import { historySources } from '../../audit/sources.ts';
 import { config, uniqueName } from '../../test/support/fixtures.ts';
+import { testProject } from '../../test/support/saga.ts';
 import { now } from '../load.ts';
 import { ratePerSecond } from '../stats.ts';
 import { TimeoutError } from '../../core/errors.ts';
@@ -28,13 +29,18 @@ export interface ReplayResult {
 
 type Ranges = { start: Map<string, bigint>; end: Map<string, bigint> };
 
+/** The event logs replayed: the training example's saga topic. */
+async function eventLogs(): Promise<string[]> {
+  return [...historySources(await testProject()).sagas.keys()];
+}
+
 async function ranges(lastPerPartition: number | null): Promise<Ranges> {
   const admin = kafkaClient(config, uniqueName('bench-replay-admin')).admin();
   await admin.connect();
   try {
     const start = new Map<string, bigint>();
     const end = new Map<string, bigint>();
-    for (const { name } of EVENT_LOG_TOPICS) {
+    for (const name of await eventLogs()) {
       for (const p of await admin.fetchTopicOffsets(name)) {
         const key = `${name}/${p.partition}`;
         const low = BigInt(p.low);
@@ -59,7 +65,7 @@ async function bareConsume({ start, end }: Ranges, timeoutMs: number): Promise<n
   if (expected === 0) resolveDone();
   await consumer.connect();
   try {
-    for (const { name } of EVENT_LOG_TOPICS) await consumer.subscribe({ topic: name, fromBeginning: true });
+    for (const name of await eventLogs()) await consumer.subscribe({ topic: name, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
@@ -99,14 +105,13 @@ export async function measureReplay(lastPerPartition: number | null, timeoutMs: 
     runs.push(run);
   };
   await timed('bare kafkajs consume', () => bareConsume(r, timeoutMs));
-  await timed('decode through the registry', async () => (await readLog(config, { startAt: r.start, upTo: r.end, timeoutMs, onMessage: () => undefined })).messages);
-  const pool = pgPool(config, 'sagaline', 4);
-  const table = uniqueName('bench_rebuild');
-  try {
-    await timed('rebuild saga state', async () => (await rebuildProjection(config, pool, table, { startAt: r.start, upTo: r.end, timeoutMs })).messages);
-  } finally {
-    await pool.query(`drop table if exists ${table}`);
-    await pool.end();
-  }
+  const sources = historySources(await testProject());
+  const topics = [...sources.sagas.keys()];
+  await timed('decode through the registry', async () => (await readLog(config, { topics, catalogue: sources.catalogue, startAt: r.start, upTo: r.end, timeoutMs, onMessage: () => undefined })).messages);
+  const instances = new Map<string, FoldedInstance>();
+  const seen = new Set<string>();
+  await timed('rebuild saga state', async () =>
+    (await readLog(config, { topics, catalogue: sources.catalogue, startAt: r.start, upTo: r.end, timeoutMs, onMessage: (m) => foldMessage(sources.sagas.get(m.kafka.topic)!, instances, seen, m) })).messages,
+  );
   return { scenario: 'replay', lastPerPartition, runs };
 }

@@ -1,14 +1,14 @@
 /**
- * End-to-end sagas: the four services and the projection running as real processes, training
- * sagas requested through the public entry point (`requestTraining`), timed from the request to
- * the final event as the saga-state projection records them.
+ * End-to-end sagas: the training example's four services and its saga monitor running as real
+ * processes (`processors up --config`), training sagas started through the public API
+ * (`requestTraining` → `client.start`), timed from the start to the end the monitor's projection
+ * records (the instance's startedAt and endedAt: broker times of its first and last message).
  */
 import { readLog } from '../../audit/log-reader.ts';
-import type { SagaSummary } from '../../processors/saga-state/queries.ts';
-import { OutboxWriter } from '../../outbox-connector/outbox-writer.ts';
-import { loadContracts } from '../../schemas/contracts.ts';
+import { historySources } from '../../audit/sources.ts';
+import type { InstanceState } from '../../processors/saga/instance.ts';
 import { config, uniqueName } from '../../test/support/fixtures.ts';
-import { trainNewModel, waitForTerminal } from '../../test/support/saga.ts';
+import { testProject, trainNewModel, waitForTerminal } from '../../test/support/saga.ts';
 import { now } from '../load.ts';
 import { ratePerSecond, summarizeLatencies, type LatencySummary } from '../stats.ts';
 
@@ -42,9 +42,9 @@ export interface SagaResult {
 }
 
 /** Small jobs and a short simulated training, so the pipeline, not the simulated work, is measured. */
-const REQUEST = { trainingDurationMs: 10, config: { resources: { cpuCores: 0, memoryGb: 1, gpuCount: 0, storageGb: 1 } } };
+const REQUEST = { trainingDurationMs: 10, resources: { cpuCores: 0, memoryGb: 1, gpuCount: 0, storageGb: 1 } };
 
-async function run(count: number, ratePerSec: number | null, requesters: number, timeoutMs: number, writer: OutboxWriter): Promise<SagaRun & { completedIds: string[] }> {
+async function run(count: number, ratePerSec: number | null, requesters: number, timeoutMs: number): Promise<SagaRun & { completedIds: string[] }> {
   const tenant = uniqueName('bench');
   const ids: string[] = [];
   let next = 0;
@@ -58,43 +58,43 @@ async function run(count: number, ratePerSec: number | null, requesters: number,
           const wait = t0 + (k / ratePerSec) * 1000 - now();
           if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
         }
-        ids.push((await trainNewModel(tenant, REQUEST, writer)).sagaId);
+        ids.push((await trainNewModel(tenant, REQUEST)).sagaId);
       }
     }),
   );
-  const finals = [...(await waitForTerminal(ids, timeoutMs)).values()];
-  return { ...summarizeSagas(finals, ratePerSec), completedIds: finals.filter((f) => f.state === 'Completed').map((f) => f.sagaId) };
+  const finals = [...(await waitForTerminal(ids, timeoutMs)).values()].map((r) => r.state);
+  return { ...summarizeSagas(finals, ratePerSec), completedIds: finals.filter((f) => f.status === 'Completed').map((f) => f.sagaId) };
 }
 
-export function summarizeSagas(finals: SagaSummary[], offeredPerSec: number | null): SagaRun {
+export function summarizeSagas(finals: InstanceState[], offeredPerSec: number | null): SagaRun {
   const byState: Record<string, number> = {};
-  for (const s of finals) byState[s.state] = (byState[s.state] ?? 0) + 1;
-  const completed = finals.filter((s) => s.state === 'Completed' && s.startedAt && s.finishedAt);
+  for (const s of finals) byState[s.status] = (byState[s.status] ?? 0) + 1;
+  const completed = finals.filter((s) => s.status === 'Completed' && s.startedAt && s.endedAt);
   const starts = finals.flatMap((s) => (s.startedAt ? [Date.parse(s.startedAt)] : []));
-  const ends = completed.map((s) => Date.parse(s.finishedAt!));
+  const ends = completed.map((s) => Date.parse(s.endedAt!));
   const span = ends.length && starts.length ? Math.max(...ends) - Math.min(...starts) : 0;
   return {
     offeredPerSec,
     sagas: finals.length,
     byState,
     completedPerSec: ratePerSecond(completed.length, span),
-    latency: summarizeLatencies(completed.map((s) => Date.parse(s.finishedAt!) - Date.parse(s.startedAt!))),
+    latency: summarizeLatencies(completed.map((s) => Date.parse(s.endedAt!) - Date.parse(s.startedAt))),
   };
 }
 
 export async function measureSagas(s: SagaSettings, log: (line: string) => void = () => undefined): Promise<SagaResult> {
-  const writer = await OutboxWriter.create(config.schemaRegistryUrl, loadContracts());
   const rates: SagaRun[] = [];
   for (const rate of s.rates) {
-    const r = await run(Math.max(1, Math.round(rate * s.rateSeconds)), rate, s.requesters, s.drainTimeoutMs, writer);
+    const r = await run(Math.max(1, Math.round(rate * s.rateSeconds)), rate, s.requesters, s.drainTimeoutMs);
     log(`sagas: offered ${rate}/s → ${JSON.stringify(r.byState)}, latency p50 ${r.latency.p50Ms} ms, p99 ${r.latency.p99Ms} ms`);
     const { completedIds: _, ...summary } = r;
     rates.push(summary);
   }
-  const { completedIds, ...saturation } = await run(s.saturationSagas, null, s.requesters, s.drainTimeoutMs, writer);
+  const { completedIds, ...saturation } = await run(s.saturationSagas, null, s.requesters, s.drainTimeoutMs);
   log(`sagas: saturation ${saturation.completedPerSec} completed/s ${JSON.stringify(saturation.byState)}`);
   // Every message of one completed saga, read back from Kafka: converts sagas/s into messages/s.
   const sample = completedIds[0];
-  const messagesPerSaga = sample ? (await readLog(config, { sagaId: sample, onMessage: () => undefined, timeoutMs: 60_000 })).messages : 0;
+  const sources = historySources(await testProject());
+  const messagesPerSaga = sample ? (await readLog(config, { topics: [...sources.sagas.keys()], catalogue: sources.catalogue, sagaId: sample, onMessage: () => undefined, timeoutMs: 60_000 })).messages : 0;
   return { scenario: 'sagas', messagesPerSaga, saturation, rates };
 }

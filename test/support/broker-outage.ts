@@ -17,9 +17,9 @@ import { loadContracts } from '../../schemas/contracts.ts';
 import { checkDelivery, checkEffects, SMALL_JOB, startBatch, type Batch, type BatchSaga } from './batch.ts';
 import { sagaline } from './cli.ts';
 import { deliveryLines, whereStuck } from './diagnose.ts';
-import { failIfProcessorExited } from './faults.ts';
+import { processExitWatch } from './faults.ts';
 import { config } from './fixtures.ts';
-import { startProcessors, stopProcessors, trainNewModel, waitForNoLag, waitForTerminalOrDeadline } from './saga.ts';
+import { startProcessors, stopProcessors, testProject, trainNewModel, TRAINING_CONFIG, waitForNoLag, waitForTerminalOrDeadline } from './saga.ts';
 
 export interface BrokerOutageOptions {
   outageMs: number;
@@ -31,7 +31,7 @@ export interface BrokerOutageOptions {
 
 /** Deadlines longer than the outage and its recovery: the sagas must survive it, not time out. */
 const deadlinesEnv = (outageMs: number): Record<string, string> =>
-  Object.fromEntries(['RESERVE', 'ALLOCATE', 'TRAIN', 'UPDATE', 'AUDIT'].map((s) => [`SAGALINE_DEADLINE_${s}_MS`, String(outageMs + 600_000)]));
+  Object.fromEntries(['RESERVE', 'ALLOCATE', 'TRAIN', 'UPDATE', 'AUDIT'].map((s) => [`TRAINING_DEADLINE_${s}_MS`, String(outageMs + 600_000)]));
 
 const SETTLE_MS = 300_000;
 
@@ -44,12 +44,12 @@ async function deliveryReport(): Promise<{ kafkaHealthy: boolean; delivery: Deli
 export function brokerOutageScenario(options: BrokerOutageOptions): void {
   const { outageMs } = options;
   const stack = new Stack(config);
-  let writer: OutboxWriter;
+  let failIfProcessorExited: () => void = () => undefined;
 
   describe(`the broker down for ${outageMs / 1000} s under load`, () => {
     beforeAll(async () => {
       await startProcessors(deadlinesEnv(outageMs));
-      writer = await OutboxWriter.create(config.schemaRegistryUrl, loadContracts());
+      failIfProcessorExited = processExitWatch([{ file: TRAINING_CONFIG, project: await testProject() }]);
     });
 
     afterAll(async () => {
@@ -59,7 +59,7 @@ export function brokerOutageScenario(options: BrokerOutageOptions): void {
 
     it('delivers every saga once the broker is back: none lost, none stuck, each effect once', async () => {
       // Given sagas under way, spread over every step
-      const batch = await startBatch(options.sagas, 'outage', writer, (i) => 1_000 + (i % 5) * 1_500, [undefined]);
+      const batch = await startBatch(options.sagas, 'outage', (i) => 1_000 + (i % 5) * 1_500, [undefined]);
 
       // When the broker is killed and stays down, and more sagas are requested meanwhile (into the outboxes)
       const killedAt = Date.now();
@@ -68,7 +68,7 @@ export function brokerOutageScenario(options: BrokerOutageOptions): void {
       for (let i = 0; i < options.duringOutage; i++) {
         await new Promise((resolve) => setTimeout(resolve, Math.floor(outageMs / (options.duringOutage + 1))));
         // Written to the outbox only: nothing of a request touches Kafka
-        during.push({ ...(await trainNewModel(batch.tenant, { trainingDurationMs: 1_000, config: { resources: SMALL_JOB } }, writer)), failAt: undefined });
+        during.push({ ...(await trainNewModel(batch.tenant, { trainingDurationMs: 1_000, resources: SMALL_JOB })), failAt: undefined });
       }
       // (The health checks run against the outage too: Kafka is down and no connector delivers.)
       const mid = await deliveryReport();
@@ -84,11 +84,11 @@ export function brokerOutageScenario(options: BrokerOutageOptions): void {
       const { outcomes, stuck, abortedBy } = await waitForTerminalOrDeadline(all.ids, SETTLE_MS, failIfProcessorExited);
       const problems = [...(abortedBy ? [`stopped waiting: ${abortedBy}`] : [])];
       if (stuck.length > 0) problems.push(...(await whereStuck(stuck)), ...(await deliveryLines()));
-      else await waitForNoLag(120_000);
+      else await waitForNoLag(TRAINING_CONFIG, 120_000);
       const effects = await checkEffects(all, outcomes);
       const delivery = await checkDelivery(all);
       expect({
-        states: [...new Set([...outcomes.values()].map((s) => (s.state === 'Completed' ? s.state : `${s.state}: ${s.reason ?? 'no reason'}`)))],
+        states: [...new Set([...outcomes.values()].map((s) => (s.status === 'Completed' ? s.status : `${s.status}: ${s.state.reason ?? 'no reason'}`)))],
         lost: [...delivery.lost, ...effects.lost],
         duplicated: [...delivery.duplicated, ...effects.duplicated],
         problems,

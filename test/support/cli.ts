@@ -13,10 +13,24 @@ export interface CliResult {
 const ENDPOINT_VARS = ['KAFKA_BROKERS', 'DATABASE_URL', 'SCHEMA_REGISTRY_URL', 'CONNECT_URL'];
 
 export function sagaline(args: string[], env: Record<string, string> = {}, timeoutMs = 300_000): Promise<CliResult> {
+  return runCommand(process.execPath, [join(PROJECT_ROOT, 'bin', 'sagaline.js'), ...args], env, timeoutMs);
+}
+
+/** `npm start -- <args>`, the README's main command, from the repository. */
+export function npmStart(args: string[], env: Record<string, string> = {}, timeoutMs = 600_000): Promise<CliResult> {
+  return npmRun('start', args, env, timeoutMs);
+}
+
+/** `npm run <script> -- <args>` from the repository (stdout is the script's own). */
+export function npmRun(script: string, args: string[], env: Record<string, string> = {}, timeoutMs = 300_000): Promise<CliResult> {
+  return runCommand('npm', ['run', '--silent', script, '--', ...args], env, timeoutMs);
+}
+
+function runCommand(command: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<CliResult> {
   const base = { ...process.env };
   for (const name of ENDPOINT_VARS) delete base[name];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'sagaline.js'), ...args], {
+    const child = spawn(command, args, {
       cwd: PROJECT_ROOT,
       env: { ...base, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -27,7 +41,7 @@ export function sagaline(args: string[], env: Record<string, string> = {}, timeo
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`sagaline ${args.join(' ')} did not finish within ${timeoutMs} ms\n${stderr}`));
+      reject(new Error(`${command} ${args.join(' ')} did not finish within ${timeoutMs} ms\n${stderr}`));
     }, timeoutMs);
     child.on('error', reject);
     child.on('close', (code) => {

@@ -11,6 +11,8 @@ export interface Received {
   key: string | null;
   value: Buffer | null;
   headers: Record<string, string>;
+  /** The broker's timestamp (ms since the epoch). */
+  timestamp: number;
 }
 
 /** Per topic and partition, the next offset to be written: read from here to see only what comes next. */
@@ -52,7 +54,7 @@ export async function consumeUntil(
       eachMessage: async ({ topic, partition, message }) => {
         const start = options.from?.[topic]?.[partition];
         if (start !== undefined && BigInt(message.offset) < BigInt(start)) return;
-        received.push({ topic, partition, offset: message.offset, key: message.key?.toString() ?? null, value: message.value, headers: headerStrings(message.headers) });
+        received.push({ topic, partition, offset: message.offset, key: message.key?.toString() ?? null, value: message.value, headers: headerStrings(message.headers), timestamp: Number(message.timestamp) });
         if (done(received)) resolveDone();
       },
     });
@@ -74,4 +76,38 @@ export async function consumeUntil(
   } finally {
     await consumer.disconnect();
   }
+}
+
+/**
+ * Every record of `topics` from `from` (per "topic/partition"; a partition not in it from 0) up to
+ * `to` (the same; default: where each partition ends now), in order per partition.
+ */
+export async function readRange(topics: string[], from: ReadonlyMap<string, bigint> = new Map(), to?: ReadonlyMap<string, bigint>, timeoutMs = 120_000): Promise<Received[]> {
+  const ends = await endOffsets(topics);
+  const start: Offsets = {};
+  const stop = new Map<string, bigint>();
+  for (const [topic, partitions] of Object.entries(ends)) {
+    start[topic] = {};
+    for (const [partition, end] of Object.entries(partitions)) {
+      const key = `${topic}/${partition}`;
+      const first = from.get(key) ?? 0n;
+      start[topic]![Number(partition)] = first.toString();
+      const last = to ? (to.get(key) ?? 0n) : BigInt(end);
+      if (last > first) stop.set(key, last);
+    }
+  }
+  if (stop.size === 0) return [];
+  const remaining = new Set(stop.keys());
+  const received = await consumeUntil(
+    topics,
+    `every record of ${topics.join(', ')} in the range asked for`,
+    (all) => {
+      const r = all[all.length - 1]!;
+      const key = `${r.topic}/${r.partition}`;
+      if (BigInt(r.offset) >= (stop.get(key) ?? 0n) - 1n) remaining.delete(key);
+      return remaining.size === 0;
+    },
+    { from: start, timeoutMs },
+  );
+  return received.filter((r) => BigInt(r.offset) < (stop.get(`${r.topic}/${r.partition}`) ?? 0n));
 }

@@ -1,44 +1,46 @@
 /**
- * Crash recovery scenario: while N sagas run concurrently, processors are killed with SIGKILL one
- * at a time (no shutdown, as a crash) and restarted. Every saga must reach a terminal state and
- * the business tables must agree with the outcomes: no effect lost, none applied twice.
+ * Crash recovery scenario: while N training sagas and N/4 deployment sagas run concurrently, the
+ * examples' processes are killed with SIGKILL one at a time (no shutdown, as a crash) and
+ * restarted. Every saga must reach a terminal state and the business tables must agree with the
+ * outcomes: no effect lost, none applied twice.
  */
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
-import type { ProcessorName } from '../../processors/index.ts';
-import { OutboxWriter } from '../../outbox-connector/outbox-writer.ts';
-import { loadContracts } from '../../schemas/contracts.ts';
 import { checkDelivery, checkEffects, FAULT_DEADLINES_ENV, outcomeProblems, replayDifferences, startBatch } from './batch.ts';
-import { crashAndRestart } from './faults.ts';
-import { config } from './fixtures.ts';
+import { checkDeploymentEffects, deploymentOutcomeProblems, startDeploymentBatch } from './deployment-batch.ts';
+import { crashAndRestart, FAULT_PROJECTS, type FaultTarget } from './faults.ts';
 import { startProcessors, stopProcessors, waitForConsumerGroups, waitForNoLag, waitForTerminal } from './saga.ts';
 
-export function crashScenario(SAGAS: number, killed: readonly ProcessorName[]): void {
+export function crashScenario(SAGAS: number, killed: readonly FaultTarget[]): void {
 describe('crash recovery', () => {
   beforeAll(async () => {
-    await startProcessors(FAULT_DEADLINES_ENV);
+    await startProcessors(FAULT_DEADLINES_ENV, FAULT_PROJECTS[0]);
+    await startProcessors({ DEPLOYMENT_DEADLINE_SCALE: '6' }, FAULT_PROJECTS[1]);
   });
 
   afterAll(async () => {
-    await stopProcessors();
+    for (const file of FAULT_PROJECTS) await stopProcessors(file);
   });
 
-  it(`every one of ${SAGAS} sagas reaches a terminal state with consistent business tables when ${killed.join(', ')} are SIGKILLed mid-run`, async () => {
-    // Given the sagas started at once, one model each, some made to fail at various steps
-    const batch = await startBatch(SAGAS, 'crash', await OutboxWriter.create(config.schemaRegistryUrl, loadContracts()));
+  it(`every one of ${SAGAS} training sagas and the deployments beside them reaches a terminal state with consistent business tables when ${killed.join(', ')} are SIGKILLed mid-run`, async () => {
+    // Given the sagas started at once, one model each, some made to fail at various steps; and deployments beside them
+    const batch = await startBatch(SAGAS, 'crash', (i) => 1_000 + (i % 5) * 1_500);
+    const deployments = await startDeploymentBatch(Math.max(5, Math.round(SAGAS / 4)), 'crash');
 
-    // When each processor in turn is killed with SIGKILL mid-run, then restarted
+    // When each process in turn is killed with SIGKILL mid-run, then restarted
     for (const name of killed) {
       await crashAndRestart(name);
-      await waitForConsumerGroups(); // one fault at a time: the next kill comes once every group is back
+      for (const file of FAULT_PROJECTS) await waitForConsumerGroups(file); // one fault at a time: the next kill comes once every group is back
     }
 
     // Then every saga ends Completed or Compensated, each made to fail compensated, most others completed
-    const outcomes = await waitForTerminal(batch.ids, 300_000);
+    const outcomes = await waitForTerminal([...batch.ids, ...deployments.ids], 300_000);
     expect(outcomeProblems(batch, outcomes)).toEqual([]);
-    await waitForNoLag(120_000);
+    expect(deploymentOutcomeProblems(deployments, outcomes)).toEqual([]);
+    for (const file of FAULT_PROJECTS) await waitForNoLag(file, 120_000);
 
     // And the business tables agree with each outcome — nothing held, nothing done twice
     expect(await checkEffects(batch, outcomes)).toEqual({ lost: [], duplicated: [] });
+    expect(await checkDeploymentEffects(deployments, outcomes)).toEqual({ lost: [], duplicated: [] });
     // And every committed outbox row reached Kafka, each step decided once
     expect(await checkDelivery(batch)).toEqual({ lost: [], duplicated: [] });
 

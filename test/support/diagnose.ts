@@ -1,31 +1,34 @@
 /**
- * What a fault test says when something is stuck: per saga, the step it waits on and the message
- * it waits for (from the live projection); per outbox connector, its task state and where its
- * replication slot stands (the same verdict as `stack status` and /health).
+ * What a fault test says when something is stuck: per saga, the steps it waits on and the messages
+ * it waits for (from the saga monitor's projection and the definition); per outbox connector, its
+ * task state and where its replication slot stands (the same verdict as `stack status` and /health).
  */
-import { pgPool } from '../../core/clients.ts';
-import { ENGINE_DATABASE } from '../../core/config.ts';
+import type { Project } from '../../processors/engine/project.ts';
 import { formatBytes } from '../../outbox-connector/replication-slots.ts';
 import { inspectDelivery } from '../../outbox-connector/delivery-health.ts';
-import { loadStates } from '../../processors/saga-state/rebuild.ts';
-import { LIVE_TABLE } from '../../processors/saga-state/service.ts';
-import { awaiting } from '../../processors/saga/awaiting.ts';
 import { config } from './fixtures.ts';
+import { sagaRecords, testProject } from './saga.ts';
 
-/** One line per saga: `<id> (<state>): <what it waits for>`. */
-export async function whereStuck(sagaIds: readonly string[]): Promise<string[]> {
+/** One line per saga: `<id> (<status>): <what it waits for>`; the definitions are the project's (default: the training example). */
+export async function whereStuck(sagaIds: readonly string[], project?: Project): Promise<string[]> {
   if (sagaIds.length === 0) return [];
-  const pool = pgPool(config, ENGINE_DATABASE, 1);
-  try {
-    const states = await loadStates(pool, LIVE_TABLE, [...sagaIds]).catch(() => new Map());
-    return sagaIds.map((id) => {
-      const state = states.get(id);
-      const waits = awaiting(state);
-      return `${id} (${state?.status ?? 'not projected'}): ${waits ? `${waits.summary} — expects ${waits.messages.join(' | ') || 'nothing'} from ${waits.from}` : 'ended'}`;
-    });
-  } finally {
-    await pool.end();
-  }
+  const sagas = (project ?? (await testProject())).sagas;
+  const records = await sagaRecords([...sagaIds]).catch(() => new Map<string, never>());
+  return sagaIds.map((id) => {
+    const record = records.get(id);
+    if (!record) return `${id} (not projected): its start was never projected — is the saga monitor running, is the engine's outbox delivered?`;
+    const { state } = record;
+    if (['Completed', 'Compensated', 'Failed'].includes(record.status)) return `${id} (${record.status}): ended${state.reason ? ` (${state.reason})` : ''}`;
+    const definition = sagas.find((s) => s.name === state.saga && s.version === state.version);
+    const waits = Object.entries(state.steps)
+      .filter(([, s]) => s.status === 'running' || s.status === 'compensating')
+      .map(([name, s]) => {
+        const step = definition?.steps.find((d) => d.name === name);
+        const expects = s.status === 'running' ? [step?.succeeded, step?.failed] : [step?.compensatedBy];
+        return `${name} ${s.status} since ${s.startedAt ?? '?'} (attempt ${s.attempts + 1}${s.timedOut ? ', timed out' : ''}) — expects ${expects.filter(Boolean).join(' | ') || 'nothing'} from ${step?.owner ?? '?'}`;
+      });
+    return `${id} (${record.status}): ${waits.join('; ') || 'no step running (waiting for the engine to move on)'}`;
+  });
 }
 
 /** One line per outbox connector: its verdict, task state, slot position, lag and last heartbeat. */

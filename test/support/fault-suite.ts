@@ -1,8 +1,9 @@
 /**
- * Fault injection across the whole pipeline: while a batch of sagas runs, each part in turn —
- * Postgres (the postmaster with every process it forked), the Kafka broker, Kafka Connect, the
- * schema registry, every processor — is killed with SIGKILL and started again at once, one fault
- * at a time, a fresh batch for each. Afterwards, per fault: every saga terminal, the business
+ * Fault injection across the whole pipeline: while a batch of sagas of both examples runs — model
+ * trainings and model deployments, each example's services and saga monitor as their own
+ * processes — each part in turn — Postgres (the postmaster with every process it forked), the
+ * Kafka broker, Kafka Connect, the schema registry, every process of either example — is killed
+ * with SIGKILL and started again at once, one fault at a time, a fresh batch for each. Afterwards, per fault: every saga terminal, the business
  * tables consistent with each outcome, no effect applied twice, every committed outbox row in
  * Kafka; after all of them, the projection replayed from the log equals the live one.
  *
@@ -23,13 +24,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TimeoutError } from '../../core/errors.ts';
-import { OutboxWriter } from '../../outbox-connector/outbox-writer.ts';
-import { loadContracts } from '../../schemas/contracts.ts';
 import { checkDelivery, checkEffects, countByState, FAULT_DEADLINES_ENV, outcomeProblems, replayDifferences, runningCount, startBatch, startProbeSaga } from './batch.ts';
-import { crashAndRestart, failIfProcessorExited, faultTable, ProcessorExitedError, writeFaultResults, type FaultRow, type FaultTarget } from './faults.ts';
+import { checkDeploymentEffects, deploymentOutcomeProblems, startDeploymentBatch } from './deployment-batch.ts';
+import { crashAndRestart, FAULT_PROJECTS, faultTable, processExitWatch, ProcessorExitedError, writeFaultResults, type FaultRow, type FaultTarget } from './faults.ts';
 import { deliveryLines, whereStuck } from './diagnose.ts';
-import { config } from './fixtures.ts';
-import { startProcessors, stopProcessors, waitForConsumerGroups, waitForNoLag, waitForTerminal, waitForTerminalOrDeadline } from './saga.ts';
+import { startProcessors, stopProcessors, testProject, waitForConsumerGroups, waitForNoLag, waitForTerminal, waitForTerminalOrDeadline } from './saga.ts';
+
+/** The deployment example's deadlines, scaled so a fault's recovery never times a step out (as FAULT_DEADLINES_ENV does for training). */
+const DEPLOYMENT_FAULT_ENV = { DEPLOYMENT_DEADLINE_SCALE: '6' };
 
 /** How long after the restart a saga may take to end before it counts as stuck (deadlines are 90 s). */
 const SETTLE_MS = 240_000;
@@ -51,27 +53,31 @@ export function stackFaultSuite(options: { sagas: number; targets: readonly Faul
   const rows: FaultRow[] = [];
   const everySaga: string[] = [];
   let replayDifferenceCount: number | null = null;
-  let writer: OutboxWriter;
+  let failIfProcessorExited: () => void = () => undefined;
   const suiteStart = Date.now();
+  /** Deployment sagas per fault, beside the training ones. */
+  const DEPLOYMENTS = Math.max(5, Math.round(SAGAS / 4));
 
   describe(`stack faults: ${targets.join(', ')} SIGKILLed and restarted while ${SAGAS} sagas run`, () => {
     beforeAll(async () => {
-      await startProcessors(FAULT_DEADLINES_ENV);
-      writer = await OutboxWriter.create(config.schemaRegistryUrl, loadContracts());
+      await startProcessors(FAULT_DEADLINES_ENV, FAULT_PROJECTS[0]);
+      await startProcessors(DEPLOYMENT_FAULT_ENV, FAULT_PROJECTS[1]);
+      failIfProcessorExited = processExitWatch(await Promise.all(FAULT_PROJECTS.map(async (file) => ({ file, project: await testProject(file) }))));
     });
 
     afterAll(async () => {
-      await stopProcessors();
+      for (const file of FAULT_PROJECTS) await stopProcessors(file);
       if (rows.length === 0) return;
-      const meta = { date: new Date().toISOString().slice(0, 10), sagasPerFault: SAGAS, elapsedMs: Date.now() - suiteStart, replayDifferences: replayDifferenceCount };
+      const meta = { date: new Date().toISOString().slice(0, 10), sagasPerFault: SAGAS + DEPLOYMENTS, elapsedMs: Date.now() - suiteStart, replayDifferences: replayDifferenceCount };
       const files = options.writeResults ? writeFaultResults(rows, meta) : [];
       console.log(`\n${faultTable(rows)}\n\nreplayed vs live: ${replayDifferenceCount ?? 'not compared'} sagas differ${files.length ? `; written to ${files.join(', ')}` : ''}\n`);
     });
 
     for (const fault of targets) {
       it(`${fault}: no saga lost, no effect applied twice, none stuck`, async () => {
-        // Given a batch of sagas running, one model each, some made to fail at various steps
-        const batch = await startBatch(SAGAS, `fault_${fault.replace(/-/g, '_')}`, writer, TRAINING_MS);
+        // Given a batch of sagas running, one model each, some made to fail at various steps; and deployments beside them
+        const batch = await startBatch(SAGAS, `fault_${fault.replace(/[-@]/g, '_')}`, TRAINING_MS);
+        const deployments = await startDeploymentBatch(DEPLOYMENTS, `fault_${fault.replace(/[-@]/g, '_')}`);
         everySaga.push(...batch.ids);
         const runningAtKill = await runningCount(batch);
 
@@ -84,42 +90,45 @@ export function stackFaultSuite(options: { sagas: number; targets: readonly Faul
         let recoveredMs: number | null = null;
         const recoverBy = Date.now() + RECOVERY_MS;
         try {
-          await waitForConsumerGroups(RECOVERY_MS, failIfProcessorExited);
-          const probe = await startProbeSaga(batch, writer);
+          for (const file of FAULT_PROJECTS) await waitForConsumerGroups(file, Math.max(1_000, recoverBy - Date.now()));
+          const probe = await startProbeSaga(batch);
           everySaga.push(probe.sagaId);
-          const state = (await waitForTerminal([probe.sagaId], Math.max(1_000, recoverBy - Date.now()), failIfProcessorExited)).get(probe.sagaId)!.state;
-          if (state === 'Completed') recoveredMs = Date.now() - crash.killedAt;
-          else problems.push(`the probe saga started after the restart ended ${state}`);
+          const status = (await waitForTerminal([probe.sagaId], Math.max(1_000, recoverBy - Date.now()), failIfProcessorExited)).get(probe.sagaId)!.status;
+          if (status === 'Completed') recoveredMs = Date.now() - crash.killedAt;
+          else problems.push(`the probe saga started after the restart ended ${status}`);
         } catch (err) {
           if (!(err instanceof TimeoutError || err instanceof ProcessorExitedError)) throw err;
           problems.push(`not recovered: ${err.message}`);
         }
 
         // And every saga of the batch ends, with the outcome it was meant to have
-        const { outcomes, stuck, abortedBy } = await waitForTerminalOrDeadline(batch.ids, SETTLE_MS, failIfProcessorExited);
-        problems.push(...outcomeProblems(batch, outcomes));
+        const { outcomes, stuck, abortedBy } = await waitForTerminalOrDeadline([...batch.ids, ...deployments.ids], SETTLE_MS, failIfProcessorExited);
+        problems.push(...outcomeProblems(batch, outcomes), ...deploymentOutcomeProblems(deployments, outcomes));
         if (abortedBy) problems.push(`stopped waiting for the sagas: ${abortedBy}`);
         else {
-          await waitForNoLag(NO_LAG_MS).catch((err) => {
-            if (!(err instanceof TimeoutError)) throw err;
-            problems.push(`processors still behind the log: ${err.message}`);
-          });
+          for (const file of FAULT_PROJECTS) {
+            await waitForNoLag(file, NO_LAG_MS).catch((err) => {
+              if (!(err instanceof TimeoutError)) throw err;
+              problems.push(`processes still behind the log: ${err.message}`);
+            });
+          }
         }
         if (runningAtKill < SAGAS / 2) problems.push(`only ${runningAtKill} of ${SAGAS} sagas were running when the SIGKILL came: not mid-run`);
 
         // And the tables agree with the outcomes, and the log holds every committed outbox row, each step decided once
         const effects = await checkEffects(batch, outcomes);
+        const deploymentEffects = await checkDeploymentEffects(deployments, outcomes);
         const delivery = await checkDelivery(batch, DELIVERY_CHECK_MS);
         // Anything stuck or not recovered: say what each stuck saga waits for, and where every connector stands.
         const stuckLines = await whereStuck(stuck);
         if (stuck.length > 0 || recoveredMs === null || delivery.lost.length > 0) problems.push(...(await deliveryLines()));
         const row: FaultRow = {
           fault,
-          sagas: SAGAS,
+          sagas: SAGAS + DEPLOYMENTS,
           runningAtKill,
           outcomes: countByState(outcomes),
-          lost: [...delivery.lost, ...effects.lost],
-          duplicated: [...delivery.duplicated, ...effects.duplicated],
+          lost: [...delivery.lost, ...effects.lost, ...deploymentEffects.lost],
+          duplicated: [...delivery.duplicated, ...effects.duplicated, ...deploymentEffects.duplicated],
           stuck: stuckLines,
           otherProblems: problems,
           healthyMs: crash.healthyMs,

@@ -1,7 +1,8 @@
 /**
- * Faults for the fault tests: one part of the running system — a stack component or a processor —
- * killed with SIGKILL (no shutdown, nothing flushed, as a crash or the OOM killer would) and
- * started again at once, as a supervisor would; and the fault table the suite reports.
+ * Faults for the fault tests: one part of the running system — a stack component, or a process of
+ * one of the examples (a service, or its saga monitor) — killed with SIGKILL (no shutdown, nothing
+ * flushed, as a crash or the OOM killer would) and started again at once, as a supervisor would;
+ * and the fault table the suite reports.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,20 +11,27 @@ import { PROJECT_ROOT } from '../../core/config.ts';
 import { waitFor } from '../../core/wait.ts';
 import { COMPONENT_NAMES, type ComponentName } from '../../infra/stack/component.ts';
 import { Stack } from '../../infra/stack/stack.ts';
-import { PROCESSOR_NAMES, type ProcessorName } from '../../processors/index.ts';
-import { groupOf } from '../../processors/ready.ts';
-import { killProcessor, processorLog, processorsStatus } from '../../processors/supervisor.ts';
+import { killProcessor, processorPlan, processorsStatus } from '../../processors/supervisor.ts';
 import { tail } from '../../infra/stack/processes.ts';
 import { SagalineError } from '../../core/errors.ts';
 import { table } from '../../cli/output.ts';
 import { config } from './fixtures.ts';
-import { processorConfig, restartProcessors } from './saga.ts';
+import { configOf, DEPLOYMENT_CONFIG, restartProcessors, testProject, TRAINING_CONFIG } from './saga.ts';
 
-export type FaultTarget = ComponentName | ProcessorName;
-/** Every stack component, then every processor. */
-export const FAULT_TARGETS: readonly FaultTarget[] = [...COMPONENT_NAMES, ...PROCESSOR_NAMES];
+/** A stack component, a process of the training example (`model-service`), or of the deployment example (`model-serving@deployment`). */
+export type FaultTarget = ComponentName | string;
+export const TRAINING_PROCESSES = ['model-service', 'resource-service', 'training-service', 'audit-service', 'saga-monitor'] as const;
+export const DEPLOYMENT_PROCESSES = ['model-registry', 'model-serving', 'model-catalogue', 'announcements', 'saga-monitor'].map((p) => `${p}@deployment`);
+/** Every stack component, then every process of both examples. */
+export const FAULT_TARGETS: readonly FaultTarget[] = [...COMPONENT_NAMES, ...TRAINING_PROCESSES, ...DEPLOYMENT_PROCESSES];
+/** The projects whose processes run during the faults. */
+export const FAULT_PROJECTS = [TRAINING_CONFIG, DEPLOYMENT_CONFIG] as const;
 
-const isProcessor = (target: FaultTarget): target is ProcessorName => (PROCESSOR_NAMES as readonly string[]).includes(target);
+const isComponent = (target: FaultTarget): target is ComponentName => (COMPONENT_NAMES as readonly string[]).includes(target);
+/** Which project a process target belongs to, and its process name there. */
+function processOf(target: string): { file: string; name: string } {
+  return target.endsWith('@deployment') ? { file: DEPLOYMENT_CONFIG, name: target.slice(0, -'@deployment'.length) } : { file: TRAINING_CONFIG, name: target };
+}
 
 async function groupMembers(group: string): Promise<{ state: string; members: string[] }> {
   const admin = kafkaClient(config, 'fault-test-groups').admin();
@@ -51,17 +59,21 @@ export interface Crash {
  * killed one (a dead member lingers until its session times out).
  */
 export async function crashAndRestart(target: FaultTarget, timeoutMs = 180_000): Promise<Crash> {
-  if (isProcessor(target)) {
-    const before = (await groupMembers(groupOf(target))).members;
+  if (!isComponent(target)) {
+    const { file, name } = processOf(target);
+    const project = await testProject(file);
+    const cfg = configOf(file);
+    const group = processorPlan(cfg, project).find((p) => p.name === name)!.groups[0]!;
+    const before = (await groupMembers(group)).members;
     const killedAt = Date.now();
-    const pid = killProcessor(processorConfig, target);
+    const pid = killProcessor(cfg, project, name);
     if (pid === undefined) throw new Error(`${target} was not running`);
-    await waitFor(`${target} to be gone`, () => !processorsStatus(processorConfig).find((p) => p.name === target)!.running, { timeoutMs: 10_000 });
-    restartProcessors();
+    await waitFor(`${target} to be gone`, () => !processorsStatus(cfg, project).find((p) => p.name === name)!.running, { timeoutMs: 10_000 });
+    await restartProcessors({}, file);
     await waitFor(
       `${target}'s consumer group to be Stable with only members that joined after the kill`,
       async () => {
-        const now = await groupMembers(groupOf(target));
+        const now = await groupMembers(group);
         return now.state === 'Stable' && now.members.length > 0 && now.members.every((m) => !before.includes(m));
       },
       { timeoutMs, intervalMs: 250 },
@@ -76,18 +88,20 @@ export async function crashAndRestart(target: FaultTarget, timeoutMs = 180_000):
   return { pid, killedAt, healthyMs: Date.now() - killedAt };
 }
 
-/** A processor exited: a fault elsewhere must never take one down with it. */
+/** A process exited: a fault elsewhere must never take one down with it. */
 export class ProcessorExitedError extends SagalineError {
-  constructor(names: ProcessorName[]) {
-    const log = processorLog(processorConfig, names[0]!);
-    super('PROCESSOR_EXITED', `${names.join(', ')} exited (collateral damage of the fault); last lines of ${log}:\n${tail(log, 15)}`);
+  constructor(exited: { name: string; log: string }[]) {
+    const log = exited[0]!.log;
+    super('PROCESSOR_EXITED', `${exited.map((e) => e.name).join(', ')} exited (collateral damage of the fault); last lines of ${log}:\n${tail(log, 15)}`);
   }
 }
 
-/** Throws a ProcessorExitedError at once if any processor is not running (an abortIf for waits). */
-export function failIfProcessorExited(): void {
-  const exited = processorsStatus(processorConfig).filter((p) => !p.running).map((p) => p.name);
-  if (exited.length > 0) throw new ProcessorExitedError(exited);
+/** Throws a ProcessorExitedError at once if a process of the given projects (loaded) is not running (an abortIf for waits). */
+export function processExitWatch(projects: readonly { file: string; project: Awaited<ReturnType<typeof testProject>> }[]): () => void {
+  return () => {
+    const exited = projects.flatMap(({ file, project }) => processorsStatus(configOf(file), project).filter((p) => !p.running).map((p) => ({ name: file === DEPLOYMENT_CONFIG ? `${p.name}@deployment` : p.name, log: p.log })));
+    if (exited.length > 0) throw new ProcessorExitedError(exited);
+  };
 }
 
 /** One row of the fault table, with the findings behind its counts. */
@@ -135,7 +149,7 @@ export function faultMarkdown(rows: FaultRow[], meta: { date: string; sagasPerFa
   return [
     `# Fault injection ${meta.date}`,
     '',
-    `${meta.sagasPerFault} sagas per fault (plus one probe saga started after the restart), every part SIGKILLed and restarted in turn; the suite took ${(meta.elapsedMs / 60_000).toFixed(1)} min.`,
+    `${meta.sagasPerFault} sagas per fault — model trainings and model deployments at once (plus one probe saga started after the restart) — every part SIGKILLed and restarted in turn; the suite took ${(meta.elapsedMs / 60_000).toFixed(1)} min.`,
     `Replayed state vs live state: ${meta.replayDifferences === null ? 'not compared' : `${meta.replayDifferences} sagas differ`}.`,
     '',
     `| ${headers.join(' | ')} |`,

@@ -5,10 +5,10 @@ import { kafkaClient, pgPool } from '../../core/clients.ts';
 import { databaseUrlFor, ENGINE_DATABASE, loadConfig, type Config, type RelayMode } from '../../core/config.ts';
 import { waitFor } from '../../core/wait.ts';
 import { ConnectClient } from '../../outbox-connector/connect-client.ts';
-import { loadConnectorDefinitions, prepareSourceDatabase, renderConnectorConfig } from '../../outbox-connector/connectors.ts';
+import { connectorForSource, prepareSourceDatabase, renderConnectorConfig } from '../../outbox-connector/connectors.ts';
 import { PollingRelay } from '../../outbox-connector/polling-relay.ts';
 import { ensureOutboxConnector } from '../../outbox-connector/provision.ts';
-import { EVENT_LOG_TOPICS, heartbeatTopic, heartbeatTopicFor } from '../../topics/catalogue.ts';
+import { heartbeatTopic, heartbeatTopicFor } from '../../topics/catalogue.ts';
 import { provisionTopics } from '../../topics/provision.ts';
 
 export const config: Config = loadConfig();
@@ -43,9 +43,6 @@ export async function createTestDatabase(prefix: string): Promise<TestDatabase> 
   };
 }
 
-/** Every aggregate type of the catalogue: a test database may write any message. */
-export const ALL_AGGREGATE_TYPES = EVENT_LOG_TOPICS.map((t) => t.aggregateType as string);
-
 export interface Delivery {
   mode: RelayMode;
   /** Debezium: the connector's replication slot. */
@@ -54,15 +51,16 @@ export interface Delivery {
 }
 
 /**
- * Prepares `db` as a source database (outbox + heartbeat tables) and starts delivering its outbox
- * the way `mode` says: a Debezium connector from the checked-in definition (under a unique name),
- * or a polling relay. Returns once rows written from now on will be delivered.
+ * Prepares `db` as a source database whose outbox admits `aggregateTypes` (outbox + heartbeat
+ * tables) and starts delivering its outbox the way `mode` says: a Debezium connector rendered from
+ * the checked-in template for this database (under a unique name), or a polling relay. Returns once
+ * rows written from now on will be delivered.
  */
 export async function startDelivery(
   mode: RelayMode,
   db: TestDatabase,
-  aggregateTypes: readonly string[] = ALL_AGGREGATE_TYPES,
-  /** Settings benchmarks compare: Debezium settings laid over the checked-in connector definition, the relay's idle pause. */
+  aggregateTypes: readonly string[],
+  /** Settings benchmarks compare: Debezium settings laid over the checked-in connector template, the relay's idle pause. */
   tuning: { connector?: Record<string, string>; relayIdlePollMs?: number } = {},
 ): Promise<Delivery> {
   const client = await db.pool.connect();
@@ -81,8 +79,7 @@ export async function startDelivery(
     await relay.start();
     return { mode, stop: () => relay.stop() };
   }
-  const definition = loadConnectorDefinitions()[0]!;
-  const rendered = renderConnectorConfig(definition, config.connectDatabaseUrl, { name: uniqueName('c'), database: db.name });
+  const rendered = renderConnectorConfig(connectorForSource({ database: db.name, aggregateTypes: [...aggregateTypes] }), config.connectDatabaseUrl, { name: uniqueName('c') });
   Object.assign(rendered.config, tuning.connector ?? {});
   // Debezium sends a heartbeat record every heartbeat.interval.ms to a topic of its own; topic
   // auto-creation is off, and without that topic the task blocks on its first heartbeat.

@@ -1,49 +1,68 @@
-/** Helpers for end-to-end saga tests: processors as real OS processes, waiting for sagas, reading business tables. */
+/**
+ * Helpers for end-to-end saga tests: a project's processes as real OS processes (`processors up
+ * --config`, as a user runs them), waiting for instances to end, reading business tables.
+ */
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { kafkaClient, pgPool } from '../../core/clients.ts';
 import { databaseUrlFor, loadConfig, type Config } from '../../core/config.ts';
-import { waitFor } from '../../core/wait.ts';
-import { PROCESSOR_NAMES } from '../../processors/index.ts';
-import { EVENT_LOG_TOPICS } from '../../topics/catalogue.ts';
-import { addModel, DATABASE as MODEL_DB } from '../../processors/model-service/service.ts';
-import { summarize, type SagaSummary } from '../../processors/saga-state/queries.ts';
-import { loadStates } from '../../processors/saga-state/rebuild.ts';
-import { LIVE_TABLE } from '../../processors/saga-state/service.ts';
-import { TERMINAL, type SagaState, type SagaStatus } from '../../processors/saga/state.ts';
 import { TimeoutError } from '../../core/errors.ts';
-import { requestTraining, type TrainingRequestInput } from '../../processors/training-requests/request.ts';
-import type { OutboxWriter } from '../../outbox-connector/outbox-writer.ts';
-import { uniqueName } from './fixtures.ts';
-import { processorsDown, processorsUp } from '../../processors/supervisor.ts';
-import { waitForProcessorGroups } from '../../processors/ready.ts';
-import { config as baseConfig } from './fixtures.ts';
+import { waitFor } from '../../core/wait.ts';
+import { sagaClient, type SagaClient, type SagaRecord } from '../../processors/engine/client.ts';
+import { SAGAS_DATABASE } from '../../processors/engine/monitor.ts';
+import { loadProject, type Project } from '../../processors/engine/project.ts';
+import type { InstanceState, InstanceStatus } from '../../processors/saga/instance.ts';
+import { processorPlan, processorsDown, processorsUp, waitForProcessors } from '../../processors/supervisor.ts';
+import { byName, sagaTopic } from '../../topics/derived.ts';
+import { provisionSagas } from '../../infra/provision-sagas.ts';
+import { addModel, MODEL_DATABASE } from '../../examples/ml-training/models.ts';
+import { AUDIT_DATABASE, RESOURCE_DATABASE, TRAINING_DATABASE } from '../../examples/ml-training/participants.ts';
+import { requestTraining, type TrainingRequestInput } from '../../examples/ml-training/request.ts';
+import { config as baseConfig, uniqueName } from './fixtures.ts';
 
-/** Short deadlines so timeouts happen within a test. */
+export const TRAINING_CONFIG = fileURLToPath(new URL('../../examples/ml-training/sagaline.config.ts', import.meta.url));
+export const DEPLOYMENT_CONFIG = fileURLToPath(new URL('../../examples/model-deployment/sagaline.config.ts', import.meta.url));
+
+/** Short deadlines so timeouts happen within a test; the examples read them from the environment. */
 export const PROCESSOR_ENV: Record<string, string> = {
-  SAGALINE_DEADLINE_RESERVE_MS: '8000',
-  SAGALINE_DEADLINE_ALLOCATE_MS: '8000',
-  SAGALINE_DEADLINE_TRAIN_MS: '10000',
-  SAGALINE_DEADLINE_UPDATE_MS: '8000',
-  SAGALINE_DEADLINE_AUDIT_MS: '8000',
+  TRAINING_DEADLINE_RESERVE_MS: '8000',
+  TRAINING_DEADLINE_ALLOCATE_MS: '8000',
+  TRAINING_DEADLINE_TRAIN_MS: '10000',
+  TRAINING_DEADLINE_UPDATE_MS: '8000',
+  TRAINING_DEADLINE_AUDIT_MS: '8000',
+  TRAINING_JOB_POLL_MS: '100',
   SAGALINE_TIMER_POLL_MS: '100',
   SAGALINE_CONSUMER_SESSION_TIMEOUT_MS: '8000',
   LOG_LEVEL: 'info',
 };
 
 export const processorConfig: Config = loadConfig({ ...process.env, ...PROCESSOR_ENV });
+/** Two projects running at once need their own metrics ports: the deployment example's start 20 above the training example's. */
+const deploymentConfig: Config = loadConfig({ ...process.env, ...PROCESSOR_ENV, SAGALINE_METRICS_PORT_BASE: String(processorConfig.processorMetricsPortBase + 20) });
+/** The config a project's processes run with (their metrics ports). */
+export const configOf = (file: string): Config => (file === DEPLOYMENT_CONFIG ? deploymentConfig : processorConfig);
 
-/** End offsets when the processors were started: where a new group (starting at "latest") begins. */
+const projects = new Map<string, Promise<Project>>();
+/** A config module, loaded once per test file. */
+export function testProject(file = TRAINING_CONFIG): Promise<Project> {
+  if (!projects.has(file)) projects.set(file, loadProject(file));
+  return projects.get(file) as Promise<Project>;
+}
+
+/** The environment each project's processes were started with, for restarting one that was killed. */
+const processorEnv = new Map<string, NodeJS.ProcessEnv>();
+/** End offsets when the processes were started: where a new group (starting at "latest") begins. */
 let baselineEnds = new Map<string, bigint>();
-/** The environment the processors were started with, for restarting one that was killed. */
-let processorEnv: NodeJS.ProcessEnv = { ...process.env, ...PROCESSOR_ENV };
 
-/** Per "topic/partition" of every saga topic, the next offset to be written (the shape readLog's startAt takes). */
-export async function eventLogEnds(): Promise<Map<string, bigint>> {
+const topicsOf = (project: Project): string[] => [...byName(project.sagas).values()].map((versions) => sagaTopic(versions).name);
+
+/** Per "topic/partition" of the project's saga topics, the next offset to be written. */
+export async function eventLogEnds(project: Project): Promise<Map<string, bigint>> {
   const admin = kafkaClient(baseConfig, 'saga-test-offsets').admin();
   await admin.connect();
   try {
     const ends = new Map<string, bigint>();
-    for (const { name } of EVENT_LOG_TOPICS) for (const p of await admin.fetchTopicOffsets(name)) ends.set(`${name}/${p.partition}`, BigInt(p.high));
+    for (const name of topicsOf(project)) for (const p of await admin.fetchTopicOffsets(name)) ends.set(`${name}/${p.partition}`, BigInt(p.high));
     return ends;
   } finally {
     await admin.disconnect();
@@ -51,23 +70,22 @@ export async function eventLogEnds(): Promise<Map<string, bigint>> {
 }
 
 /**
- * Tests start each processor's group at the current end of the log (other suites leave thousands
- * of unrelated messages behind) by committing those offsets for every partition where the group
- * has no offset yet or is behind. The processors themselves keep their default, "earliest": a restarted processor
- * must never skip what was written while it was down.
+ * Tests start each process's groups at the current end of the log (other suites leave thousands of
+ * unrelated messages behind) by committing those offsets where a group has none or is behind. The
+ * processes keep their default, "earliest": a restarted one must never skip what was written while
+ * it was down.
  */
-export async function startGroupsAtEnd(): Promise<void> {
+export async function startGroupsAtEnd(project: Project): Promise<void> {
   const admin = kafkaClient(baseConfig, 'saga-test-groups').admin();
   await admin.connect();
   try {
+    const groups = processorPlan(baseConfig, project).flatMap((p) => p.groups);
+    const topics = topicsOf(project);
     // Each setOffsets briefly joins the group and takes seconds: the groups are done in parallel.
     await Promise.all(
-      PROCESSOR_NAMES.map(async (name) => {
-        const groupId = `sagaline-${name}`;
-        const committed = await admin.fetchOffsets({ groupId, topics: EVENT_LOG_TOPICS.map((t) => t.name) });
-        for (const { topic, partitions } of committed) {
+      groups.map(async (groupId) => {
+        for (const { topic, partitions } of await admin.fetchOffsets({ groupId, topics })) {
           const ends = await admin.fetchTopicOffsets(topic);
-          // Not started yet, or behind because another suite wrote since: move to the end.
           const behind = partitions
             .map((p) => ({ partition: p.partition, committed: p.offset, offset: ends.find((e) => e.partition === p.partition)!.high }))
             .filter((p) => p.committed === '-1' || BigInt(p.committed) < BigInt(p.offset))
@@ -81,68 +99,76 @@ export async function startGroupsAtEnd(): Promise<void> {
   }
 }
 
-export async function startProcessors(extraEnv: Record<string, string> = {}): Promise<void> {
-  await processorsDown(processorConfig);
-  baselineEnds = await eventLogEnds();
-  await startGroupsAtEnd();
-  processorEnv = { ...process.env, ...PROCESSOR_ENV, ...extraEnv };
-  processorsUp(processorConfig, processorEnv);
-  await waitForConsumerGroups();
+/** Provisions the project (idempotent), stops its processes, moves their groups to the end of the log, starts them and waits until they consume. */
+export async function startProcessors(extraEnv: Record<string, string> = {}, file = TRAINING_CONFIG): Promise<Project> {
+  const project = await testProject(file);
+  await provisionSagas(baseConfig, project);
+  await processorsDown(configOf(file), project);
+  baselineEnds = new Map([...baselineEnds, ...(await eventLogEnds(project))]);
+  await startGroupsAtEnd(project);
+  const env = { ...process.env, ...PROCESSOR_ENV, ...extraEnv };
+  processorEnv.set(file, env);
+  processorsUp(configOf(file), project, env);
+  await waitForProcessors(configOf(file), project);
+  return project;
 }
 
-/** Starts again, with the environment of startProcessors (and `overrides` from now on), every processor that is not running (a killed one). */
-export function restartProcessors(overrides: Record<string, string> = {}): void {
-  processorEnv = { ...processorEnv, ...overrides };
-  processorsUp(processorConfig, processorEnv);
+/** Starts again, with the environment of startProcessors (and `overrides` from now on), every process of the project that is not running (a killed one). */
+export async function restartProcessors(overrides: Record<string, string> = {}, file = TRAINING_CONFIG): Promise<void> {
+  const env = { ...(processorEnv.get(file) ?? { ...process.env, ...PROCESSOR_ENV }), ...overrides };
+  processorEnv.set(file, env);
+  processorsUp(configOf(file), await testProject(file), env);
 }
 
-/** Every processor's consumer group has joined with members (so "latest" means "from now on"). */
-export async function waitForConsumerGroups(timeoutMs = 90_000, abortIf?: () => void): Promise<void> {
-  await waitForProcessorGroups(baseConfig, timeoutMs, PROCESSOR_NAMES, abortIf);
+/** Every process of the project consumes (its groups are Stable with members). */
+export async function waitForConsumerGroups(file = TRAINING_CONFIG, timeoutMs = 90_000): Promise<void> {
+  await waitForProcessors(configOf(file), await testProject(file), undefined, timeoutMs);
 }
 
-export async function stopProcessors(): Promise<void> {
-  await processorsDown(processorConfig);
+export async function stopProcessors(file = TRAINING_CONFIG): Promise<void> {
+  await processorsDown(configOf(file), await testProject(file));
 }
 
+export const TERMINAL: readonly InstanceStatus[] = ['Completed', 'Compensated', 'Failed'];
 
-/** Where each saga stands in the live projection now; a saga not projected yet is absent. */
-export async function sagaSummaries(sagaIds: string[]): Promise<Map<string, SagaSummary>> {
-  const pool = pgPool(baseConfig, 'sagaline', 1);
+/** Where each instance stands in the monitor's projection now; one not projected yet is absent. */
+export async function sagaRecords(sagaIds: string[]): Promise<Map<string, { status: InstanceStatus; state: InstanceState }>> {
+  const pool = pgPool(baseConfig, SAGAS_DATABASE, 1);
   pool.on('error', () => undefined); // a connection the server dropped is reported by the query itself
   try {
-    const states = await loadStates(pool, LIVE_TABLE, sagaIds).catch((err: { code?: string }) => {
-      if (err.code === '42P01') return new Map<string, SagaState>(); // saga-state has not created its table yet
+    const { rows } = await pool.query<{ saga_id: string; status: InstanceStatus; state: InstanceState }>('select saga_id, status, state from saga_instances where saga_id = any($1)', [sagaIds]).catch((err: { code?: string }) => {
+      if (err.code === '42P01') return { rows: [] }; // the monitor has not created its table yet
       throw err;
     });
-    return new Map([...states].map(([id, state]) => [id, summarize(state)]));
+    return new Map(rows.map((r) => [r.saga_id, { status: r.status, state: r.state }]));
   } finally {
     await pool.end();
   }
 }
 
-/** `abortIf` throws to stop waiting at once (e.g. a processor exited). */
-export async function waitForTerminal(sagaIds: string[], timeoutMs = 120_000, abortIf?: () => void): Promise<Map<string, SagaSummary>> {
+/** `abortIf` throws to stop waiting at once (e.g. a process exited). Parked counts as ended when `parkedEnds`. */
+export async function waitForTerminal(sagaIds: string[], timeoutMs = 120_000, abortIf?: () => void, parkedEnds = false): Promise<Map<string, { status: InstanceStatus; state: InstanceState }>> {
+  const ends = parkedEnds ? [...TERMINAL, 'Parked'] : TERMINAL;
   return waitFor(
-    `${sagaIds.length} saga(s) to reach a terminal state`,
+    `${sagaIds.length} saga(s) to reach a terminal status`,
     async () => {
-      const summaries = await sagaSummaries(sagaIds);
-      return sagaIds.every((id) => TERMINAL.includes(summaries.get(id)?.state as SagaStatus)) && summaries;
+      const records = await sagaRecords(sagaIds);
+      return sagaIds.every((id) => ends.includes(records.get(id)?.status as InstanceStatus)) && records;
     },
     { timeoutMs, intervalMs: 500, ...(abortIf ? { abortIf } : {}) },
   );
 }
 
 /**
- * Waits until every saga is terminal, the deadline passes or `abortIf` throws, and says where each
- * stands then: `stuck` lists the ones not terminal (or never projected); `abortedBy`, why the wait
- * stopped early.
+ * Waits until every instance is terminal, the deadline passes or `abortIf` throws, and says where
+ * each stands then: `stuck` lists the ones not terminal (or never projected); `abortedBy`, why the
+ * wait stopped early.
  */
 export async function waitForTerminalOrDeadline(
   sagaIds: string[],
   timeoutMs: number,
   abortIf?: () => void,
-): Promise<{ outcomes: Map<string, SagaSummary>; stuck: string[]; abortedBy?: string }> {
+): Promise<{ outcomes: Map<string, { status: InstanceStatus; state: InstanceState }>; stuck: string[]; abortedBy?: string }> {
   let aborted: unknown;
   const watch = abortIf && (() => {
     try {
@@ -154,14 +180,22 @@ export async function waitForTerminalOrDeadline(
   });
   const outcomes = await waitForTerminal(sagaIds, timeoutMs, watch).catch(async (err) => {
     if (!(err instanceof TimeoutError) && err !== aborted) throw err;
-    return sagaSummaries(sagaIds);
+    return sagaRecords(sagaIds);
   });
-  const stuck = sagaIds.filter((id) => !TERMINAL.includes(outcomes.get(id)?.state as SagaStatus));
+  const stuck = sagaIds.filter((id) => !TERMINAL.includes(outcomes.get(id)?.status as InstanceStatus));
   return { outcomes, stuck, ...(aborted ? { abortedBy: (aborted as Error).message } : {}) };
 }
 
+let trainingClient: Promise<SagaClient> | undefined;
+/** A client of the training example's sagas (made once per test file; it lives until the process ends). */
+export async function trainingSagaClient(): Promise<SagaClient> {
+  const project = await testProject(TRAINING_CONFIG);
+  trainingClient ??= sagaClient(project.sagas, { config: baseConfig, schemas: project.schemas });
+  return trainingClient;
+}
+
 export async function addTestModel(modelId: string, tenantId: string): Promise<void> {
-  const pool = pgPool(baseConfig, MODEL_DB, 1);
+  const pool = pgPool(baseConfig, MODEL_DATABASE, 1);
   try {
     await addModel(pool, { tenantId, modelId, version: 'v1' });
   } finally {
@@ -169,16 +203,18 @@ export async function addTestModel(modelId: string, tenantId: string): Promise<v
   }
 }
 
-/** A new model for `tenantId`, and a training saga started on it (as `sagaline model add` + `train` would). */
-export async function trainNewModel(
-  tenantId: string,
-  request: Omit<TrainingRequestInput, 'tenantId' | 'modelId'> = {},
-  writer?: OutboxWriter,
-): Promise<{ sagaId: string; modelId: string }> {
+/** A new model for `tenantId`, and a training saga started on it. */
+export async function trainNewModel(tenantId: string, request: Omit<TrainingRequestInput, 'tenantId' | 'modelId'> = {}): Promise<{ sagaId: string; modelId: string }> {
   const modelId = uniqueName('model');
   await addTestModel(modelId, tenantId);
-  const sagaId = await requestTraining(baseConfig, { tenantId, modelId, ...request }, writer ? { writer } : {});
-  return { sagaId, modelId };
+  const project = await testProject(TRAINING_CONFIG);
+  const pool = pgPool(baseConfig, MODEL_DATABASE, 1);
+  try {
+    const sagaId = await requestTraining(await trainingSagaClient(), project.sagas[0] as Project['sagas'][number], pool, { tenantId, modelId, ...request });
+    return { sagaId, modelId };
+  } finally {
+    await pool.end();
+  }
 }
 
 export async function query<T extends pg.QueryResultRow>(database: string, sql: string, params: unknown[] = []): Promise<T[]> {
@@ -191,31 +227,32 @@ export async function query<T extends pg.QueryResultRow>(database: string, sql: 
   }
 }
 
-/** Everything the saga touched in the business tables, for before/after comparisons. */
+/** Everything a training saga touched in the example's business tables, for before/after comparisons. */
 export async function businessSnapshot(sagaId: string, modelId: string): Promise<Record<string, unknown>> {
   return {
-    model: await query('model_service', 'select version, reserved_by from models where model_id = $1', [modelId]),
-    versions: await query('model_service', 'select version from model_versions where model_id = $1 order by version', [modelId]),
-    reservations: await query('model_service', 'select status from reservations where saga_id = $1', [sagaId]),
-    allocations: await query('resource_service', 'select status from allocations where saga_id = $1', [sagaId]),
-    jobs: await query('training_service', 'select status from training_jobs where saga_id = $1', [sagaId]),
-    audit: await query('audit_service', 'select entry, version from audit_log where saga_id = $1 order by entry', [sagaId]),
+    model: await query(MODEL_DATABASE, 'select version, reserved_by from models where model_id = $1', [modelId]),
+    versions: await query(MODEL_DATABASE, 'select version from model_versions where model_id = $1 order by version', [modelId]),
+    reservations: await query(MODEL_DATABASE, 'select status from reservations where saga_id = $1', [sagaId]),
+    allocations: await query(RESOURCE_DATABASE, 'select status from allocations where saga_id = $1', [sagaId]),
+    jobs: await query(TRAINING_DATABASE, 'select status from training_jobs where saga_id = $1', [sagaId]),
+    audit: await query(AUDIT_DATABASE, 'select entry, version from audit_log where saga_id = $1 order by entry', [sagaId]),
   };
 }
 
-/** Every processor's consumer group has committed up to the end of every saga topic. */
-export async function waitForNoLag(timeoutMs = 90_000): Promise<void> {
+/** Every group of the project's processes has committed up to the end of its saga topics. */
+export async function waitForNoLag(file = TRAINING_CONFIG, timeoutMs = 90_000): Promise<void> {
+  const project = await testProject(file);
   const admin = kafkaClient(baseConfig, 'saga-test-lag').admin();
   await admin.connect();
   try {
-    const topics = EVENT_LOG_TOPICS.map((t) => t.name);
-    const ends = await eventLogEnds();
+    const topics = topicsOf(project);
+    const ends = await eventLogEnds(project);
+    const groups = processorPlan(baseConfig, project).flatMap((p) => p.groups);
     await waitFor(
-      'every processor to have consumed every saga topic to its end',
+      `every process of ${project.file} to have consumed its saga topics to their end`,
       async () => {
-        for (const name of PROCESSOR_NAMES) {
-          const offsets = await admin.fetchOffsets({ groupId: `sagaline-${name}`, topics });
-          for (const t of offsets) {
+        for (const groupId of groups) {
+          for (const t of await admin.fetchOffsets({ groupId, topics })) {
             for (const p of t.partitions) {
               const key = `${t.topic}/${p.partition}`;
               const end = ends.get(key) ?? 0n;
