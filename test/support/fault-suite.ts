@@ -45,8 +45,8 @@ const DELIVERY_CHECK_MS = 60_000;
  * so a failure is reported by the fault table and its reasons, never as a bare timeout.
  */
 export const FAULT_TEST_TIMEOUT_MS = 2 * RECOVERY_MS + SETTLE_MS + NO_LAG_MS + DELIVERY_CHECK_MS + 120_000;
-/** Trainings of 1 to 7 s: when the SIGKILL comes, the batch's sagas are spread over every step. */
-const TRAINING_MS = (i: number) => 1_000 + (i % 5) * 1_500;
+/** Trainings of 4 to 12 s: when the SIGKILL comes, most of the batch is still under way, spread over every step. */
+const TRAINING_MS = (i: number) => 4_000 + (i % 5) * 2_000;
 
 export function stackFaultSuite(options: { sagas: number; targets: readonly FaultTarget[]; writeResults: boolean }): void {
   const { sagas: SAGAS, targets } = options;
@@ -76,8 +76,8 @@ export function stackFaultSuite(options: { sagas: number; targets: readonly Faul
     for (const fault of targets) {
       it(`${fault}: no saga lost, no effect applied twice, none stuck`, async () => {
         // Given a batch of sagas running, one model each, some made to fail at various steps; and deployments beside them
-        const batch = await startBatch(SAGAS, `fault_${fault.replace(/[-@]/g, '_')}`, TRAINING_MS);
         const deployments = await startDeploymentBatch(DEPLOYMENTS, `fault_${fault.replace(/[-@]/g, '_')}`);
+        const batch = await startBatch(SAGAS, `fault_${fault.replace(/[-@]/g, '_')}`, TRAINING_MS);
         everySaga.push(...batch.ids);
         const runningAtKill = await runningCount(batch);
 
