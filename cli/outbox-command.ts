@@ -1,14 +1,9 @@
 import { Command } from 'commander';
+import { parseTime } from '../audit/replay.ts';
 import { loadConfig } from '../core/config.ts';
 import { SagalineError } from '../core/errors.ts';
 import { recoverLostSlots, RESEND_MARGIN_MS } from '../outbox-connector/slot-recovery.ts';
 import { printJson, progress, table } from './output.ts';
-
-function sinceTime(value: string): number {
-  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isFinite(ms)) throw new SagalineError('REQUEST_INVALID', `--since must be an ISO 8601 time (e.g. 2026-11-22T10:00:00Z) or milliseconds since the epoch, got "${value}"`);
-  return ms;
-}
 
 export function outboxCommand(): Command {
   const outbox = new Command('outbox').description('outbox delivery: recover what a lost replication slot stranded');
@@ -24,7 +19,7 @@ export function outboxCommand(): Command {
     .option('--json', 'print [{"connector","database","slot","resentSince","resent","newSlotLsn","elapsedMs"}]')
     .action(async (opts: { connector?: string; since?: string; all?: boolean; json?: boolean }) => {
       if (opts.since && opts.all) throw new SagalineError('REQUEST_INVALID', '--since and --all exclude each other');
-      const since = opts.all ? ('all' as const) : opts.since ? new Date(sinceTime(opts.since)) : undefined;
+      const since = opts.all ? ('all' as const) : opts.since ? new Date(parseTime('--since', opts.since)) : undefined;
       const results = await recoverLostSlots(loadConfig(), { ...(opts.connector ? { connector: opts.connector } : {}), ...(since ? { since } : {}), log: progress });
       if (opts.json) return printJson(results);
       if (results.length === 0) return progress('no replication slot is lost: nothing to recover');
