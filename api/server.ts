@@ -119,6 +119,14 @@ export function buildApi(config: Config, served: ApiProject, options: ApiOptions
     return record;
   });
 
+  // The same, scoped to one saga: a 404 unless the instance is of that saga.
+  app.get<{ Params: { name: string; id: string } }>('/sagas/:name/:id', async (request) => {
+    const saga = named(request.params.name);
+    const record = await (await served.client()).get(request.params.id);
+    if (!record || record.saga !== saga.name) throw new SagalineError('SAGA_NOT_FOUND', `no ${saga.name} saga ${request.params.id} in the projection`);
+    return record;
+  });
+
   app.get<{ Params: { id: string } }>('/sagas/:id/events', async (request) => auditInstance(config, project, request.params.id, options.auditTimeoutMs ?? 60_000));
 
   // Delivery is judged from Postgres (slots, walsenders, heartbeats): null when it cannot be read.

@@ -92,13 +92,15 @@ describe('sagaline with --config: a saga of its user’s own', () => {
       const created = await post({ tenantId: 'http-tenant', payload: { orderId: 'http-1', amountCents: 500 } });
       expect(created.status).toBe(201);
       const { sagaId } = (await created.json()) as { sagaId: string };
-      expect(created.headers.get('location')).toBe(`/sagas/order-fulfilment/${sagaId}`);
+      expect(created.headers.get('location')).toBe(`/sagas/${sagaId}`);
       const saga = await waitFor(`saga ${sagaId} to complete`, async () => {
         const r = await fetch(`${base}/${sagaId}`);
         const body = r.status === 200 ? ((await r.json()) as { status: string }) : undefined;
         return body?.status === 'Completed' ? body : undefined;
       }, { timeoutMs: 60_000, intervalMs: 300 });
       expect(saga).toMatchObject({ sagaId, saga: 'order-fulfilment', tenantId: 'http-tenant' });
+      // And at its Location, the same instance
+      expect(await (await fetch(`http://127.0.0.1:${port}/sagas/${sagaId}`)).json()).toMatchObject({ sagaId, saga: 'order-fulfilment', status: 'Completed' });
 
       const badField = await post({ tenantId: 't', payload: { orderId: 'x', amountCents: 'lots' } });
       expect(badField.status).toBe(400);
