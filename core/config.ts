@@ -49,6 +49,10 @@ export const DEFAULTS = {
   relayIdlePollMs: 100,
   timerPollMs: 250,
   sessionTimeoutMs: 30_000,
+  batchMaxMessages: 500,
+  partitionsConcurrently: 3,
+  fetchMinBytes: 1,
+  fetchMaxWaitMs: 5_000,
   apiHost: '127.0.0.1',
   apiPort: 28080,
   /** Process i of a project's plan (processors/supervisor.ts) serves its metrics on base + 1 + i. */
@@ -122,6 +126,13 @@ export interface Config {
     timerPollMs: number;
     /** How long the group waits for a silent consumer (a crashed processor) before handing its partitions on. */
     sessionTimeoutMs: number;
+    /** At most this many messages of one partition are handled in one database transaction. */
+    batchMaxMessages: number;
+    /** Partitions one process handles at once (each batch in its own transaction). */
+    partitionsConcurrently: number;
+    /** A consumer's fetch waits for this many bytes, or fetchMaxWaitMs: a little wait makes fewer, larger transactions. */
+    fetchMinBytes: number;
+    fetchMaxWaitMs: number;
   };
   kafkaBrokers: string[];
   /**
@@ -265,6 +276,10 @@ export function loadConfig(env: Env = process.env): Config {
     consumerStart: consumerStart as 'earliest' | 'latest',
     timerPollMs: positiveInt(env, 'SAGALINE_TIMER_POLL_MS', DEFAULTS.timerPollMs),
     sessionTimeoutMs: positiveInt(env, 'SAGALINE_CONSUMER_SESSION_TIMEOUT_MS', DEFAULTS.sessionTimeoutMs),
+    batchMaxMessages: positiveInt(env, 'SAGALINE_BATCH_MAX_MESSAGES', DEFAULTS.batchMaxMessages),
+    partitionsConcurrently: positiveInt(env, 'SAGALINE_PARTITIONS_CONCURRENTLY', DEFAULTS.partitionsConcurrently),
+    fetchMinBytes: positiveInt(env, 'SAGALINE_FETCH_MIN_BYTES', DEFAULTS.fetchMinBytes),
+    fetchMaxWaitMs: positiveInt(env, 'SAGALINE_FETCH_MAX_WAIT_MS', DEFAULTS.fetchMaxWaitMs),
   };
   const common = {
     saga,

@@ -87,3 +87,23 @@ export async function insertOutboxRow(client: pg.ClientBase, row: OutboxRow, tab
     ],
   );
 }
+
+/**
+ * One statement that inserts `rows` (in their order: one saga's messages keep theirs in the log).
+ * Returned as SQL and parameters so a caller can fold it into a statement of its own.
+ */
+export function outboxInsert(rows: readonly OutboxRow[], table = DEFAULT_OUTBOX_TABLE, firstParam = 1): { sql: string; params: unknown[] } {
+  const p = (i: number) => `$${firstParam + i}`;
+  return {
+    sql: `insert into ${pg.escapeIdentifier(table)}
+       (id, aggregatetype, aggregateid, type, payload, tenant_id, saga_id, correlation_id, causation_id, traceparent)
+     select id, aggregatetype, aggregateid, type, payload, tenant_id, saga_id, correlation_id, causation_id, traceparent
+       from unnest(${p(0)}::uuid[], ${p(1)}::text[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::bytea[], ${p(5)}::text[], ${p(6)}::text[], ${p(7)}::text[], ${p(8)}::text[], ${p(9)}::text[]) with ordinality
+       as r(id, aggregatetype, aggregateid, type, payload, tenant_id, saga_id, correlation_id, causation_id, traceparent, n)
+     order by n`,
+    params: [
+      rows.map((r) => r.id), rows.map((r) => r.aggregateType), rows.map((r) => r.aggregateId), rows.map((r) => r.type), rows.map((r) => r.payload),
+      rows.map((r) => r.tenantId ?? ''), rows.map((r) => r.sagaId ?? ''), rows.map((r) => r.correlationId ?? ''), rows.map((r) => r.causationId ?? ''), rows.map((r) => r.traceparent ?? ''),
+    ],
+  };
+}

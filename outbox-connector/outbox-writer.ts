@@ -15,7 +15,7 @@ import { subjectFor } from '../schemas/registration.ts';
 import { lookupSchemaId } from '../schemas/registry-api.ts';
 import { frame } from '../schemas/wire-format.ts';
 import type { CatalogueTopic } from '../topics/catalogue.ts';
-import { DEFAULT_OUTBOX_TABLE, insertOutboxRow } from './outbox-table.ts';
+import { DEFAULT_OUTBOX_TABLE, insertOutboxRow, type OutboxRow } from './outbox-table.ts';
 
 export interface MessageMetadata {
   /** Unique id of this message (the `id` header; consumers deduplicate on it). */
@@ -118,26 +118,32 @@ export class OutboxWriter {
     return { topic: codec.topic, bytes: frame(codec.schemaId, avro) };
   }
 
-  /** Writes the message to the outbox with `client`, inside the caller's transaction. Returns the message id. */
-  async publish(client: pg.ClientBase, message: OutgoingMessage, topic?: string): Promise<string> {
+  /** The outbox table this writer writes to. */
+  get outboxTable(): string {
+    return this.table;
+  }
+
+  /** Validates and encodes a message into the outbox row that carries it (nothing is written). */
+  row(message: OutgoingMessage, topic?: string): OutboxRow {
     const { topic: target, bytes } = this.encode(message, topic);
     const m = message.metadata;
-    await insertOutboxRow(
-      client,
-      {
-        id: m.messageId,
-        aggregateType: target.aggregateType as string,
-        aggregateId: m.sagaId,
-        type: message.type,
-        payload: bytes,
-        tenantId: m.tenantId,
-        sagaId: m.sagaId,
-        correlationId: m.correlationId,
-        causationId: m.causationId,
-        traceparent: m.traceparent,
-      },
-      this.table,
-    );
-    return m.messageId;
+    return {
+      id: m.messageId,
+      aggregateType: target.aggregateType as string,
+      aggregateId: m.sagaId,
+      type: message.type,
+      payload: bytes,
+      tenantId: m.tenantId,
+      sagaId: m.sagaId,
+      correlationId: m.correlationId,
+      causationId: m.causationId,
+      traceparent: m.traceparent,
+    };
+  }
+
+  /** Writes the message to the outbox with `client`, inside the caller's transaction. Returns the message id. */
+  async publish(client: pg.ClientBase, message: OutgoingMessage, topic?: string): Promise<string> {
+    await insertOutboxRow(client, this.row(message, topic), this.table);
+    return message.metadata.messageId;
   }
 }

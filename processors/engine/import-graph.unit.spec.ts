@@ -9,12 +9,13 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const SKIP = new Set(['node_modules', 'dist', '.git', '.sagaline', 'bench', 'examples', 'test']);
+// Not the engine: dependencies, build output, the examples, tests and benchmark, and hidden folders (state, tooling).
+const SKIP = new Set(['node_modules', 'dist', 'bench', 'examples', 'test']);
 
 function files(dir: string, keep: (path: string) => boolean): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
-    if (statSync(path).isDirectory()) return SKIP.has(name) && dir === ROOT ? [] : files(path, keep);
+    if (statSync(path).isDirectory()) return (SKIP.has(name) || name.startsWith('.')) && dir === ROOT ? [] : files(path, keep);
     return keep(path) ? [path] : [];
   });
 }

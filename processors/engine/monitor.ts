@@ -99,7 +99,7 @@ export async function runSagaMonitor(sagas: readonly SagaDefinition[], options: 
   const groups = [...byName(sagas).values()].map((versions) => versionsOf(versions, (d) => d));
   const writer = await OutboxWriter.create(config.schemaRegistryUrl, contracts, { topics: groups.map((g) => sagaTopic(g.all)) });
   const byTopic = new Map(groups.map((g) => [sagaTopic(g.all).name, g]));
-  const pool = pgPool(config, SAGAS_DATABASE, 5, (err) => log.warn({ err: err.message }, 'idle database connection lost; the pool reconnects on demand'));
+  const pool = pgPool(config, SAGAS_DATABASE, config.saga.partitionsConcurrently + 3, (err) => log.warn({ err: err.message }, 'idle database connection lost; the pool reconnects on demand'));
   try {
     for (const statement of MONITOR_DDL) await pool.query(statement);
     const consumers: { stop(): Promise<void> }[] = [];
@@ -115,10 +115,14 @@ export async function runSagaMonitor(sagas: readonly SagaDefinition[], options: 
           sessionTimeoutMs: config.saga.sessionTimeoutMs,
           catalogue: sagaTopicMessages(versions.all),
           log,
-          handle: async (message) => {
-            if (!metrics) return project(pool, versions, message, log);
-            countConsumed(metrics, message.kafka.topic, message.type);
-            await timed(metrics, () => project(pool, versions, message, log));
+          batchMaxMessages: config.saga.batchMaxMessages,
+          partitionsConcurrently: config.saga.partitionsConcurrently,
+      fetchMinBytes: config.saga.fetchMinBytes,
+      fetchMaxWaitMs: config.saga.fetchMaxWaitMs,
+          handleBatch: async (messages) => {
+            if (!metrics) return project(pool, versions, messages, log);
+            for (const m of messages) countConsumed(metrics, m.kafka.topic, m.type);
+            await timed(metrics, () => project(pool, versions, messages, log), messages.length);
           },
         }),
       );
@@ -143,44 +147,106 @@ export async function runSagaMonitor(sagas: readonly SagaDefinition[], options: 
   }
 }
 
-async function project(pool: pg.Pool, versions: Versions<SagaDefinition>, message: DecodedMessage, log: Logger): Promise<void> {
-  const sagaId = message.metadata.sagaId;
+interface ProjectedRow {
+  state: InstanceState;
+  tenantId: string;
+  traceparent: string;
+  lastMessageId: string;
+  nextDeadline: Date | null;
+}
+
+/**
+ * Projects messages of one partition, in order, in one transaction: the inbox, the projection's
+ * position in the log and every instance they touch are written together.
+ */
+async function project(pool: pg.Pool, versions: Versions<SagaDefinition>, messages: readonly DecodedMessage[], log: Logger): Promise<void> {
+  const sagaIds = [...new Set(messages.map((m) => m.metadata.sagaId))].sort();
+  const last = messages.at(-1) as DecodedMessage;
   await inTransaction(pool, async (client) => {
-    const fresh = await client.query('insert into sagaline_inbox (message_id, saga_id, type) values ($1, $2, $3) on conflict do nothing', [message.metadata.messageId, sagaId, message.type]);
-    if (fresh.rowCount === 0) return;
-    await client.query(
-      `insert into saga_projection_offsets (topic, partition, next_offset) values ($1, $2, $3)
-       on conflict (topic, partition) do update set next_offset = greatest(saga_projection_offsets.next_offset, excluded.next_offset)`,
-      [message.kafka.topic, message.kafka.partition, (BigInt(message.kafka.offset) + 1n).toString()],
+    // The inbox first (a message another transaction projects waits for it, then counts as a duplicate), and the projection's place in the log.
+    const { rows: [first] } = await client.query<{ fresh: string[] | null }>(
+      `with fresh as (
+         insert into sagaline_inbox (message_id, saga_id, type)
+         select * from unnest($1::uuid[], $2::text[], $3::text[]) on conflict do nothing returning message_id),
+       position as (
+         insert into saga_projection_offsets (topic, partition, next_offset) values ($4, $5, $6)
+         on conflict (topic, partition) do update set next_offset = greatest(saga_projection_offsets.next_offset, excluded.next_offset))
+       select array_agg(message_id) as fresh from fresh`,
+      [messages.map((m) => m.metadata.messageId), messages.map((m) => m.metadata.sagaId), messages.map((m) => m.type), last.kafka.topic, last.kafka.partition, (BigInt(last.kafka.offset) + 1n).toString()],
     );
-    const { rows } = await client.query<{ state: InstanceState }>('select state from saga_instances where saga_id = $1 for update', [sagaId]);
-    const recorded = (await client.query<{ version: number }>('select version from saga_start_versions where saga_id = $1', [sagaId])).rows[0]?.version;
-    let versioned;
-    try {
-      versioned = evolveVersioned(versions, rows[0]?.state, recorded, instanceMessage(message));
-    } catch (err) {
-      if (!(err instanceof UnknownVersionError)) throw err;
-      // The projection of that instance stops here, loudly: run the monitor with every version in flight.
-      log.error({ sagaId, type: message.type, err: err.message }, 'message of an unknown definition version; not projected');
-      return;
+    const fresh = new Set(first?.fresh ?? []);
+    if (fresh.size === 0) return;
+    const { rows } = await client.query<{ saga_id: string; state: InstanceState; tenant_id: string; traceparent: string }>(
+      'select saga_id, state, tenant_id, traceparent from saga_instances where saga_id = any($1::text[]) order by saga_id for update',
+      [sagaIds],
+    );
+    const current = new Map<string, { state: InstanceState | undefined; tenantId?: string; traceparent?: string }>(rows.map((r) => [r.saga_id, { state: r.state, tenantId: r.tenant_id, traceparent: r.traceparent }]));
+    // The version a SagaStarted recorded, for an instance not projected yet whose SagaStarted came in an earlier batch.
+    const startsHere = new Set(messages.filter((m) => (m.type as string) === SAGA_STARTED && fresh.has(m.metadata.messageId)).map((m) => m.metadata.sagaId));
+    const unknown = sagaIds.filter((id) => !current.has(id) && !startsHere.has(id));
+    const recordedVersions = new Map(
+      unknown.length === 0 ? [] : (await client.query<{ saga_id: string; version: number }>('select saga_id, version from saga_start_versions where saga_id = any($1::text[])', [unknown])).rows.map((r) => [r.saga_id, r.version]),
+    );
+    const newVersions = new Map<string, number>();
+    const changed = new Map<string, ProjectedRow>();
+    for (const message of messages) {
+      const { sagaId, messageId } = message.metadata;
+      if (!fresh.delete(messageId)) continue;
+      const now = current.get(sagaId);
+      let versioned;
+      try {
+        versioned = evolveVersioned(versions, now?.state, recordedVersions.get(sagaId), instanceMessage(message));
+      } catch (err) {
+        if (!(err instanceof UnknownVersionError)) throw err;
+        // The projection of that instance stops here, loudly: run the monitor with every version in flight.
+        log.error({ sagaId, type: message.type, err: err.message }, 'message of an unknown definition version; not projected');
+        continue;
+      }
+      const { evolution, version } = versioned;
+      if ((message.type as string) === SAGA_STARTED && version !== undefined && !recordedVersions.has(sagaId) && !now?.state) {
+        recordedVersions.set(sagaId, version);
+        newVersions.set(sagaId, version);
+        continue;
+      }
+      const saga = versions.of(version ?? versions.latest.version) as SagaDefinition;
+      const state = evolution.state;
+      if (!state) {
+        log.warn({ sagaId, type: message.type, ignored: evolution.ignored }, 'message of no instance');
+        continue;
+      }
+      // The instance keeps the tenant and trace of the message that made it.
+      const tenantId = now?.tenantId ?? message.metadata.tenantId;
+      const traceparent = now?.traceparent ?? message.metadata.traceparent;
+      current.set(sagaId, { state, tenantId, traceparent });
+      changed.set(sagaId, { state, tenantId, traceparent, lastMessageId: messageId, nextDeadline: nextDeadline(saga, state) });
     }
-    const { evolution, version } = versioned;
-    if ((message.type as string) === SAGA_STARTED && version !== undefined && recorded === undefined && !rows[0]) {
-      await client.query('insert into saga_start_versions (saga_id, version) values ($1, $2) on conflict do nothing', [sagaId, version]);
-      return;
-    }
-    const saga = versions.of(version ?? versions.latest.version) as SagaDefinition;
-    const state = evolution.state;
-    if (!state) {
-      log.warn({ sagaId, type: message.type, ignored: evolution.ignored }, 'message of no instance');
-      return;
-    }
+    // A version whose instance got its state in this batch needs no record: the state carries it.
+    for (const id of changed.keys()) newVersions.delete(id);
+    const list = [...changed.entries()];
+    const versionsToRecord = [...newVersions.entries()];
+    if (list.length === 0 && versionsToRecord.length === 0) return;
     await client.query(
-      `insert into saga_instances (saga_id, saga, version, status, tenant_id, traceparent, last_message_id, state, started_at, ended_at, next_deadline)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+      `with started as (
+         insert into saga_start_versions (saga_id, version) select * from unnest($12::text[], $13::int[]) on conflict do nothing)
+       insert into saga_instances (saga_id, saga, version, status, tenant_id, traceparent, last_message_id, state, started_at, ended_at, next_deadline)
+       select * from unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::uuid[], $8::jsonb[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[])
        on conflict (saga_id) do update set status = excluded.status, last_message_id = excluded.last_message_id, state = excluded.state,
          updated_at = now(), ended_at = excluded.ended_at, next_deadline = excluded.next_deadline`,
-      [sagaId, state.saga, state.version, state.status, message.metadata.tenantId, message.metadata.traceparent, message.metadata.messageId, JSON.stringify(state), state.startedAt, state.endedAt ?? null, nextDeadline(saga, state)],
+      [
+        list.map(([id]) => id),
+        list.map(([, r]) => r.state.saga),
+        list.map(([, r]) => r.state.version),
+        list.map(([, r]) => r.state.status),
+        list.map(([, r]) => r.tenantId),
+        list.map(([, r]) => r.traceparent),
+        list.map(([, r]) => r.lastMessageId),
+        list.map(([, r]) => JSON.stringify(r.state)),
+        list.map(([, r]) => r.state.startedAt),
+        list.map(([, r]) => r.state.endedAt ?? null),
+        list.map(([, r]) => r.nextDeadline),
+        versionsToRecord.map(([id]) => id),
+        versionsToRecord.map(([, v]) => v),
+      ],
     );
   });
 }

@@ -34,7 +34,8 @@ import { ENGINE_MESSAGES, isTerminal, type Command, type InstanceState } from '.
 import type { SagaDefinition } from '../saga/define-saga.ts';
 import { evolveVersioned, versionsOf, type Versions } from './versions.ts';
 import type { ActOutcome, Complete, Participant, StepInput, StepOutcome } from './participant.ts';
-import { inTransaction, instanceMessage, loadInstance, PARTICIPANT_DDL, saveInstance, type StoredInstance } from './tables.ts';
+import { inTransaction, instanceMessage, loadInstances, PARTICIPANT_DDL, saveBatch, type StoredInstance } from './tables.ts';
+import type { OutboxRow } from '../../outbox-connector/outbox-table.ts';
 
 export interface RunOptions {
   /** Where the stack is (default: loadConfig(), from the environment). */
@@ -94,7 +95,7 @@ export async function runParticipant(participants: Participant | readonly Partic
   for (const version of versions.all) checkFailurePayloads(version, contracts);
   const topic = sagaTopic(definitions.all);
   const writer = await OutboxWriter.create(config.schemaRegistryUrl, contracts, { topics: [topic] });
-  const pool = pgPool(config, p.database, 5, (err) => log.warn({ err: err.message, database: p.database }, 'idle database connection lost; the pool reconnects on demand'));
+  const pool = pgPool(config, p.database, config.saga.partitionsConcurrently + 3, (err) => log.warn({ err: err.message, database: p.database }, 'idle database connection lost; the pool reconnects on demand'));
   try {
     const client = await pool.connect();
     try {
@@ -112,9 +113,15 @@ export async function runParticipant(participants: Participant | readonly Partic
       sessionTimeoutMs: config.saga.sessionTimeoutMs,
       catalogue: sagaTopicMessages(definitions.all),
       log,
-      handle: async (message) => {
-        if (shell.metrics) countConsumed(shell.metrics, message.kafka.topic, message.type);
-        await (shell.metrics ? timed(shell.metrics, () => handle(shell, message)) : handle(shell, message));
+      batchMaxMessages: config.saga.batchMaxMessages,
+      partitionsConcurrently: config.saga.partitionsConcurrently,
+      fetchMinBytes: config.saga.fetchMinBytes,
+      fetchMaxWaitMs: config.saga.fetchMaxWaitMs,
+      handleBatch: async (messages) => {
+        const metrics = shell.metrics;
+        if (!metrics) return void (await handleMessages(shell, messages));
+        for (const m of messages) countConsumed(metrics, m.kafka.topic, m.type);
+        await timed(metrics, () => handleMessages(shell, messages), messages.length);
       },
     });
     const retries = startPoller('deferred message retries', config.saga.timerPollMs, log, () => retryDeferred(shell));
@@ -137,28 +144,126 @@ export async function runParticipant(participants: Participant | readonly Partic
   }
 }
 
-export async function handle(shell: Shell, message: DecodedMessage): Promise<'handled' | 'duplicate' | 'deferred' | 'parked'> {
-  const sagaId = message.metadata.sagaId;
-  const queued = await shell.pool.query('select 1 from sagaline_deferred where saga_id = $1 limit 1', [sagaId]);
-  if ((queued.rowCount ?? 0) > 0) {
-    await defer(shell.pool, message, 0, null, false);
-    return 'deferred';
-  }
-  try {
-    return await attempt(shell, message, 1);
-  } catch (err) {
-    const transient = isTransient(err);
-    const fields = { sagaId, messageId: message.metadata.messageId, type: message.type, err: (err as Error).message };
-    if (transient) shell.log.warn({ ...fields, attempt: 1 }, 'transient failure; deferred for a retry');
-    else shell.log.error(fields, 'message failed with a non-transient error; parked');
-    await defer(shell.pool, message, 1, err, !transient);
-    return transient ? 'deferred' : 'parked';
+export type MessageOutcome = 'handled' | 'duplicate' | 'deferred' | 'parked';
+
+/** One message being retried: the deferred row it came from, and which attempt this is. */
+interface Retry {
+  seq: string;
+  attemptNo: number;
+}
+
+/** A message's handling threw in a batch run without savepoints: the batch is run again, with them. */
+class MessageFailed extends Error {
+  constructor(readonly messageId: string, readonly failure: unknown) {
+    super(`message ${messageId} failed: ${(failure as Error)?.message ?? String(failure)}`);
   }
 }
 
-async function defer(pool: pg.Pool, message: DecodedMessage, attempts: number, error: unknown, park: boolean): Promise<void> {
+/**
+ * Handles messages of one partition, in their order, in one transaction: the inbox rows, the
+ * views, the steps' business changes and the replies in the outbox commit together or not at all.
+ *
+ * The batch first runs without savepoints (a handful of statements for the whole batch, plus the
+ * handlers' own). When a message's handling throws, that run is rolled back and the batch runs
+ * again with a savepoint around each message that calls a handler, so the failing one is undone
+ * alone and deferred (or parked), and the saga's later messages queue behind it. With `retry`, the
+ * single message is the head of its saga's deferred queue.
+ */
+export async function handleMessages(shell: Shell, messages: readonly DecodedMessage[], retry?: Retry): Promise<MessageOutcome[]> {
+  try {
+    return await runBatch(shell, messages, retry, false);
+  } catch (err) {
+    if (!(err instanceof MessageFailed)) throw err;
+    shell.log.debug({ messageId: err.messageId, err: (err.failure as Error)?.message }, 'a message of the batch failed; handling the batch again, one savepoint per message');
+    return runBatch(shell, messages, retry, true);
+  }
+}
+
+async function runBatch(shell: Shell, messages: readonly DecodedMessage[], retry: Retry | undefined, savepoints: boolean): Promise<MessageOutcome[]> {
+  const rows: OutboxRow[] = [];
+  const published: { type: string }[] = [];
+  const outcomes = await inTransaction(shell.pool, async (client) => {
+    if (retry) {
+      // Another instance of this service may be retrying it right now: only one does.
+      const mine = await client.query('select 1 from sagaline_deferred where seq = $1 for update skip locked', [retry.seq]);
+      if (mine.rowCount === 0) return messages.map(() => 'duplicate' as const);
+    }
+    const sagaIds = [...new Set(messages.map((m) => m.metadata.sagaId))].sort();
+    // The inbox first: a message another transaction is handling (partitions moving) waits here for it, then counts as a duplicate.
+    const { rows: [first] } = await client.query<{ fresh: string[] | null; queued: string[] | null }>(
+      `with fresh as (
+         insert into sagaline_inbox (message_id, saga_id, type)
+         select * from unnest($1::uuid[], $2::text[], $3::text[]) on conflict do nothing returning message_id)
+       select (select array_agg(message_id) from fresh) as fresh,
+              (select array_agg(distinct saga_id) from sagaline_deferred where saga_id = any($4::text[]) and not $5) as queued`,
+      [messages.map((m) => m.metadata.messageId), messages.map((m) => m.metadata.sagaId), messages.map((m) => m.type), sagaIds, retry !== undefined],
+    );
+    const fresh = new Set(first?.fresh ?? []);
+    // A saga with a message waiting for a retry: its later messages wait behind it, in order.
+    const queued = new Set(first?.queued ?? []);
+    const views = fresh.size > 0 ? await loadInstances(client, sagaIds) : new Map<string, StoredInstance>();
+    const changed = new Set<string>();
+    const notInInbox: string[] = [];
+    const result: MessageOutcome[] = [];
+    for (const message of messages) {
+      const { sagaId, messageId } = message.metadata;
+      // Only the first of two copies in one batch is fresh.
+      if (!fresh.delete(messageId)) {
+        result.push('duplicate');
+        continue;
+      }
+      if (queued.has(sagaId)) {
+        await defer(client, message, 0, null, false);
+        notInInbox.push(messageId);
+        result.push('deferred');
+        continue;
+      }
+      const attemptNo = retry?.attemptNo ?? 1;
+      const stored = views.get(sagaId) ?? EMPTY_VIEW;
+      try {
+        const handled = await handleOne(shell, client, message, stored, attemptNo, savepoints);
+        rows.push(...handled.rows);
+        published.push(...handled.rows);
+        views.set(sagaId, handled.view);
+        changed.add(sagaId);
+        if (retry) await client.query('delete from sagaline_deferred where seq = $1', [retry.seq]);
+        result.push('handled');
+      } catch (err) {
+        if (!savepoints) throw new MessageFailed(messageId, err);
+        const transient = isTransient(err);
+        const fields = { sagaId, messageId, type: message.type, attempt: attemptNo, err: (err as Error).message };
+        if (transient) shell.log.warn(fields, retry ? 'transient failure; retrying later' : 'transient failure; deferred for a retry');
+        else shell.log.error(fields, 'message failed with a non-transient error; parked');
+        if (retry) {
+          await client.query(
+            `update sagaline_deferred set attempts = $2, last_error = $3,
+               next_at = case when $5 then 'infinity'::timestamptz else now() + make_interval(secs => $4::double precision / 1000) end
+             where seq = $1`,
+            [retry.seq, attemptNo, `${transient ? '' : 'not retried: '}${(err as Error).message}`, backoffMs(attemptNo, Math.random), !transient],
+          );
+        } else {
+          await defer(client, message, attemptNo, err, !transient);
+        }
+        notInInbox.push(messageId);
+        queued.add(sagaId);
+        result.push(transient ? 'deferred' : 'parked');
+      }
+    }
+    // A deferred message is not handled yet: its retry records it.
+    if (notInInbox.length > 0) await client.query('delete from sagaline_inbox where message_id = any($1::uuid[])', [notInInbox]);
+    await saveBatch(client, shell.writer.outboxTable, rows, shell.p.saga.name, [...changed].map((id) => [id, views.get(id) as StoredInstance]));
+    return result;
+  });
+  if (shell.metrics) countPublished(shell.metrics, published);
+  return outcomes;
+}
+
+const EMPTY_VIEW: StoredInstance = { state: undefined, version: undefined, tenantId: '', traceparent: '' };
+
+/** Queues a message for a retry (`attempts` 0: it only waits behind an earlier one of its saga), or parks it. */
+async function defer(client: pg.ClientBase, message: DecodedMessage, attempts: number, error: unknown, park: boolean): Promise<void> {
   const delayMs = attempts === 0 ? 0 : backoffMs(attempts, Math.random);
-  await pool.query(
+  await client.query(
     `insert into sagaline_deferred (saga_id, message_id, message, attempts, next_at, last_error)
      values ($1, $2, $3, $4, case when $7 then 'infinity'::timestamptz else now() + make_interval(secs => $5::double precision / 1000) end, $6)
      on conflict (message_id) do nothing`,
@@ -166,43 +271,49 @@ async function defer(pool: pg.Pool, message: DecodedMessage, attempts: number, e
   );
 }
 
-/** One attempt at a message, in one transaction; with `deferredSeq`, its deferred row goes in the same transaction. */
-async function attempt(shell: Shell, message: DecodedMessage, attemptNo: number, deferredSeq?: string): Promise<'handled' | 'duplicate'> {
-  const { p, writer, log } = shell;
+/**
+ * Folds one message into the view and runs what it asks of this service (in a savepoint of the
+ * batch's transaction when `savepoint`, undone alone if it throws). Returns the new view and the
+ * outbox rows of its replies, to be written with the batch.
+ */
+async function handleOne(shell: Shell, client: pg.ClientBase, message: DecodedMessage, stored: StoredInstance, attemptNo: number, savepoint: boolean): Promise<{ view: StoredInstance; rows: OutboxRow[] }> {
+  const { log, writer } = shell;
   const sagaId = message.metadata.sagaId;
-  const published: OutgoingMessage[] = [];
-  const outcome = await inTransaction(shell.pool, async (client) => {
-    if (deferredSeq !== undefined) await client.query('delete from sagaline_deferred where seq = $1', [deferredSeq]);
-    const fresh = await client.query('insert into sagaline_inbox (message_id, saga_id, type) values ($1, $2, $3) on conflict do nothing', [message.metadata.messageId, sagaId, message.type]);
-    if (fresh.rowCount === 0) return 'duplicate' as const;
-    const stored = await loadInstance(client, p.saga.name, sagaId);
-    const { evolution, version } = evolveVersioned(shell.definitions, stored.state, stored.version, instanceMessage(message));
-    const under = version === undefined ? p : (shell.versions.of(version) as Participant);
-    const next: StoredInstance = {
-      state: evolution.state,
-      version,
-      tenantId: stored.tenantId || message.metadata.tenantId,
-      traceparent: stored.traceparent || message.metadata.traceparent,
-    };
-    const own = evolution.commands.filter((c) => c.owner === p.service);
+  const { evolution, version } = evolveVersioned(shell.definitions, stored.state, stored.version, instanceMessage(message));
+  const under = version === undefined ? shell.p : (shell.versions.of(version) as Participant);
+  const view: StoredInstance = {
+    state: evolution.state,
+    version,
+    tenantId: stored.tenantId || message.metadata.tenantId,
+    traceparent: stored.traceparent || message.metadata.traceparent,
+  };
+  const own = evolution.commands.filter((c) => c.owner === shell.p.service);
+  const timedOut = message.type === ENGINE_MESSAGES.stepTimedOut && evolution.state !== undefined;
+  const ends = evolution.state !== undefined && isTerminal(evolution.state.status) && !(stored.state && isTerminal(stored.state.status)) && under.onEnd !== undefined;
+  if (own.length === 0 && !timedOut && !ends) {
+    // Folded only: nothing to write but the view, saved with the batch.
+    if (evolution.ignored) log.debug({ sagaId, messageId: message.metadata.messageId, type: message.type, ignored: evolution.ignored }, 'message changed nothing');
+    return { view, rows: [] };
+  }
+  const rows: OutboxRow[] = [];
+  if (savepoint) await client.query('savepoint sagaline_message');
+  try {
     // The last attempt the longest retry limit among this message's steps allows gives up instead of retrying.
     const final = attemptNo >= Math.max(1, ...own.map((c) => 1 + stepOf(under, c.step).retryLimit));
     for (const command of own) {
-      const reply = await runCommand(shell, under, client, command, evolution.state as InstanceState, next, message, attemptNo, final);
-      if (reply === null) continue;
-      await writer.publish(client, reply);
-      published.push(reply);
+      const reply = await runCommand(shell, under, client, command, evolution.state as InstanceState, view, message, attemptNo, final);
+      // Checked and encoded now, so a reply its schema refuses fails this message, not the batch.
+      if (reply !== null) rows.push(writer.row(reply));
     }
-    if (message.type === ENGINE_MESSAGES.stepTimedOut && evolution.state) await cancelTimedOut(shell, under, client, evolution.state, message);
-    if (evolution.state && isTerminal(evolution.state.status) && !(stored.state && isTerminal(stored.state.status)) && under.onEnd) {
-      await under.onEnd({ saga: evolution.state, tx: client });
-    }
-    await saveInstance(client, sagaId, next);
-    log.info({ sagaId, messageId: message.metadata.messageId, type: message.type, attempt: attemptNo, published: published.map((m) => m.type), sagaStatus: evolution.state?.status, ...(evolution.ignored ? { ignored: evolution.ignored } : {}) }, 'handled');
-    return 'handled' as const;
-  });
-  if (shell.metrics) countPublished(shell.metrics, published);
-  return outcome;
+    if (timedOut) await cancelTimedOut(shell, under, client, evolution.state as InstanceState, message);
+    if (ends) await under.onEnd?.({ saga: evolution.state as InstanceState, tx: client });
+    if (savepoint) await client.query('release savepoint sagaline_message');
+  } catch (err) {
+    if (savepoint) await client.query('rollback to savepoint sagaline_message');
+    throw err;
+  }
+  log.info({ sagaId, messageId: message.metadata.messageId, type: message.type, attempt: attemptNo, published: rows.map((r) => r.type), sagaStatus: evolution.state?.status }, 'handled');
+  return { view, rows };
 }
 
 /** A step of this service that returned later() and whose deadline has now passed: its work is cancelled, once. */
@@ -225,9 +336,13 @@ async function completeStep(shell: Shell, client: pg.ClientBase, report: { sagaI
   if (!step || step.owner !== p.service) throw new ConfigError(`complete(): ${p.service} owns no step ${JSON.stringify(name)} in ${p.saga.name}`);
   checkOutcome(step, 'complete', outcome);
   if (outcome.outcome !== 'succeeded' && outcome.outcome !== 'failed') throw new SagalineError('BAD_STEP_OUTCOME', `complete() of ${name} takes ok(payload) or fail(reason), got ${JSON.stringify(outcome)}`);
-  const pending = (await client.query<{ cause_message_id: string }>('delete from sagaline_pending where saga_id = $1 and step = $2 returning cause_message_id', [sagaId, name])).rows[0];
+  const { rows: [pending] } = await client.query<{ cause_message_id: string; tenant_id: string | null; traceparent: string | null }>(
+    `with done as (delete from sagaline_pending where saga_id = $1 and step = $2 returning cause_message_id)
+     select done.cause_message_id, i.tenant_id, i.traceparent from done left join sagaline_instances i on i.saga_id = $1`,
+    [sagaId, name],
+  );
   if (!pending) return false;
-  const row = (await client.query<{ tenant_id: string; traceparent: string }>('select tenant_id, traceparent from sagaline_instances where saga_id = $1', [sagaId])).rows[0];
+  const row = { tenant_id: pending.tenant_id ?? '', traceparent: pending.traceparent ?? '' };
   const reply: OutgoingMessage = {
     type: (outcome.outcome === 'succeeded' ? step.succeeded : step.failed) as OutgoingMessage['type'],
     payload: outcome.payload as OutgoingMessage['payload'],
@@ -244,8 +359,8 @@ function stepOf(p: Participant, name: string): DefinedStep {
 }
 
 /**
- * Runs one step (or its compensation) in a savepoint; on the final attempt a transient failure
- * becomes the step's failure. Null: the step goes on (`later()`), its outcome reported afterwards.
+ * Runs one step (or its compensation); on the final attempt, in a savepoint, so that a transient
+ * failure is undone alone and becomes the step's failure. Null: the step goes on (`later()`), its outcome reported afterwards.
  */
 async function runCommand(shell: Shell, p: Participant, client: pg.ClientBase, command: Command, saga: InstanceState, stored: StoredInstance, cause: DecodedMessage, attemptNo: number, final: boolean): Promise<OutgoingMessage | null> {
   const step = stepOf(p, command.step);
@@ -263,11 +378,12 @@ async function runCommand(shell: Shell, p: Participant, client: pg.ClientBase, c
       traceparent: cause.metadata.traceparent || stored.traceparent,
     },
   });
-  await client.query('savepoint sagaline_step');
+  // Only the last attempt needs to undo a step alone (to write its failure instead); earlier ones fail the whole message.
+  if (final) await client.query('savepoint sagaline_step');
   try {
     if (command.kind === 'run') {
       const outcome = checkOutcome(step, 'act', await handlers.act(input));
-      await client.query('release savepoint sagaline_step');
+      if (final) await client.query('release savepoint sagaline_step');
       if (outcome.outcome === 'later') {
         await client.query('insert into sagaline_pending (saga_id, step, cause_message_id) values ($1, $2, $3) on conflict do nothing', [saga.sagaId, step.name, cause.metadata.messageId]);
         return null;
@@ -281,7 +397,7 @@ async function runCommand(shell: Shell, p: Participant, client: pg.ClientBase, c
     if (outcome.outcome === 'failed') {
       throw new SagalineError('COMPENSATION_REFUSED', `compensate() of ${step.name} returned a business failure (${outcome.reason}); a compensation must succeed — throw a TransientError to retry it`);
     }
-    await client.query('release savepoint sagaline_step');
+    if (final) await client.query('release savepoint sagaline_step');
     return replyWith(step.compensatedBy as string, outcome.payload);
   } catch (err) {
     if (!final || !isTransient(err)) throw err;
@@ -302,7 +418,7 @@ function checkOutcome(step: DefinedStep, handler: string, value: unknown): ActOu
   throw new SagalineError('BAD_STEP_OUTCOME', `${handler}() of ${step.name} returned ${JSON.stringify(value)}; return ok(payload) or fail(reason)${handler === 'act' ? ', or later()' : ''}`);
 }
 
-/** Retries the deferred messages that are due, oldest first per saga. */
+/** Retries the deferred messages that are due, oldest first per saga; each in its own transaction. */
 export async function retryDeferred(shell: Shell): Promise<number> {
   const heads = (
     await shell.pool.query(
@@ -311,23 +427,6 @@ export async function retryDeferred(shell: Shell): Promise<number> {
         order by seq limit 50`,
     )
   ).rows as { seq: string; message: DecodedMessage; attempts: number }[];
-  for (const head of heads) {
-    const attemptNo = head.attempts + 1;
-    try {
-      await attempt(shell, head.message, attemptNo, head.seq);
-    } catch (err) {
-      const fields = { sagaId: head.message.metadata.sagaId, messageId: head.message.metadata.messageId, type: head.message.type, err: (err as Error).message, attempt: attemptNo };
-      if (!isTransient(err)) {
-        shell.log.error(fields, 'message failed with a non-transient error; parked');
-        await shell.pool.query("update sagaline_deferred set attempts = $2, next_at = 'infinity', last_error = $3 where seq = $1", [head.seq, attemptNo, `not retried: ${(err as Error).message}`]);
-        continue;
-      }
-      shell.log.warn(fields, 'transient failure; retrying later');
-      await shell.pool.query(
-        'update sagaline_deferred set attempts = $2, next_at = now() + make_interval(secs => $3::double precision / 1000), last_error = $4 where seq = $1',
-        [head.seq, attemptNo, backoffMs(attemptNo, Math.random), (err as Error).message],
-      );
-    }
-  }
+  for (const head of heads) await handleMessages(shell, [head.message], { seq: head.seq, attemptNo: head.attempts + 1 });
   return heads.length;
 }

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { DecodedMessage } from '../runtime/decode.ts';
 import type { InstanceMessage, InstanceState } from '../saga/instance.ts';
 import { inTransaction } from '../../core/transaction.ts';
+import { outboxInsert, type OutboxRow } from '../../outbox-connector/outbox-table.ts';
 export { inTransaction };
 
 /** Ids of the messages a database has handled: a second delivery finds its id here and does nothing. */
@@ -63,24 +64,32 @@ export interface StoredInstance {
   traceparent: string;
 }
 
-/** Insert-then-lock: two messages of one new saga never both start from nothing. */
-export async function loadInstance(client: pg.ClientBase, saga: string, sagaId: string): Promise<StoredInstance> {
-  await client.query('insert into sagaline_instances (saga_id, saga) values ($1, $2) on conflict do nothing', [sagaId, saga]);
-  const { rows } = await client.query<{ state: InstanceState | null; version: number | null; tenant_id: string; traceparent: string }>(
-    'select state, version, tenant_id, traceparent from sagaline_instances where saga_id = $1 for update',
-    [sagaId],
+/** The views of `sagaIds` that exist, locked for this transaction, in one order (ids sorted) so two transactions never deadlock on them. */
+export async function loadInstances(client: pg.ClientBase, sagaIds: readonly string[]): Promise<Map<string, StoredInstance>> {
+  const { rows } = await client.query<{ saga_id: string; state: InstanceState | null; version: number | null; tenant_id: string; traceparent: string }>(
+    'select saga_id, state, version, tenant_id, traceparent from sagaline_instances where saga_id = any($1::text[]) order by saga_id for update',
+    [[...sagaIds].sort()],
   );
-  const row = rows[0]!;
-  return { state: row.state ?? undefined, version: row.version ?? undefined, tenantId: row.tenant_id, traceparent: row.traceparent };
+  return new Map(rows.map((row) => [row.saga_id, { state: row.state ?? undefined, version: row.version ?? undefined, tenantId: row.tenant_id, traceparent: row.traceparent }]));
 }
 
-export async function saveInstance(client: pg.ClientBase, sagaId: string, stored: StoredInstance): Promise<void> {
-  await client.query('update sagaline_instances set state = $2, tenant_id = $3, traceparent = $4, version = $5, updated_at = now() where saga_id = $1', [
-    sagaId,
-    stored.state === undefined ? null : JSON.stringify(stored.state),
-    stored.tenantId,
-    stored.traceparent,
-    stored.version ?? null,
-  ]);
+/** The end of a batch, in one statement: its replies into the outbox (in order), its views saved. */
+export async function saveBatch(client: pg.ClientBase, outboxTable: string, replies: readonly OutboxRow[], saga: string, views: readonly (readonly [string, StoredInstance])[]): Promise<void> {
+  if (replies.length === 0 && views.length === 0) return;
+  const upsert = `insert into sagaline_instances (saga_id, saga, state, tenant_id, traceparent, version)
+       select v.saga_id, $6, v.state, v.tenant_id, v.traceparent, v.version
+         from unnest($1::text[], $2::jsonb[], $3::text[], $4::text[], $5::int[]) as v(saga_id, state, tenant_id, traceparent, version)
+       on conflict (saga_id) do update set state = excluded.state, tenant_id = excluded.tenant_id, traceparent = excluded.traceparent,
+         version = excluded.version, updated_at = now()`;
+  const params: unknown[] = [
+    views.map(([id]) => id),
+    views.map(([, v]) => (v.state === undefined ? null : JSON.stringify(v.state))),
+    views.map(([, v]) => v.tenantId),
+    views.map(([, v]) => v.traceparent),
+    views.map(([, v]) => v.version ?? null),
+    saga,
+  ];
+  if (replies.length === 0) return void (await client.query(upsert, params));
+  const outbox = outboxInsert(replies, outboxTable, params.length + 1);
+  await client.query(`with replies as (${outbox.sql}) ${upsert}`, [...params, ...outbox.params]);
 }
-

@@ -1,7 +1,9 @@
 /**
- * A kafkajs consumer that hands typed messages to a handler. A record that can never be decoded
- * goes to its topic's dead-letter topic — with the error and its origin in headers, acknowledged
- * by the broker before the offset moves on — and consumption goes on. Nothing is dropped.
+ * A kafkajs consumer that hands typed messages to a handler, one at a time (`handle`) or a
+ * partition's run of them at once (`handleBatch`, which handles them in one transaction). A record
+ * that can never be decoded goes to its topic's dead-letter topic — with the error and its origin
+ * in headers, acknowledged by the broker before the offset moves on — and consumption goes on.
+ * Nothing is dropped: an offset is resolved only after its handler returned, and committed after that.
  */
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Partitioners, type Consumer, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
@@ -16,7 +18,22 @@ export interface DecodingConsumerOptions {
   groupId: string;
   topics: string[];
   fromBeginning?: boolean;
-  handle: (message: DecodedMessage) => Promise<void>;
+  /** One message at a time. Give this or `handleBatch`. */
+  handle?: (message: DecodedMessage) => Promise<void>;
+  /**
+   * Messages of one partition, in their order (at most `batchMaxMessages`). When it returns, all of
+   * them are done and their offsets resolved; when it throws, none is, and they come again.
+   */
+  handleBatch?: (messages: DecodedMessage[]) => Promise<void>;
+  batchMaxMessages?: number;
+  /**
+   * How long the broker may hold a fetch to gather `fetchMinBytes` (default: answer as soon as one
+   * record is there). Gathering a little lets a busy consumer handle more per transaction.
+   */
+  fetchMaxWaitMs?: number;
+  fetchMinBytes?: number;
+  /** Partitions handled at once in this process (default 1). */
+  partitionsConcurrently?: number;
   log: Logger;
   sessionTimeoutMs?: number;
   /** What each topic may carry (default: the built-in catalogue). */
@@ -64,6 +81,7 @@ export async function runDecodingConsumer(options: DecodingConsumerOptions): Pro
   const consumer = options.kafka.consumer({
     groupId: options.groupId,
     allowAutoTopicCreation: false,
+    ...(options.fetchMinBytes ? { minBytes: options.fetchMinBytes, maxWaitTimeInMs: options.fetchMaxWaitMs ?? 5_000 } : {}),
     // A restarted processor rejoins its group; the rebalance waits for the crashed member only this long.
     ...(options.sessionTimeoutMs
       ? { sessionTimeout: options.sessionTimeoutMs, rebalanceTimeout: 2 * options.sessionTimeoutMs, heartbeatInterval: Math.max(1_000, Math.floor(options.sessionTimeoutMs / 10)) }
@@ -74,21 +92,66 @@ export async function runDecodingConsumer(options: DecodingConsumerOptions): Pro
   await producer.connect();
   await consumer.connect();
   for (const topic of options.topics) await consumer.subscribe({ topic, fromBeginning: options.fromBeginning ?? true });
-  await consumer.run({
-    eachMessage: async ({ topic, partition, message }) => {
-      let decoded: DecodedMessage;
-      try {
-        decoded = await decodeMessage(options.registry, topic, partition, message, options.catalogue);
-      } catch (err) {
-        if (!(err instanceof PoisonMessageError)) throw err;
-        await sendToDeadLetter(producer, err, topic, partition, message);
-        deadLettered += 1;
-        options.log.warn({ ...poisonLogFields(topic, partition, message), err: err.message }, 'poison message sent to dead-letter topic');
-        return;
-      }
-      await options.handle(decoded);
-    },
-  });
+  const deadLetter = async (err: PoisonMessageError, topic: string, partition: number, message: KafkaMessage): Promise<void> => {
+    await sendToDeadLetter(producer, err, topic, partition, message);
+    deadLettered += 1;
+    options.log.warn({ ...poisonLogFields(topic, partition, message), err: err.message }, 'poison message sent to dead-letter topic');
+  };
+  const decodeOrPoison = async (topic: string, partition: number, message: KafkaMessage): Promise<DecodedMessage | PoisonMessageError> => {
+    try {
+      return await decodeMessage(options.registry, topic, partition, message, options.catalogue);
+    } catch (err) {
+      if (err instanceof PoisonMessageError) return err;
+      throw err;
+    }
+  };
+  const { handle, handleBatch } = options;
+  if ((handle === undefined) === (handleBatch === undefined)) throw new Error('runDecodingConsumer: give exactly one of handle and handleBatch');
+  if (handle) {
+    await consumer.run({
+      partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
+      eachMessage: async ({ topic, partition, message }) => {
+        const decoded = await decodeOrPoison(topic, partition, message);
+        if (decoded instanceof PoisonMessageError) return deadLetter(decoded, topic, partition, message);
+        await handle(decoded);
+      },
+    });
+  } else if (handleBatch) {
+    const max = options.batchMaxMessages ?? 500;
+    await consumer.run({
+      partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        const { topic, partition } = batch;
+        let chunk: DecodedMessage[] = [];
+        let last: string | undefined;
+        // Handles what has been gathered, then moves the partition's position past it.
+        const flush = async (): Promise<void> => {
+          if (chunk.length > 0) await handleBatch(chunk);
+          if (last !== undefined) resolveOffset(last);
+          chunk = [];
+          last = undefined;
+          await heartbeat();
+        };
+        for (const message of batch.messages) {
+          // Partitions taken away in a rebalance: stop here; the new owner starts after the last resolved offset.
+          if (!isRunning() || isStale()) break;
+          const decoded = await decodeOrPoison(topic, partition, message);
+          if (decoded instanceof PoisonMessageError) {
+            // What came before it is handled first, so the dead letter is sent once, after them.
+            await flush();
+            await deadLetter(decoded, topic, partition, message);
+            resolveOffset(message.offset);
+            continue;
+          }
+          chunk.push(decoded);
+          last = message.offset;
+          if (chunk.length >= max) await flush();
+        }
+        if (isRunning() && !isStale()) await flush();
+      },
+    });
+  }
   return {
     consumer,
     deadLettered: () => deadLettered,

@@ -14,8 +14,10 @@ export interface ProcessorMetrics {
   consumed: Counter<'topic' | 'type'>;
   /** Messages written to the outbox in a transaction that committed. */
   published: Counter<'type'>;
-  /** Handling one message, its transaction included. */
+  /** Handling one batch of messages (one message, for handlers that take one at a time), its transaction included. */
   handlerDuration: Histogram;
+  /** Messages per batch handled in one transaction. */
+  batchSize: Histogram;
 }
 
 export function createProcessorMetrics(service: string): ProcessorMetrics {
@@ -25,7 +27,8 @@ export function createProcessorMetrics(service: string): ProcessorMetrics {
     registry,
     consumed: new Counter({ name: 'sagaline_messages_consumed_total', help: 'Decoded messages handled, duplicates included', labelNames: ['topic', 'type'], registers: [registry] }),
     published: new Counter({ name: 'sagaline_messages_published_total', help: 'Messages written to the outbox in a committed transaction', labelNames: ['type'], registers: [registry] }),
-    handlerDuration: new Histogram({ name: 'sagaline_handler_duration_seconds', help: 'Time to handle one message, its transaction included', registers: [registry] }),
+    handlerDuration: new Histogram({ name: 'sagaline_handler_duration_seconds', help: 'Time to handle one batch of messages, its transaction included', registers: [registry] }),
+    batchSize: new Histogram({ name: 'sagaline_batch_messages', help: 'Messages handled in one transaction', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], registers: [registry] }),
   };
 }
 
@@ -38,8 +41,9 @@ export function countPublished(metrics: ProcessorMetrics, messages: readonly { t
   for (const { type } of messages) metrics.published.inc({ type });
 }
 
-/** Runs `work`, observing how long it took (whether it succeeded or threw). */
-export async function timed<T>(metrics: ProcessorMetrics, work: () => Promise<T>): Promise<T> {
+/** Runs `work` (a batch of `messages`), observing how long it took (whether it succeeded or threw). */
+export async function timed<T>(metrics: ProcessorMetrics, work: () => Promise<T>, messages = 1): Promise<T> {
+  metrics.batchSize.observe(messages);
   const end = metrics.handlerDuration.startTimer();
   try {
     return await work();
