@@ -105,6 +105,8 @@ export const resourceDdl = (pool: Capacity): string[] => [
      status        text not null check (status in ('held', 'released')),
      created_at    timestamptz not null default now(),
      released_at   timestamptz)`,
+  // What is held is summed on every allocation: only the held rows are read, however long the history.
+  `create index if not exists allocations_held on allocations (saga_id) include (cpu_cores, memory_gb, gpu_count, storage_gb) where status = 'held'`,
 ];
 
 /** Names of the requests that exceed what is free, e.g. ["gpuCount 4 > 2 free"]. Pure. */
@@ -171,14 +173,24 @@ export const TRAINING_DDL = [
      finished_at timestamptz)`,
 ];
 
-/** Finishes the jobs whose time is up (a durable timer: finish_at is in the table), reporting each step's outcome. */
+/**
+ * Finishes the jobs whose time is up (a durable timer: finish_at is in the table), reporting each
+ * step's outcome — all due jobs in one transaction: the jobs' new status and the replies commit
+ * together, or none does and the next poll tries again.
+ */
 export async function finishDueJobs({ db, complete }: PollContext): Promise<number> {
-  const due = (await db.query("select job_id, saga_id, should_fail from training_jobs where status = 'running' and finish_at <= now() order by finish_at limit 50")).rows as { job_id: string; saga_id: string; should_fail: boolean }[];
-  for (const job of due) {
-    const client = await db.connect();
-    try {
-      await client.query('begin');
-      const changed = await client.query("update training_jobs set status = $2, finished_at = now() where job_id = $1 and status = 'running'", [job.job_id, job.should_fail ? 'failed' : 'completed']);
+  const client = await db.connect();
+  try {
+    await client.query('begin');
+    const due = (
+      await client.query(
+        `update training_jobs j set status = case when j.should_fail then 'failed' else 'completed' end, finished_at = now()
+          where j.job_id in (select job_id from training_jobs where status = 'running' and finish_at <= now() order by finish_at limit 200 for update skip locked)
+          returning j.job_id, j.saga_id, j.should_fail`,
+      )
+    ).rows as { job_id: string; saga_id: string; should_fail: boolean }[];
+    let reported = 0;
+    for (const job of due) {
       const outcome = job.should_fail
         ? fail('simulated failure at TRAIN', { sagaId: job.saga_id, jobId: job.job_id, reason: 'simulated failure at TRAIN' })
         : ok({
@@ -187,17 +199,17 @@ export async function finishDueJobs({ db, complete }: PollContext): Promise<numb
             artifacts: { modelBinaryUri: `s3://models/${job.job_id}/model.bin`, metadata: {}, metrics: { accuracy: 0.9 } },
             completedAt: Date.now(),
           });
-      // false: the saga no longer waits for this job (its deadline passed and it was cancelled).
-      const reported = changed.rowCount === 1 && (await complete({ sagaId: job.saga_id, step: 'TRAIN', outcome }, client));
-      await client.query(reported ? 'commit' : 'rollback');
-    } catch (err) {
-      await client.query('rollback').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
+      // false: the saga no longer waits for this job (its deadline passed and it was cancelled); the job stays finished, unreported.
+      if (await complete({ sagaId: job.saga_id, step: 'TRAIN', outcome }, client)) reported += 1;
     }
+    await client.query('commit');
+    return reported;
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
   }
-  return due.length;
 }
 
 /** training-service: starts a job (it reports later, from the poll); cancels it when the saga is compensated or the step's deadline passes. */
