@@ -14,7 +14,7 @@ import { Stack } from '../infra/stack/stack.ts';
 import { inspectDelivery } from '../outbox-connector/delivery-health.ts';
 import { SAGAS_DATABASE } from '../processors/engine/monitor.ts';
 import type { Project } from '../processors/engine/project.ts';
-import { processorPlan } from '../processors/supervisor.ts';
+import { recordedInstances, processorPlan } from '../processors/supervisor.ts';
 import { byName, sagaTopic, streamTopics } from '../topics/derived.ts';
 import { errorResponse } from './errors.ts';
 import { healthReport } from './health.ts';
@@ -55,6 +55,8 @@ export type Api = FastifyInstance<Server, IncomingMessage, ServerResponse, Logge
 export function buildApi(config: Config, served: ApiProject, options: ApiOptions = {}): Api {
   const { project } = served;
   const names = [...byName(project.sagas).keys()];
+  // The processes whose health and metrics the API gathers: as many instances as the last `processors up` started.
+  const currentPlan = () => processorPlan(config, project, recordedInstances(config, project));
   const plan = processorPlan(config, project);
   const log = options.logger ?? createLogger(config, 'api');
   const app = Fastify({
@@ -137,7 +139,7 @@ export function buildApi(config: Config, served: ApiProject, options: ApiOptions
     });
 
   app.get('/health', async (request, reply) => {
-    const [components, deliveries, processors] = await Promise.all([new Stack(config).status(), delivery(request), probeProcessors(plan)]);
+    const [components, deliveries, processors] = await Promise.all([new Stack(config).status(), delivery(request), probeProcessors(currentPlan())]);
     const { httpStatus, report } = healthReport(components, deliveries, processors);
     return reply.code(httpStatus).send(report);
   });
@@ -149,7 +151,7 @@ export function buildApi(config: Config, served: ApiProject, options: ApiOptions
         return undefined;
       });
     const [processors, sagas, lag, deliveries] = await Promise.all([
-      probeProcessors(plan),
+      probeProcessors(currentPlan()),
       bestEffort('sagas per status', fetchSagaCounts(pool, names)),
       bestEffort('consumer lag', fetchConsumerLag(config, kafka, lagGroups)),
       delivery(request),

@@ -11,14 +11,17 @@ export function processorsCommand(): Command {
   const cmd = new Command('processors').description("run a project's services and its saga monitor as background processes (pids with the stack state, logs in files)");
   cmd
     .command('up')
-    .description('start every process of the project that is not running: one per service, one saga monitor')
+    .description('start every process of the project that is not running: per service and for the saga monitor, one (or --instances N)')
     .option(...CONFIG_OPTION)
+    .option('--instances <n>', 'processes per service and for the monitor, sharing their consumer groups (default: as many as the last `up`, else 1)')
     .option('--no-wait', 'return at once instead of waiting until every process consumes')
     .option('--api', 'also run the HTTP API for the project in the background (`sagaline serve`), and wait until it answers')
-    .action(async (opts: { config?: string | true; wait: boolean; api?: boolean }) => {
+    .action(async (opts: { config?: string | true; wait: boolean; api?: boolean; instances?: string }) => {
       const config = loadConfig();
+      const instances = opts.instances === undefined ? undefined : Number(opts.instances);
+      if (instances !== undefined && !(Number.isInteger(instances) && instances >= 1 && instances <= 64)) throw new ConfigError(`--instances must be a whole number from 1 to 64, got "${opts.instances}"`);
       const project = await loadProject(opts.config ?? true);
-      const started = processorsUp(config, project);
+      const started = processorsUp(config, project, process.env, undefined, instances);
       if (opts.wait) await waitForProcessors(config, project);
       progress(started.length ? `started: ${started.join(', ')}${opts.wait ? ' (consuming)' : ''}` : 'all processes already running');
       if (opts.api) progress(`HTTP API on ${await apiUp(config, project)}`);

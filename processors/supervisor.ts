@@ -1,9 +1,10 @@
 /**
  * `sagaline processors up | down | status --config`: a project's sagas run as background OS
- * processes — one per service (all its participants, every version in flight) and one saga
- * monitor — each a `sagaline run` of the same config module, its pid kept with the stack's state
- * and its log in a file, so the sagas keep running while the user drives them from another shell.
- * The HTTP API (`sagaline serve`) runs in the background the same way.
+ * processes — per service (all its participants, every version in flight) and for the saga
+ * monitor, one process or `--instances N` of them sharing its consumer groups (partitions spread
+ * over them) — each a `sagaline run` of the same config module, its pid kept with the stack's
+ * state and its log in a file, so the sagas keep running while the user drives them from another
+ * shell. The HTTP API (`sagaline serve`) runs in the background the same way.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import { participantGroup } from './engine/run-participant.ts';
 export const MONITOR_PROCESS = 'saga-monitor';
 
 export interface ProcessorSpec {
-  /** A service's name, or MONITOR_PROCESS. */
+  /** A service's name, or MONITOR_PROCESS; the second instance and later ones get `.2`, `.3`… */
   name: string;
   /** The arguments of `sagaline` that run it. */
   args: string[];
@@ -33,14 +34,18 @@ export interface ProcessorSpec {
 /** Its processes' state lives under a key of the project: the names of its sagas. */
 export const projectKey = (project: Project): string => [...new Set(project.sagas.map((s) => s.name))].sort().join('+');
 
+/** The process name of instance `i` (1-based) of a service or the monitor. */
+export const instanceName = (name: string, i: number): string => (i === 1 ? name : `${name}.${i}`);
+
 /**
- * One process per service of the project, then the monitor. Metrics ports: base + 1 + the
- * process's index in this plan, so give each project that runs at once its own
+ * Per service of the project, then for the monitor, `instances` processes. Metrics ports: base +
+ * 1 + the process's index in this plan, so give each project that runs at once its own
  * SAGALINE_METRICS_PORT_BASE.
  */
-export function processorPlan(config: Config, project: Project): ProcessorSpec[] {
+export function processorPlan(config: Config, project: Project, instances = 1): ProcessorSpec[] {
+  if (!Number.isInteger(instances) || instances < 1 || instances > 64) throw new ConfigError(`instances must be a whole number from 1 to 64, got ${instances}`);
   const services = [...new Set(project.participants.map((p) => p.service))];
-  const plan = [
+  const one = [
     ...services.map((service) => ({
       name: service,
       args: ['run', '--config', project.file, '--service', service, '--no-monitor'],
@@ -48,6 +53,7 @@ export function processorPlan(config: Config, project: Project): ProcessorSpec[]
     })),
     { name: MONITOR_PROCESS, args: ['run', '--config', project.file, '--monitor-only'], groups: [...new Set(project.sagas.map((s) => monitorGroup(s.name)))] },
   ];
+  const plan = one.flatMap((p) => Array.from({ length: instances }, (_, i) => ({ ...p, name: instanceName(p.name, i + 1) })));
   return plan.map((p, i) => {
     const metricsPort = config.processorMetricsPortBase + 1 + i;
     if (metricsPort > 65535) throw new ConfigError(`SAGALINE_METRICS_PORT_BASE ${config.processorMetricsPortBase} leaves no port for ${p.name}'s metrics; choose a base up to ${65535 - plan.length}`);
@@ -76,8 +82,17 @@ function runningPid(config: Config, project: Project, spec: ProcessorSpec): numb
   return isOurs(pid, marker(spec)) ? pid : undefined;
 }
 
-function specsNamed(config: Config, project: Project, names?: readonly string[]): ProcessorSpec[] {
-  const plan = processorPlan(config, project);
+const instancesFile = (config: Config, project: Project) => join(dirOf(config, project), 'instances');
+
+/** How many instances per process the last `up` started (1 when it recorded none). */
+export function recordedInstances(config: Config, project: Project): number {
+  const file = instancesFile(config, project);
+  const n = existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : 1;
+  return Number.isInteger(n) && n >= 1 ? n : 1;
+}
+
+function specsNamed(config: Config, project: Project, names?: readonly string[], instances = recordedInstances(config, project)): ProcessorSpec[] {
+  const plan = processorPlan(config, project, instances);
   if (!names) return plan;
   return names.map((name) => {
     const spec = plan.find((p) => p.name === name);
@@ -87,18 +102,29 @@ function specsNamed(config: Config, project: Project, names?: readonly string[])
 }
 
 export function processorsStatus(config: Config, project: Project): ProcessorStatus[] {
-  return processorPlan(config, project).map((spec) => {
+  return processorPlan(config, project, recordedInstances(config, project)).map((spec) => {
     const pid = runningPid(config, project, spec);
     return { name: spec.name, running: pid !== undefined, ...(pid === undefined ? {} : { pid }), log: processorLog(config, project, spec.name), metricsPort: spec.metricsPort };
   });
 }
 
-/** Starts the project's processes that are not running; returns the names it started. */
-export function processorsUp(config: Config, project: Project, env: NodeJS.ProcessEnv = process.env, names?: readonly string[]): string[] {
+/**
+ * Starts the project's processes that are not running; returns the names it started. With
+ * `instances`, that many of each (more than run now: the new ones join the groups; fewer: stop the
+ * project first); without, as many as the last `up` started.
+ */
+export function processorsUp(config: Config, project: Project, env: NodeJS.ProcessEnv = process.env, names?: readonly string[], instances?: number): string[] {
   mkdirSync(dirOf(config, project), { recursive: true });
   mkdirSync(join(config.stack.stateDir, 'logs'), { recursive: true });
+  const recorded = recordedInstances(config, project);
+  const wanted = instances ?? recorded;
+  if (wanted < recorded && processorsStatus(config, project).some((p) => p.running)) {
+    throw new ConfigError(`${recorded} instances of each process run; stop them first (\`sagaline processors down\`) to run ${wanted}`);
+  }
+  processorPlan(config, project, wanted); // checks the number before anything starts
+  writeFileSync(instancesFile(config, project), String(wanted));
   const started: string[] = [];
-  for (const spec of specsNamed(config, project, names)) {
+  for (const spec of specsNamed(config, project, names, wanted)) {
     if (runningPid(config, project, spec) !== undefined) continue;
     const pid = spawnDetached(process.execPath, [join(PROJECT_ROOT, 'bin', 'sagaline.js'), ...spec.args], { logFile: processorLog(config, project, spec.name), cwd: process.cwd(), env });
     writeFileSync(pidFile(config, project, spec.name), String(pid));
@@ -117,6 +143,7 @@ export async function processorsDown(config: Config, project: Project, names?: r
     }
     rmSync(pidFile(config, project, spec.name), { force: true });
   }
+  if (!names) rmSync(instancesFile(config, project), { force: true });
   return stopped;
 }
 

@@ -33,7 +33,7 @@ function processOf(target: string): { file: string; name: string } {
   return target.endsWith('@deployment') ? { file: DEPLOYMENT_CONFIG, name: target.slice(0, -'@deployment'.length) } : { file: TRAINING_CONFIG, name: target };
 }
 
-async function groupMembers(group: string): Promise<{ state: string; members: string[] }> {
+export async function groupMembers(group: string): Promise<{ state: string; members: string[] }> {
   const admin = kafkaClient(config, 'fault-test-groups').admin();
   await admin.connect();
   try {

@@ -100,7 +100,7 @@ export async function startGroupsAtEnd(project: Project): Promise<void> {
 }
 
 /** Provisions the project (idempotent), stops its processes, moves their groups to the end of the log, starts them and waits until they consume. */
-export async function startProcessors(extraEnv: Record<string, string> = {}, file = TRAINING_CONFIG): Promise<Project> {
+export async function startProcessors(extraEnv: Record<string, string> = {}, file = TRAINING_CONFIG, instances = 1): Promise<Project> {
   const project = await testProject(file);
   await provisionSagas(baseConfig, project);
   await processorsDown(configOf(file), project);
@@ -108,7 +108,7 @@ export async function startProcessors(extraEnv: Record<string, string> = {}, fil
   await startGroupsAtEnd(project);
   const env = { ...process.env, ...PROCESSOR_ENV, ...extraEnv };
   processorEnv.set(file, env);
-  processorsUp(configOf(file), project, env);
+  processorsUp(configOf(file), project, env, undefined, instances);
   await waitForProcessors(configOf(file), project);
   return project;
 }
