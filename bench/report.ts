@@ -15,6 +15,29 @@ export interface BenchResults {
   /** Each throughput as a ratio to its ceiling or baseline from this run. */
   ratios: { what: string; value: number; unit: string; baseline: string; baselineValue: number; ratio: number | null }[];
   elapsedMs: number;
+  /** The figures of the run recorded before this one (bench/results), shown beside this run's. */
+  previous?: { date: string; figures: Record<string, number | null> };
+}
+
+/** The headline figures of a run, by name, to set two runs side by side. */
+export function headline(r: Pick<BenchResults, 'sagas' | 'ratios' | 'delivery'>): Record<string, number | null> {
+  const out: Record<string, number | null> = {};
+  if (r.sagas) {
+    out['completed sagas/s at saturation'] = r.sagas.saturation.completedPerSec;
+    for (const run of r.sagas.scaleOut ?? []) out[`completed sagas/s at saturation, ${run.instances} instances per process`] = run.completedPerSec;
+    out['messages per saga'] = r.sagas.messagesPerSaga;
+    for (const run of r.sagas.rates) {
+      out[`latency p50 ms at ${run.offeredPerSec} sagas/s`] = run.latency.p50Ms;
+      out[`latency p99 ms at ${run.offeredPerSec} sagas/s`] = run.latency.p99Ms;
+    }
+  }
+  for (const x of r.ratios) {
+    if (x.what.startsWith('sagas: messages/s at saturation (')) out['saga messages/s at saturation / debezium delivered at saturation'] = x.ratio;
+    if (x.what.startsWith('replay: ')) out[`${x.what} / bare consume`] = x.ratio;
+  }
+  const debezium = r.delivery.find((d) => d.label === 'debezium');
+  if (debezium) out['debezium delivered msg/s at saturation'] = debezium.saturation.deliveredPerSec;
+  return out;
 }
 
 export function computeRatios(r: Omit<BenchResults, 'ratios'>): BenchResults['ratios'] {
@@ -69,10 +92,17 @@ export function markdown(r: BenchResults): string {
   }
   if (r.sagas) {
     lines.push('', '## End-to-end sagas: request to final event', '', '| load | sagas | outcomes | completed sagas/s | p50 ms | p95 ms | p99 ms |', '|---|---:|---|---:|---:|---:|---:|');
-    for (const run of [...r.sagas.rates, r.sagas.saturation] as SagaRun[]) {
+    for (const run of [...r.sagas.rates, r.sagas.saturation, ...(r.sagas.scaleOut ?? [])] as SagaRun[]) {
       const outcomes = Object.entries(run.byState).map(([s, n]) => `${s} ${n}`).join(', ');
-      lines.push(`| ${rateLabel(run.offeredPerSec, 'saga')} | ${run.sagas} | ${outcomes} | ${fmt(run.completedPerSec)} | ${fmt(run.latency.p50Ms)} | ${fmt(run.latency.p95Ms)} | ${fmt(run.latency.p99Ms)} |`);
+      const label = `${rateLabel(run.offeredPerSec, 'saga')}${(run.instances ?? 1) > 1 ? `, ${run.instances} instances per process` : ''}`;
+      lines.push(`| ${label} | ${run.sagas} | ${outcomes} | ${fmt(run.completedPerSec)} | ${fmt(run.latency.p50Ms)} | ${fmt(run.latency.p95Ms)} | ${fmt(run.latency.p99Ms)} |`);
     }
+  }
+  if (r.previous) {
+    const now = headline(r);
+    const keys = [...new Set([...Object.keys(now), ...Object.keys(r.previous.figures)])];
+    lines.push('', `## Beside the previous recorded run (${r.previous.date})`, '', `| figure | ${r.previous.date} | ${r.date} |`, '|---|---:|---:|');
+    for (const k of keys) lines.push(`| ${k} | ${fmt(r.previous.figures[k] ?? null)} | ${fmt(now[k] ?? null)} |`);
   }
   if (r.replay) {
     lines.push('', `## Replay of the event log${r.replay.lastPerPartition === null ? '' : ` (newest ${r.replay.lastPerPartition} per partition)`}`, '', '| reader | events | events/s |', '|---|---:|---:|');

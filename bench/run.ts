@@ -5,7 +5,7 @@
  * makes (tiny loads: it checks the harness, its numbers mean nothing); `--only debezium,replay`
  * runs some scenarios (the ceiling always runs).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, type, release } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,21 +17,24 @@ import { processorsStatus, processorsUp } from '../processors/supervisor.ts';
 import { config } from '../test/support/fixtures.ts';
 import { startProcessors, stopProcessors, testProject } from '../test/support/saga.ts';
 import { now } from './load.ts';
-import { chart, computeRatios, markdown, type BenchResults } from './report.ts';
+import { chart, computeRatios, headline, markdown, type BenchResults } from './report.ts';
 import { ensureBenchTopic, measureCeiling, measureDelivery, type DeliverySettings, type DeliveryTuning } from './scenarios/delivery.ts';
 import { measureReplay } from './scenarios/replay.ts';
-import { measureSagas, type SagaSettings } from './scenarios/sagas.ts';
+import { measureSagas, measureScaleOut, type SagaSettings } from './scenarios/sagas.ts';
 
 const SCENARIOS = ['debezium', 'polling', 'sagas', 'replay'] as const;
 
 const FULL = {
   delivery: { txSize: 10, writers: 4, payloadBytes: 400, saturationMessages: 50_000, rates: [500, 2_000, 5_000], rateSeconds: 10, drainTimeoutMs: 300_000 } satisfies DeliverySettings,
-  sagas: { saturationSagas: 200, rates: [2, 5], rateSeconds: 20, requesters: 8, drainTimeoutMs: 600_000 } satisfies SagaSettings,
+  sagas: { saturationSagas: 2_000, rates: [5, 20], rateSeconds: 20, requesters: 16, drainTimeoutMs: 600_000 } satisfies SagaSettings,
+  /** Saturation measured again with this many processes per service and for the monitor. */
+  scaleOutInstances: [2] as number[],
   replayLastPerPartition: null as number | null,
 };
 const QUICK: typeof FULL = {
   delivery: { txSize: 10, writers: 2, payloadBytes: 400, saturationMessages: 400, rates: [200], rateSeconds: 1, drainTimeoutMs: 120_000 },
   sagas: { saturationSagas: 4, rates: [2], rateSeconds: 1, requesters: 2, drainTimeoutMs: 180_000 },
+  scaleOutInstances: [2],
   replayLastPerPartition: 50,
 };
 
@@ -48,8 +51,12 @@ const VARIANTS: { mode: 'debezium' | 'polling'; label: string; tuning: DeliveryT
   { mode: 'polling', label: 'polling relay, idle poll 20 ms', tuning: { relayIdlePollMs: 20 } },
 ];
 
-/** Saga deadlines far above any queueing delay at saturation: a timed-out step would measure the deadline, not the pipeline. */
-const SAGA_ENV = Object.fromEntries(['RESERVE', 'ALLOCATE', 'TRAIN', 'UPDATE', 'AUDIT'].map((s) => [`TRAINING_DEADLINE_${s}_MS`, '300000']));
+/**
+ * Saga deadlines far above any queueing delay at saturation (a timed-out step would measure the
+ * deadline, not the pipeline), and the training service looking for finished jobs every 25 ms
+ * (the simulated training takes 10 ms; the tests' 100 ms poll would dominate the latency).
+ */
+const SAGA_ENV = { ...Object.fromEntries(['RESERVE', 'ALLOCATE', 'TRAIN', 'UPDATE', 'AUDIT'].map((s) => [`TRAINING_DEADLINE_${s}_MS`, '300000'])), TRAINING_JOB_POLL_MS: '25' };
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, only: { type: 'string' } } });
@@ -83,6 +90,11 @@ async function main(): Promise<void> {
     await startProcessors(SAGA_ENV);
     try {
       sagas = await measureSagas(settings.sagas, log);
+      for (const instances of settings.scaleOutInstances) {
+        await stopProcessors();
+        await startProcessors(SAGA_ENV, undefined, instances);
+        sagas.scaleOut.push(await measureScaleOut(settings.sagas, instances, log));
+      }
     } finally {
       await stopProcessors();
       if (wereRunning) processorsUp(config, project); // as they were, with their usual settings
@@ -113,11 +125,22 @@ async function main(): Promise<void> {
   };
   const results: BenchResults = { ...partial, ratios: computeRatios(partial) };
   mkdirSync(outDir, { recursive: true });
+  const previous = previousRun(outDir, date);
+  if (previous) results.previous = previous;
   const base = join(outDir, date);
   writeFileSync(`${base}.json`, JSON.stringify(results, null, 2) + '\n');
   writeFileSync(`${base}.md`, markdown(results));
   writeFileSync(`${base}.svg`, chart(results));
   process.stdout.write('\n' + markdown(results) + `\nwritten: ${base}.json, ${base}.md, ${base}.svg\n`);
+}
+
+/** The newest full run recorded before `date` (bench/results/<date>.json), as headline figures. */
+function previousRun(dir: string, date: string): BenchResults['previous'] | undefined {
+  const files = readdirSync(dir).filter((f) => /^\d{4}-\d{2}-\d{2}\.json$/.test(f) && f < `${date}.json`).sort();
+  const last = files.at(-1);
+  if (!last) return undefined;
+  const old = JSON.parse(readFileSync(join(dir, last), 'utf8')) as BenchResults;
+  return { date: old.date, figures: headline(old) };
 }
 
 main().then(

@@ -3,12 +3,18 @@
  * processes (`processors up --config`), training sagas started through the public API
  * (`requestTraining` → `client.start`), timed from the start to the end the monitor's projection
  * records (the instance's startedAt and endedAt: broker times of its first and last message).
+ * Each saga trains a model of its own, registered before the clock starts, so the load generator
+ * does one transaction per saga (the start) on connections it keeps.
  */
+import type pg from 'pg';
 import { readLog } from '../../audit/log-reader.ts';
 import { historySources } from '../../audit/sources.ts';
+import { pgPool } from '../../core/clients.ts';
+import { addModel, MODEL_DATABASE } from '../../examples/ml-training/models.ts';
+import { requestTraining } from '../../examples/ml-training/request.ts';
 import type { InstanceState } from '../../processors/saga/instance.ts';
 import { config, uniqueName } from '../../test/support/fixtures.ts';
-import { testProject, trainNewModel, waitForTerminal } from '../../test/support/saga.ts';
+import { testProject, trainingSagaClient, waitForTerminal } from '../../test/support/saga.ts';
 import { now } from '../load.ts';
 import { ratePerSecond, summarizeLatencies, type LatencySummary } from '../stats.ts';
 
@@ -25,6 +31,8 @@ export interface SagaSettings {
 
 export interface SagaRun {
   offeredPerSec: number | null;
+  /** Processes per service (and for the monitor) sharing each consumer group. */
+  instances: number;
   sagas: number;
   byState: Record<string, number>;
   /** Completed sagas per second, from the first request to the last saga's end. */
@@ -39,34 +47,50 @@ export interface SagaResult {
   messagesPerSaga: number;
   saturation: SagaRun;
   rates: SagaRun[];
+  /** Saturation again with more instances of every process (measureScaleOut). */
+  scaleOut: SagaRun[];
 }
 
 /** Small jobs and a short simulated training, so the pipeline, not the simulated work, is measured. */
-const REQUEST = { trainingDurationMs: 10, resources: { cpuCores: 0, memoryGb: 1, gpuCount: 0, storageGb: 1 } };
+const REQUEST = { trainingDurationMs: 10, resources: { cpuCores: 0, memoryGb: 0, gpuCount: 0, storageGb: 0 } };
 
-async function run(count: number, ratePerSec: number | null, requesters: number, timeoutMs: number): Promise<SagaRun & { completedIds: string[] }> {
+async function run(count: number, ratePerSec: number | null, requesters: number, timeoutMs: number, instances: number): Promise<SagaRun & { completedIds: string[] }> {
   const tenant = uniqueName('bench');
-  const ids: string[] = [];
-  let next = 0;
-  const t0 = now();
-  await Promise.all(
-    Array.from({ length: ratePerSec ? Math.max(requesters, Math.ceil(ratePerSec / 10)) : requesters }, async () => {
-      for (;;) {
-        const k = next++;
-        if (k >= count) return;
-        if (ratePerSec) {
-          const wait = t0 + (k / ratePerSec) * 1000 - now();
-          if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+  const project = await testProject();
+  const client = await trainingSagaClient();
+  const pool = pgPool(config, MODEL_DATABASE, Math.min(requesters, 8));
+  try {
+    const models = await registerModels(pool, tenant, count);
+    const ids: string[] = [];
+    let next = 0;
+    const t0 = now();
+    await Promise.all(
+      Array.from({ length: ratePerSec ? Math.max(requesters, Math.ceil(ratePerSec / 10)) : requesters }, async () => {
+        for (;;) {
+          const k = next++;
+          if (k >= count) return;
+          if (ratePerSec) {
+            const wait = t0 + (k / ratePerSec) * 1000 - now();
+            if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+          }
+          ids.push(await requestTraining(client, project.sagas[0]!, pool, { tenantId: tenant, modelId: models[k]!, ...REQUEST }));
         }
-        ids.push((await trainNewModel(tenant, REQUEST)).sagaId);
-      }
-    }),
-  );
-  const finals = [...(await waitForTerminal(ids, timeoutMs)).values()].map((r) => r.state);
-  return { ...summarizeSagas(finals, ratePerSec), completedIds: finals.filter((f) => f.status === 'Completed').map((f) => f.sagaId) };
+      }),
+    );
+    const finals = [...(await waitForTerminal(ids, timeoutMs)).values()].map((r) => r.state);
+    return { ...summarizeSagas(finals, ratePerSec, instances), completedIds: finals.filter((f) => f.status === 'Completed').map((f) => f.sagaId) };
+  } finally {
+    await pool.end();
+  }
 }
 
-export function summarizeSagas(finals: InstanceState[], offeredPerSec: number | null): SagaRun {
+async function registerModels(pool: pg.Pool, tenant: string, count: number): Promise<string[]> {
+  const models = Array.from({ length: count }, () => uniqueName('model'));
+  for (const modelId of models) await addModel(pool, { tenantId: tenant, modelId, version: 'v1' });
+  return models;
+}
+
+export function summarizeSagas(finals: InstanceState[], offeredPerSec: number | null, instances = 1): SagaRun {
   const byState: Record<string, number> = {};
   for (const s of finals) byState[s.status] = (byState[s.status] ?? 0) + 1;
   const completed = finals.filter((s) => s.status === 'Completed' && s.startedAt && s.endedAt);
@@ -75,6 +99,7 @@ export function summarizeSagas(finals: InstanceState[], offeredPerSec: number | 
   const span = ends.length && starts.length ? Math.max(...ends) - Math.min(...starts) : 0;
   return {
     offeredPerSec,
+    instances,
     sagas: finals.length,
     byState,
     completedPerSec: ratePerSecond(completed.length, span),
@@ -85,16 +110,23 @@ export function summarizeSagas(finals: InstanceState[], offeredPerSec: number | 
 export async function measureSagas(s: SagaSettings, log: (line: string) => void = () => undefined): Promise<SagaResult> {
   const rates: SagaRun[] = [];
   for (const rate of s.rates) {
-    const r = await run(Math.max(1, Math.round(rate * s.rateSeconds)), rate, s.requesters, s.drainTimeoutMs);
+    const r = await run(Math.max(1, Math.round(rate * s.rateSeconds)), rate, s.requesters, s.drainTimeoutMs, 1);
     log(`sagas: offered ${rate}/s → ${JSON.stringify(r.byState)}, latency p50 ${r.latency.p50Ms} ms, p99 ${r.latency.p99Ms} ms`);
     const { completedIds: _, ...summary } = r;
     rates.push(summary);
   }
-  const { completedIds, ...saturation } = await run(s.saturationSagas, null, s.requesters, s.drainTimeoutMs);
+  const { completedIds, ...saturation } = await run(s.saturationSagas, null, s.requesters, s.drainTimeoutMs, 1);
   log(`sagas: saturation ${saturation.completedPerSec} completed/s ${JSON.stringify(saturation.byState)}`);
   // Every message of one completed saga, read back from Kafka: converts sagas/s into messages/s.
   const sample = completedIds[0];
   const sources = historySources(await testProject());
   const messagesPerSaga = sample ? (await readLog(config, { topics: [...sources.sagas.keys()], catalogue: sources.catalogue, sagaId: sample, onMessage: () => undefined, timeoutMs: 60_000 })).messages : 0;
-  return { scenario: 'sagas', messagesPerSaga, saturation, rates };
+  return { scenario: 'sagas', messagesPerSaga, saturation, rates, scaleOut: [] };
+}
+
+/** Saturation with `instances` processes per service and for the monitor (already running). */
+export async function measureScaleOut(s: SagaSettings, instances: number, log: (line: string) => void = () => undefined): Promise<SagaRun> {
+  const { completedIds: _, ...saturation } = await run(s.saturationSagas, null, s.requesters, s.drainTimeoutMs, instances);
+  log(`sagas: saturation with ${instances} instances of each process ${saturation.completedPerSec} completed/s ${JSON.stringify(saturation.byState)}`);
+  return saturation;
 }
