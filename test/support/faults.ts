@@ -143,13 +143,22 @@ export function faultTable(rows: FaultRow[]): string {
   return table(displayRows(rows));
 }
 
-export function faultMarkdown(rows: FaultRow[], meta: { date: string; sagasPerFault: number; elapsedMs: number; replayDifferences: number | null }): string {
+export interface FaultMeta {
+  date: string;
+  sagasPerFault: number;
+  elapsedMs: number;
+  replayDifferences: number | null;
+  /** What the run did, when it is not the stack fault suite. */
+  description?: string;
+}
+
+export function faultMarkdown(rows: FaultRow[], meta: FaultMeta): string {
   const display = displayRows(rows);
   const headers = Object.keys(display[0] ?? { fault: '' });
   return [
     `# Fault injection ${meta.date}`,
     '',
-    `${meta.sagasPerFault} sagas per fault — model trainings and model deployments at once (plus one probe saga started after the restart) — every part SIGKILLed and restarted in turn; the suite took ${(meta.elapsedMs / 60_000).toFixed(1)} min.`,
+    meta.description ?? `${meta.sagasPerFault} sagas per fault — model trainings and model deployments at once (plus one probe saga started after the restart) — every part SIGKILLed and restarted in turn; the suite took ${(meta.elapsedMs / 60_000).toFixed(1)} min.`,
     `Replayed state vs live state: ${meta.replayDifferences === null ? 'not compared' : `${meta.replayDifferences} sagas differ`}.`,
     '',
     `| ${headers.join(' | ')} |`,
@@ -159,12 +168,13 @@ export function faultMarkdown(rows: FaultRow[], meta: { date: string; sagasPerFa
   ].join('\n');
 }
 
-/** Writes bench/results/faults-<date>.json and .md; returns their paths. */
-export function writeFaultResults(rows: FaultRow[], meta: { date: string; sagasPerFault: number; elapsedMs: number; replayDifferences: number | null }): string[] {
+/** Writes bench/results/faults-<date>[-<suffix>].json and .md; returns their paths. */
+export function writeFaultResults(rows: FaultRow[], meta: FaultMeta, suffix?: string): string[] {
   const dir = join(PROJECT_ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const json = join(dir, `faults-${meta.date}.json`);
-  const md = join(dir, `faults-${meta.date}.md`);
+  const base = join(dir, `faults-${meta.date}${suffix ? `-${suffix}` : ''}`);
+  const json = `${base}.json`;
+  const md = `${base}.md`;
   writeFileSync(json, `${JSON.stringify({ ...meta, faults: rows }, null, 2)}\n`);
   writeFileSync(md, faultMarkdown(rows, meta));
   return [json, md];
