@@ -1,7 +1,8 @@
-import { createReadStream, existsSync, statSync, watch } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, statSync, watch, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { loadConfig } from '../core/config.ts';
-import { StackError } from '../core/errors.ts';
+import { BROKERS_FILE, loadConfig } from '../core/config.ts';
+import { ConfigError, StackError } from '../core/errors.ts';
 import { COMPONENT_NAMES, type ComponentName } from '../infra/stack/component.ts';
 import { tail } from '../infra/stack/processes.ts';
 import { Stack } from '../infra/stack/stack.ts';
@@ -15,11 +16,21 @@ export function stackCommand(): Command {
   stack
     .command('up')
     .description('start every component that is not running (downloads artifacts with Maven on first use) and wait until all are ready')
+    .option('--brokers <n>', 'Kafka nodes: 1, or 3 for a replicated cluster (KRaft; topics with 3 replicas, min.insync.replicas 2); remembered for later commands, fixed once the data is formatted')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { json?: boolean }) => {
-      const config = loadConfig();
+    .action(async (opts: { json?: boolean; brokers?: string }) => {
+      if (opts.brokers !== undefined) {
+        if (opts.brokers !== '1' && opts.brokers !== '3') throw new ConfigError(`--brokers must be 1 or 3, got "${opts.brokers}"`);
+        if (process.env.SAGALINE_BROKERS && process.env.SAGALINE_BROKERS !== opts.brokers) throw new ConfigError(`--brokers ${opts.brokers} contradicts SAGALINE_BROKERS=${process.env.SAGALINE_BROKERS}`);
+      }
+      const config = loadConfig(opts.brokers === undefined ? process.env : { ...process.env, SAGALINE_BROKERS: opts.brokers });
       const s = new Stack(config);
       const result = await s.up(progress);
+      if (opts.brokers !== undefined && result.mode === 'local') {
+        // Remembered once the cluster is up, so every later command (and process) finds every broker.
+        mkdirSync(config.stack.stateDir, { recursive: true });
+        writeFileSync(join(config.stack.stateDir, BROKERS_FILE), `${opts.brokers}\n`);
+      }
       const status = await s.status();
       if (opts.json) return printJson({ ...result, components: status });
       if (result.mode === 'local') {

@@ -2,6 +2,7 @@
  * The one module that reads the environment. Every default lives here, with its unit in its name.
  * Everything else receives a `Config` (or a part of it) as an argument.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,6 +80,21 @@ export function defaultStateDir(packageRoot: string = PROJECT_ROOT): string {
   return join(base, DEFAULTS.stateDirName);
 }
 
+/** The file in the state directory where `stack up --brokers N` records N. */
+export const BROKERS_FILE = 'brokers';
+
+/** Kafka node i's broker and controller ports (from 0): the configured ports for node 0, two apart after it. */
+export function kafkaNodePorts(ports: Pick<StackPorts, 'kafka' | 'kafkaController'>, i: number): { broker: number; controller: number } {
+  return { broker: ports.kafka + 2 * i, controller: ports.kafkaController + 2 * i };
+}
+
+function brokerCount(env: NodeJS.ProcessEnv, stateDir: string): number {
+  const raw = env.SAGALINE_BROKERS || (existsSync(join(stateDir, BROKERS_FILE)) ? readFileSync(join(stateDir, BROKERS_FILE), 'utf8').trim() : '1');
+  const n = Number(raw);
+  if (n !== 1 && n !== 3) throw new ConfigError(`the local stack runs 1 or 3 Kafka brokers, got ${JSON.stringify(raw)} (${env.SAGALINE_BROKERS ? 'SAGALINE_BROKERS' : join(stateDir, BROKERS_FILE)})`);
+  return n;
+}
+
 export interface StackPorts {
   postgres: number;
   kafka: number;
@@ -94,6 +110,12 @@ export interface LocalStackConfig {
   /** Downloaded artifacts (outside the repository; shared by every clone). */
   cacheDir: string;
   ports: StackPorts;
+  /**
+   * Kafka nodes (KRaft, each broker and controller): 1, or 3 for a replicated cluster. From
+   * SAGALINE_BROKERS, else what `stack up --brokers N` recorded in the state directory, else 1.
+   * Node i (from 0) listens on kafka + 2i and its controller on kafkaController + 2i.
+   */
+  brokers: number;
   heapMb: { kafka: number; connect: number; registry: number };
   postgresBinDir: string;
   javaBin: string;
@@ -244,8 +266,19 @@ export function loadConfig(env: Env = process.env): Config {
   }
 
   const javaHome = env.JAVA_HOME;
+  const stateDir = dir(env, 'SAGALINE_STATE_DIR', defaultStateDir());
+  const brokers = brokerCount(env, stateDir);
+  for (let i = 1; i < brokers; i++) {
+    const node = kafkaNodePorts(ports, i);
+    for (const [what, value] of [[`kafka node ${i + 1}`, node.broker], [`kafka node ${i + 1} controller`, node.controller]] as const) {
+      const other = seen.get(value);
+      if (other) throw new ConfigError(`ports of ${other} and ${what} are both ${value}; give each component its own port`);
+      seen.set(value, what);
+    }
+  }
   const stack: LocalStackConfig = {
-    stateDir: dir(env, 'SAGALINE_STATE_DIR', defaultStateDir()),
+    stateDir,
+    brokers,
     cacheDir: dir(env, 'SAGALINE_CACHE_DIR', join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'sagaline')),
     ports,
     heapMb: {
@@ -324,7 +357,7 @@ export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = `postgres://${user}:${password}@127.0.0.1:${ports.postgres}/${DEFAULTS.postgresDatabase}`;
   return {
     mode: 'local',
-    kafkaBrokers: [`127.0.0.1:${ports.kafka}`],
+    kafkaBrokers: Array.from({ length: stack.brokers }, (_, i) => `127.0.0.1:${kafkaNodePorts(ports, i).broker}`),
     databaseUrl,
     connectDatabaseUrl: databaseUrl,
     schemaRegistryUrl: `http://127.0.0.1:${ports.registry}/apis/ccompat/v7`,

@@ -1,9 +1,26 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from './errors.ts';
-import { DEFAULTS, PROJECT_ROOT, databaseUrlFor, defaultStateDir, loadConfig } from './config.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { BROKERS_FILE, DEFAULTS, PROJECT_ROOT, databaseUrlFor, defaultStateDir, loadConfig } from './config.ts';
 
 describe('loadConfig', () => {
+  it('given three brokers, by variable or as `stack up --brokers 3` recorded them, then clients get every node, ports two apart', () => {
+    const byVariable = loadConfig({ SAGALINE_BROKERS: '3' });
+    expect(byVariable.stack.brokers).toBe(3);
+    expect(byVariable.kafkaBrokers).toEqual([0, 2, 4].map((d) => `127.0.0.1:${DEFAULTS.kafkaPort + d}`));
+    const stateDir = mkdtempSync(join(tmpdir(), 'sagaline-config-'));
+    try {
+      writeFileSync(join(stateDir, BROKERS_FILE), '3\n');
+      expect(loadConfig({ SAGALINE_STATE_DIR: stateDir }).kafkaBrokers).toHaveLength(3);
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+    expect(() => loadConfig({ SAGALINE_BROKERS: '2' })).toThrow(ConfigError);
+    expect(() => loadConfig({ SAGALINE_BROKERS: '2' })).toThrow(/1 or 3 Kafka brokers, got "2"/);
+  });
+
   it('defaults to the local stack on its own ports', () => {
     const config = loadConfig({});
     expect(config.mode).toBe('local');

@@ -25,6 +25,10 @@ export interface Component {
   readonly logFile: string;
   /** The pid of this stack's running process, or undefined. Never another stack's or a stranger's. */
   pid(): number | undefined;
+  /** For a component of several processes (a Kafka cluster): a pid of any that still runs, though `pid()` says it is not all there. */
+  anyPid?(): number | undefined;
+  /** Why it is not all there, when only some of its processes run. */
+  partial?(): string | undefined;
   /** Prepares state (first run only) and launches the process; does not wait for readiness. Resolves to the launched pid. */
   start(artifacts: Artifacts, progress: Progress): Promise<number>;
   /** One readiness probe: resolves to undefined when ready, else a short reason. */
@@ -45,7 +49,7 @@ export interface ComponentContext {
 }
 
 /** Marker put on a JVM's command line, so `down` finds exactly the processes this stack started. */
-export function jvmMarker(stateDir: string, name: ComponentName): string {
+export function jvmMarker(stateDir: string, name: string): string {
   return `-Dsagaline.stack=${stateDir}#${name}`;
 }
 
@@ -61,7 +65,7 @@ export function findByMarker(marker: string): number | undefined {
   return undefined;
 }
 
-export function logFileOf(logsDir: string, name: ComponentName): string {
+export function logFileOf(logsDir: string, name: string): string {
   return join(logsDir, `${name}.log`);
 }
 

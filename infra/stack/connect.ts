@@ -25,11 +25,13 @@ export class ConnectComponent implements Component {
   }
 
   async start(artifacts: Artifacts): Promise<number> {
-    const { ports } = this.ctx.config.stack;
+    const { ports, brokers } = this.ctx.config.stack;
+    // Connect's own topics (connector configs, source offsets, status) as replicated as the cluster allows.
+    const replicas = Math.min(3, brokers);
     const propsFile = join(this.jvm.dir, 'connect-distributed.properties');
     const log4jFile = join(this.jvm.dir, 'log4j.properties');
     writeProperties(propsFile, {
-      'bootstrap.servers': `127.0.0.1:${ports.kafka}`,
+      'bootstrap.servers': this.ctx.config.kafkaBrokers.join(','),
       'group.id': 'sagaline-connect',
       'key.converter': 'org.apache.kafka.connect.storage.StringConverter',
       'value.converter': 'org.apache.kafka.connect.json.JsonConverter',
@@ -37,9 +39,12 @@ export class ConnectComponent implements Component {
       'config.storage.topic': '_sagaline-connect-configs',
       'offset.storage.topic': '_sagaline-connect-offsets',
       'status.storage.topic': '_sagaline-connect-status',
-      'config.storage.replication.factor': 1,
-      'offset.storage.replication.factor': 1,
-      'status.storage.replication.factor': 1,
+      'config.storage.replication.factor': replicas,
+      'offset.storage.replication.factor': replicas,
+      'status.storage.replication.factor': replicas,
+      // What its source tasks produce (the outbox rows) is acknowledged by every in-sync replica.
+      'producer.acks': 'all',
+      'producer.enable.idempotence': true,
       // Source offsets are flushed this often; after a crash, at most this much is re-sent (consumers dedupe).
       'offset.flush.interval.ms': 5_000,
       // A worker that rejoins after the broker was away (or after its own restart) is a new member:

@@ -23,12 +23,14 @@ export async function probePostgres(databaseUrl: string): Promise<string | undef
   }
 }
 
-export async function probeKafka(brokers: string[]): Promise<string | undefined> {
+/** Healthy once `expected` brokers (default: at least one) are registered with the cluster. */
+export async function probeKafka(brokers: string[], expected = 1): Promise<string | undefined> {
   const admin = new Kafka({ clientId: 'sagaline-probe', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 2_000, retry: { retries: 0 } }).admin();
   try {
     await admin.connect();
     const cluster = await admin.describeCluster();
-    return cluster.brokers.length > 0 ? undefined : 'no broker registered yet';
+    if (cluster.brokers.length === 0) return 'no broker registered yet';
+    return cluster.brokers.length >= expected ? undefined : `${cluster.brokers.length} of ${expected} brokers registered`;
   } catch (err) {
     return reason(err);
   } finally {

@@ -1,7 +1,7 @@
 /** What the three JVM components (broker, Connect, registry) share: launch with a marker, heap limit, stop. */
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { ComponentContext, ComponentName } from './component.ts';
+import type { ComponentContext } from './component.ts';
 import { findByMarker, jvmMarker } from './component.ts';
 import { killNow, spawnDetached, terminate, waitForPortsFree, which } from './processes.ts';
 
@@ -53,7 +53,7 @@ export class JvmProcess {
 
   constructor(
     private readonly ctx: ComponentContext,
-    readonly name: ComponentName,
+    readonly name: string,
     private readonly heapMb: number,
     readonly logFile: string,
     private readonly javaBin: string = ctx.config.stack.javaBin,

@@ -1,7 +1,13 @@
-/** Apache Kafka, one node in KRaft mode (broker and controller in one process). */
+/**
+ * Apache Kafka in KRaft mode: one node, or a cluster of three (`stack up --brokers 3`), each node
+ * broker and controller in one process. With three, the internal topics are replicated three
+ * times, `min.insync.replicas` is 2 and new topics get three replicas by default, so the loss of
+ * one node loses nothing and stops nothing.
+ */
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { kafkaNodePorts } from '../../core/config.ts';
 import { StackError } from '../../core/errors.ts';
 import type { Artifacts } from './artifacts.ts';
 import { logFileOf, type Component, type ComponentContext } from './component.ts';
@@ -14,60 +20,64 @@ export function newClusterId(): string {
   return Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url');
 }
 
-export class KafkaComponent implements Component {
-  readonly name = 'kafka' as const;
+/** The server.properties of node `i` (from 0) of a cluster of `nodes`. Pure. */
+export function nodeProperties(i: number, nodes: number, ports: { kafka: number; kafkaController: number }, dataDir: string): Record<string, string | number | boolean> {
+  const own = kafkaNodePorts(ports, i);
+  const replicas = Math.min(3, nodes);
+  return {
+    'process.roles': 'broker,controller',
+    'node.id': i + 1,
+    'controller.quorum.voters': Array.from({ length: nodes }, (_, k) => `${k + 1}@127.0.0.1:${kafkaNodePorts(ports, k).controller}`).join(','),
+    listeners: `PLAINTEXT://127.0.0.1:${own.broker},CONTROLLER://127.0.0.1:${own.controller}`,
+    'advertised.listeners': `PLAINTEXT://127.0.0.1:${own.broker}`,
+    'controller.listener.names': 'CONTROLLER',
+    'inter.broker.listener.name': 'PLAINTEXT',
+    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'log.dirs': dataDir,
+    'num.partitions': 1,
+    'default.replication.factor': replicas,
+    'min.insync.replicas': replicas >= 3 ? 2 : 1,
+    'offsets.topic.replication.factor': replicas,
+    'offsets.topic.num.partitions': 10,
+    'transaction.state.log.replication.factor': replicas,
+    'transaction.state.log.min.isr': replicas >= 3 ? 2 : 1,
+    'group.initial.rebalance.delay.ms': 0,
+    // Topics come from the topic catalogue; a name nobody declared must fail, not appear.
+    'auto.create.topics.enable': false,
+  };
+}
+
+/** One node: its own process, data, ports and log; node 0 keeps the single node's names. */
+class KafkaNode {
+  readonly jvm: JvmProcess;
+  readonly ports: { name: string; port: number }[];
   readonly url: string;
-  readonly ports;
-  readonly logFile: string;
-  private readonly jvm: JvmProcess;
 
-  constructor(private readonly ctx: ComponentContext) {
+  constructor(
+    private readonly ctx: ComponentContext,
+    readonly index: number,
+    readonly nodes: number,
+  ) {
     const { ports, heapMb } = ctx.config.stack;
-    this.url = `127.0.0.1:${ports.kafka}`;
+    const own = kafkaNodePorts(ports, index);
+    const name = index === 0 ? 'kafka' : `kafka-${index + 1}`;
+    this.url = `127.0.0.1:${own.broker}`;
     this.ports = [
-      { name: 'kafka', port: ports.kafka },
-      { name: 'kafka controller', port: ports.kafkaController },
+      { name, port: own.broker },
+      { name: `${name} controller`, port: own.controller },
     ];
-    this.logFile = logFileOf(ctx.logsDir, 'kafka');
-    this.jvm = new JvmProcess(ctx, 'kafka', heapMb.kafka, this.logFile);
+    this.jvm = new JvmProcess(ctx, name, heapMb.kafka, logFileOf(ctx.logsDir, name));
   }
 
-  pid(): number | undefined {
-    return this.jvm.pid();
-  }
-
-  async start(artifacts: Artifacts): Promise<number> {
-    const { ports } = this.ctx.config.stack;
+  async start(artifacts: Artifacts, clusterId: string): Promise<number> {
     const dataDir = join(this.jvm.dir, 'data');
     const propsFile = join(this.jvm.dir, 'server.properties');
     const log4jFile = join(this.jvm.dir, 'log4j.properties');
-    writeProperties(propsFile, {
-      'process.roles': 'broker,controller',
-      'node.id': 1,
-      'controller.quorum.voters': `1@127.0.0.1:${ports.kafkaController}`,
-      listeners: `PLAINTEXT://127.0.0.1:${ports.kafka},CONTROLLER://127.0.0.1:${ports.kafkaController}`,
-      'advertised.listeners': `PLAINTEXT://127.0.0.1:${ports.kafka}`,
-      'controller.listener.names': 'CONTROLLER',
-      'inter.broker.listener.name': 'PLAINTEXT',
-      'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-      'log.dirs': dataDir,
-      'num.partitions': 1,
-      'offsets.topic.replication.factor': 1,
-      'offsets.topic.num.partitions': 10,
-      'transaction.state.log.replication.factor': 1,
-      'transaction.state.log.min.isr': 1,
-      'group.initial.rebalance.delay.ms': 0,
-      // Topics come from the topic catalogue; a name nobody declared must fail, not appear.
-      'auto.create.topics.enable': false,
-    });
+    writeProperties(propsFile, nodeProperties(this.index, this.nodes, this.ctx.config.stack.ports, dataDir));
     writeLog4j(log4jFile);
     const classpath = `${artifacts.kafkaLibs}/*`;
     const log4j = `-Dlog4j.configuration=file:${log4jFile}`;
-
     if (!existsSync(join(dataDir, 'meta.properties'))) {
-      const idFile = join(this.jvm.dir, 'cluster-id');
-      if (!existsSync(idFile)) writeFileSync(idFile, newClusterId());
-      const clusterId = readFileSync(idFile, 'utf8').trim();
       const res = await run(this.ctx.config.stack.javaBin, [
         '-Xmx256m', log4j, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile, '--ignore-formatted',
       ]);
@@ -75,16 +85,86 @@ export class KafkaComponent implements Component {
     }
     return this.jvm.launch([log4j, '-cp', classpath, 'kafka.Kafka', propsFile]);
   }
+}
 
-  probe(): Promise<string | undefined> {
-    return probeKafka([this.url]);
+export class KafkaComponent implements Component {
+  readonly name = 'kafka' as const;
+  readonly url: string;
+  readonly ports: { name: string; port: number }[];
+  readonly logFile: string;
+  private readonly nodes: KafkaNode[];
+
+  constructor(private readonly ctx: ComponentContext) {
+    const count = ctx.config.stack.brokers;
+    this.nodes = Array.from({ length: count }, (_, i) => new KafkaNode(ctx, i, count));
+    this.url = this.nodes.map((n) => n.url).join(',');
+    this.ports = this.nodes.flatMap((n) => n.ports);
+    this.logFile = this.nodes[0]!.jvm.logFile;
   }
 
-  stop(): Promise<void> {
-    return this.jvm.stop();
+  /** Node 0's pid while every node runs; undefined when any is down (so `up` starts what is missing). */
+  pid(): number | undefined {
+    const pids = this.nodes.map((n) => n.jvm.pid());
+    return pids.every((p) => p !== undefined) ? pids[0] : undefined;
   }
 
-  kill(): Promise<number | undefined> {
-    return this.jvm.kill(this.ports);
+  anyPid(): number | undefined {
+    return this.nodes.map((n) => n.jvm.pid()).find((p) => p !== undefined);
+  }
+
+  partial(): string | undefined {
+    const down = this.nodes.filter((n) => n.jvm.pid() === undefined).map((n) => n.index + 1);
+    return down.length === 0 || down.length === this.nodes.length ? undefined : `node${down.length > 1 ? 's' : ''} ${down.join(', ')} of ${this.nodes.length} not running`;
+  }
+
+  /** The cluster this state directory was formatted for: its id, and how many nodes it has. */
+  private cluster(): string {
+    const idFile = join(this.nodes[0]!.jvm.dir, 'cluster-id');
+    const nodesFile = join(this.nodes[0]!.jvm.dir, 'nodes');
+    const formatted = existsSync(join(this.nodes[0]!.jvm.dir, 'data', 'meta.properties'));
+    const recorded = existsSync(nodesFile) ? Number(readFileSync(nodesFile, 'utf8').trim()) : formatted ? 1 : undefined;
+    if (recorded !== undefined && recorded !== this.nodes.length) {
+      throw new StackError(
+        'STATE_INVALID',
+        `this stack's Kafka was formatted as ${recorded} node${recorded === 1 ? '' : 's'} and cannot become ${this.nodes.length} (a KRaft quorum is fixed when formatted): use another SAGALINE_STATE_DIR, or remove ${this.nodes[0]!.jvm.dir}${recorded > 1 ? ' and the other nodes\u2019 directories' : ''} while the stack is down to start afresh`,
+      );
+    }
+    if (!existsSync(idFile)) writeFileSync(idFile, newClusterId());
+    writeFileSync(nodesFile, String(this.nodes.length));
+    return readFileSync(idFile, 'utf8').trim();
+  }
+
+  /** Starts the nodes that are not running; resolves to node 0's pid. */
+  async start(artifacts: Artifacts): Promise<number> {
+    const clusterId = this.cluster();
+    const pids = await Promise.all(this.nodes.map(async (n) => n.jvm.pid() ?? (await n.start(artifacts, clusterId))));
+    return pids[0]!;
+  }
+
+  /** Ready when every node is registered with the cluster. */
+  async probe(): Promise<string | undefined> {
+    return probeKafka(this.nodes.map((n) => n.url), this.nodes.length);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.jvm.stop()));
+  }
+
+  /** SIGKILLs every node (the whole cluster, as the single node was). */
+  async kill(): Promise<number | undefined> {
+    const pids = await Promise.all(this.nodes.map((n) => n.jvm.kill(n.ports)));
+    return pids[0];
+  }
+
+  /** For fault tests on a cluster: SIGKILLs node `i` (from 0) alone; `start` brings it back. */
+  async killNode(i: number): Promise<number | undefined> {
+    const node = this.nodes[i];
+    if (!node) throw new StackError('STATE_INVALID', `the cluster has ${this.nodes.length} node(s); there is no node ${i + 1}`);
+    return node.jvm.kill(node.ports);
+  }
+
+  /** Each node's pid (undefined for one that is down), in node order. */
+  nodePids(): (number | undefined)[] {
+    return this.nodes.map((n) => n.jvm.pid());
   }
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { newClusterId } from './kafka.ts';
+import { newClusterId, nodeProperties } from './kafka.ts';
+import { replicationFor } from '../../topics/provision.ts';
 
 describe('newClusterId', () => {
   it('is a 16-byte UUID in URL-safe base64 without padding, as the Kafka storage tool expects', () => {
@@ -7,5 +8,35 @@ describe('newClusterId', () => {
     expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(Buffer.from(id, 'base64url')).toHaveLength(16);
     expect(newClusterId()).not.toBe(id);
+  });
+});
+
+describe('nodeProperties', () => {
+  const ports = { kafka: 29092, kafkaController: 29093 };
+
+  it('given one node, then it is its own quorum and nothing is replicated', () => {
+    const p = nodeProperties(0, 1, ports, '/data');
+    expect(p['controller.quorum.voters']).toBe('1@127.0.0.1:29093');
+    expect(p.listeners).toBe('PLAINTEXT://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093');
+    expect([p['default.replication.factor'], p['min.insync.replicas'], p['offsets.topic.replication.factor']]).toEqual([1, 1, 1]);
+  });
+
+  it('given three nodes, then each votes in one quorum on ports two apart, with three replicas and two in sync', () => {
+    const third = nodeProperties(2, 3, ports, '/data3');
+    expect(third['node.id']).toBe(3);
+    expect(third['controller.quorum.voters']).toBe('1@127.0.0.1:29093,2@127.0.0.1:29095,3@127.0.0.1:29097');
+    expect(third['advertised.listeners']).toBe('PLAINTEXT://127.0.0.1:29096');
+    expect([third['default.replication.factor'], third['min.insync.replicas'], third['offsets.topic.replication.factor'], third['transaction.state.log.min.isr']]).toEqual([3, 2, 3, 2]);
+  });
+});
+
+describe('replicationFor', () => {
+  it('given the brokers a cluster has, then new topics get up to three replicas and need two in sync only when they have three', () => {
+    expect([1, 2, 3, 5].map(replicationFor)).toEqual([
+      { replicationFactor: 1, minInsyncReplicas: 1 },
+      { replicationFactor: 2, minInsyncReplicas: 1 },
+      { replicationFactor: 3, minInsyncReplicas: 2 },
+      { replicationFactor: 3, minInsyncReplicas: 2 },
+    ]);
   });
 });

@@ -160,7 +160,7 @@ export class Stack {
     for (const name of ['connect', 'registry', 'kafka', 'postgres'] as const) {
       if (only && !only.includes(name)) continue;
       const component = this.components[name];
-      const pid = component.pid();
+      const pid = component.pid() ?? component.anyPid?.();
       if (pid === undefined) continue;
       progress(`${name}: stopping (pid ${pid})…`);
       await component.stop();
@@ -189,7 +189,7 @@ export class Stack {
       (['postgres', 'kafka', 'connect', 'registry'] as const).map(async (name): Promise<ComponentStatus> => {
         const component = this.components[name];
         const pid = component.pid();
-        if (pid === undefined) return { name, url: component.url, healthy: false, detail: 'not running' };
+        if (pid === undefined) return { name, url: component.url, healthy: false, detail: component.partial?.() ?? 'not running' };
         const problem = await component.probe();
         const rss = residentMb(pid);
         return {
