@@ -1,5 +1,6 @@
 /**
- * The three-broker path, short run for every `npm test`: a Kafka cluster of three KRaft nodes (what
+ * The three-broker path (in `npm run test:faults`; not yet stable enough for `npm test`, where it
+ * failed under the load of a full fresh-clone run): a Kafka cluster of three KRaft nodes (what
  * `stack up --brokers 3` starts) on ports and a state directory of its own, beside the test stack.
  * Provisioning finds three brokers and creates a saga topic with three replicas and
  * `min.insync.replicas` 2; an idempotent producer writing with acks=all keeps writing, and a consumer
@@ -10,12 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners, type Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../core/config.ts';
-import { waitFor } from '../core/wait.ts';
-import { ensureArtifacts, type Artifacts } from '../infra/stack/artifacts.ts';
-import { KafkaComponent } from '../infra/stack/kafka.ts';
-import { EVENT_LOG_PARTITIONS, RETAIN_FOREVER } from '../topics/catalogue.ts';
-import { provisionTopics } from '../topics/provision.ts';
+import { loadConfig } from '../../core/config.ts';
+import { waitFor } from '../../core/wait.ts';
+import { ensureArtifacts, type Artifacts } from '../../infra/stack/artifacts.ts';
+import { KafkaComponent } from '../../infra/stack/kafka.ts';
+import { EVENT_LOG_PARTITIONS, RETAIN_FOREVER } from '../../topics/catalogue.ts';
+import { provisionTopics } from '../../topics/provision.ts';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'sagaline-three-brokers-'));
 const config = loadConfig({
