@@ -79,7 +79,7 @@ class KafkaNode {
     const log4j = `-Dlog4j.configuration=file:${log4jFile}`;
     if (!existsSync(join(dataDir, 'meta.properties'))) {
       const res = await run(this.ctx.config.stack.javaBin, [
-        '-Xmx256m', log4j, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile, '--ignore-formatted',
+        '-Xmx256m', log4j, '-cp', classpath, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', propsFile, '--ignore-formatted',
       ]);
       if (res.code !== 0) throw new StackError('COMMAND_FAILED', `formatting Kafka storage failed: ${(res.stderr || res.stdout).trim().split('\n').slice(-3).join(' | ')}`);
     }
