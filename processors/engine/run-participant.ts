@@ -34,7 +34,7 @@ import { ENGINE_MESSAGES, isTerminal, type Command, type InstanceState } from '.
 import type { SagaDefinition } from '../saga/define-saga.ts';
 import { evolveVersioned, versionsOf, type Versions } from './versions.ts';
 import type { ActOutcome, Complete, Participant, StepInput, StepOutcome } from './participant.ts';
-import { inTransaction, instanceMessage, loadInstances, PARTICIPANT_DDL, saveBatch, type StoredInstance } from './tables.ts';
+import { inTransaction, instanceMessage, loadInstances, PARTICIPANT_DDL, saveBatch, saveFoldOnly, type StoredInstance } from './tables.ts';
 import type { OutboxRow } from '../../outbox-connector/outbox-table.ts';
 
 export interface RunOptions {
@@ -65,6 +65,34 @@ interface Shell {
   writer: OutboxWriter;
   log: Logger;
   metrics?: ProcessorMetrics;
+  /** Views as this process last read or wrote them (with their revision), so a message that only folds needs no read. */
+  views: ViewCache;
+}
+
+/**
+ * The views this process wrote or read last, newest last. An entry may be stale (another instance
+ * took the partition meanwhile): the revision it carries makes the write refuse it, and the batch
+ * then goes the transactional way, which reads the view again.
+ */
+export class ViewCache {
+  private readonly entries = new Map<string, StoredInstance>();
+  constructor(private readonly capacity = 20_000) {}
+  get(sagaId: string): StoredInstance | undefined {
+    return this.entries.get(sagaId);
+  }
+  set(sagaId: string, view: StoredInstance): void {
+    this.entries.delete(sagaId);
+    // An ended saga gets no more messages that change anything here; a late one reads the view again.
+    if (view.state && isTerminal(view.state.status)) return;
+    this.entries.set(sagaId, view);
+    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as string);
+  }
+  forget(sagaIds: Iterable<string>): void {
+    for (const id of sagaIds) this.entries.delete(id);
+  }
+  get size(): number {
+    return this.entries.size;
+  }
 }
 
 /** Every failure message the engine may have to write itself must accept `{ reason }`, unless the step says how to fill it. */
@@ -99,11 +127,17 @@ export async function runParticipant(participants: Participant | readonly Partic
   try {
     const client = await pool.connect();
     try {
-      for (const statement of [...PARTICIPANT_DDL, ...p.ddl]) await client.query(statement);
+      // Instances of the service starting together create the tables one at a time.
+      await client.query(`select pg_advisory_lock(hashtext('sagaline participant ddl'))`);
+      try {
+        for (const statement of [...PARTICIPANT_DDL, ...p.ddl]) await client.query(statement);
+      } finally {
+        await client.query(`select pg_advisory_unlock(hashtext('sagaline participant ddl'))`);
+      }
     } finally {
       client.release();
     }
-    const shell: Shell = { p, versions, definitions, pool, writer, log, ...(options.metrics ? { metrics: options.metrics } : {}) };
+    const shell: Shell = { p, versions, definitions, pool, writer, log, views: new ViewCache(), ...(options.metrics ? { metrics: options.metrics } : {}) };
     const consumer = await runDecodingConsumer({
       kafka: kafkaClient(config, participantGroup(p)),
       registry: registryClient(config),
@@ -117,6 +151,7 @@ export async function runParticipant(participants: Participant | readonly Partic
       partitionsConcurrently: config.saga.partitionsConcurrently,
       fetchMinBytes: config.saga.fetchMinBytes,
       fetchMaxWaitMs: config.saga.fetchMaxWaitMs,
+      commitIntervalMs: config.saga.commitIntervalMs,
       handleBatch: async (messages) => {
         const metrics = shell.metrics;
         if (!metrics) return void (await handleMessages(shell, messages));
@@ -170,6 +205,7 @@ class MessageFailed extends Error {
  * single message is the head of its saga's deferred queue.
  */
 export async function handleMessages(shell: Shell, messages: readonly DecodedMessage[], retry?: Retry): Promise<MessageOutcome[]> {
+  if (!retry && (await foldOnly(shell, messages))) return messages.map(() => 'handled');
   try {
     return await runBatch(shell, messages, retry, false);
   } catch (err) {
@@ -179,16 +215,80 @@ export async function handleMessages(shell: Shell, messages: readonly DecodedMes
   }
 }
 
+/**
+ * A batch whose messages ask nothing of this service (the common case: most of a saga's messages
+ * are only folded here), folded from the views in memory and recorded in one round trip. False
+ * when some message asks for work, or the views in memory turned out stale: the batch then goes
+ * the transactional way.
+ */
+async function foldOnly(shell: Shell, messages: readonly DecodedMessage[]): Promise<boolean> {
+  const folded = new Map<string, StoredInstance>();
+  const read = new Map<string, number>();
+  for (const message of messages) {
+    const sagaId = message.metadata.sagaId;
+    let stored = folded.get(sagaId);
+    if (!stored) {
+      stored = shell.views.get(sagaId) ?? EMPTY_VIEW;
+      read.set(sagaId, stored.rev);
+    }
+    const f = fold(shell, message, stored);
+    if (f.asksForWork) return false;
+    if (f.evolution.ignored) shell.log.debug({ sagaId, messageId: message.metadata.messageId, type: message.type, ignored: f.evolution.ignored }, 'message changed nothing');
+    folded.set(sagaId, f.view);
+  }
+  const views = [...folded].map(([id, view]) => [id, { ...view, rev: read.get(id) as number }] as const);
+  let saved = false;
+  try {
+    saved = await saveFoldOnly(shell.pool, shell.p.saga.name, messages, views);
+  } finally {
+    if (saved) for (const [id, view] of views) shell.views.set(id, { ...view, rev: view.rev + 1 });
+    else shell.views.forget(folded.keys());
+  }
+  return saved;
+}
+
+interface Folded {
+  evolution: ReturnType<typeof evolveVersioned>['evolution'];
+  under: Participant;
+  view: StoredInstance;
+  own: Command[];
+  timedOut: boolean;
+  ends: boolean;
+  /** A step of this service to run or undo, a deadline of one that passed, or an end to report. */
+  asksForWork: boolean;
+}
+
+/** One message folded into a view: the new view, and what it asks of this service. Pure. */
+function fold(shell: Shell, message: DecodedMessage, stored: StoredInstance): Folded {
+  const { evolution, version } = evolveVersioned(shell.definitions, stored.state, stored.version, instanceMessage(message));
+  const under = version === undefined ? shell.p : (shell.versions.of(version) as Participant);
+  const view: StoredInstance = {
+    state: evolution.state,
+    version,
+    tenantId: stored.tenantId || message.metadata.tenantId,
+    traceparent: stored.traceparent || message.metadata.traceparent,
+    rev: stored.rev,
+  };
+  const own = evolution.commands.filter((c) => c.owner === shell.p.service);
+  const timedOut = message.type === ENGINE_MESSAGES.stepTimedOut && evolution.state !== undefined;
+  const ends = evolution.state !== undefined && isTerminal(evolution.state.status) && !(stored.state && isTerminal(stored.state.status)) && under.onEnd !== undefined;
+  return { evolution, under, view, own, timedOut, ends, asksForWork: own.length > 0 || timedOut || ends };
+}
+
 async function runBatch(shell: Shell, messages: readonly DecodedMessage[], retry: Retry | undefined, savepoints: boolean): Promise<MessageOutcome[]> {
   const rows: OutboxRow[] = [];
   const published: { type: string }[] = [];
+  const sagaIds = [...new Set(messages.map((m) => m.metadata.sagaId))].sort();
+  // Whatever happens to this transaction, the views in memory of its sagas are read again next time.
+  shell.views.forget(sagaIds);
+  let views = new Map<string, StoredInstance>();
+  let revs = new Map<string, number>();
   const outcomes = await inTransaction(shell.pool, async (client) => {
     if (retry) {
       // Another instance of this service may be retrying it right now: only one does.
       const mine = await client.query('select 1 from sagaline_deferred where seq = $1 for update skip locked', [retry.seq]);
       if (mine.rowCount === 0) return messages.map(() => 'duplicate' as const);
     }
-    const sagaIds = [...new Set(messages.map((m) => m.metadata.sagaId))].sort();
     // The inbox first: a message another transaction is handling (partitions moving) waits here for it, then counts as a duplicate.
     const { rows: [first] } = await client.query<{ fresh: string[] | null; queued: string[] | null }>(
       `with fresh as (
@@ -201,7 +301,7 @@ async function runBatch(shell: Shell, messages: readonly DecodedMessage[], retry
     const fresh = new Set(first?.fresh ?? []);
     // A saga with a message waiting for a retry: its later messages wait behind it, in order.
     const queued = new Set(first?.queued ?? []);
-    const views = fresh.size > 0 ? await loadInstances(client, sagaIds) : new Map<string, StoredInstance>();
+    views = fresh.size > 0 ? await loadInstances(client, sagaIds) : new Map<string, StoredInstance>();
     const changed = new Set<string>();
     const notInInbox: string[] = [];
     const result: MessageOutcome[] = [];
@@ -251,14 +351,15 @@ async function runBatch(shell: Shell, messages: readonly DecodedMessage[], retry
     }
     // A deferred message is not handled yet: its retry records it.
     if (notInInbox.length > 0) await client.query('delete from sagaline_inbox where message_id = any($1::uuid[])', [notInInbox]);
-    await saveBatch(client, shell.writer.outboxTable, rows, shell.p.saga.name, [...changed].map((id) => [id, views.get(id) as StoredInstance]));
+    revs = await saveBatch(client, shell.writer.outboxTable, rows, shell.p.saga.name, [...changed].map((id) => [id, views.get(id) as StoredInstance]));
     return result;
   });
+  for (const [id, view] of views) shell.views.set(id, { ...view, rev: revs.get(id) ?? view.rev });
   if (shell.metrics) countPublished(shell.metrics, published);
   return outcomes;
 }
 
-const EMPTY_VIEW: StoredInstance = { state: undefined, version: undefined, tenantId: '', traceparent: '' };
+const EMPTY_VIEW: StoredInstance = { state: undefined, version: undefined, tenantId: '', traceparent: '', rev: 0 };
 
 /** Queues a message for a retry (`attempts` 0: it only waits behind an earlier one of its saga), or parks it. */
 async function defer(client: pg.ClientBase, message: DecodedMessage, attempts: number, error: unknown, park: boolean): Promise<void> {
@@ -279,18 +380,8 @@ async function defer(client: pg.ClientBase, message: DecodedMessage, attempts: n
 async function handleOne(shell: Shell, client: pg.ClientBase, message: DecodedMessage, stored: StoredInstance, attemptNo: number, savepoint: boolean): Promise<{ view: StoredInstance; rows: OutboxRow[] }> {
   const { log, writer } = shell;
   const sagaId = message.metadata.sagaId;
-  const { evolution, version } = evolveVersioned(shell.definitions, stored.state, stored.version, instanceMessage(message));
-  const under = version === undefined ? shell.p : (shell.versions.of(version) as Participant);
-  const view: StoredInstance = {
-    state: evolution.state,
-    version,
-    tenantId: stored.tenantId || message.metadata.tenantId,
-    traceparent: stored.traceparent || message.metadata.traceparent,
-  };
-  const own = evolution.commands.filter((c) => c.owner === shell.p.service);
-  const timedOut = message.type === ENGINE_MESSAGES.stepTimedOut && evolution.state !== undefined;
-  const ends = evolution.state !== undefined && isTerminal(evolution.state.status) && !(stored.state && isTerminal(stored.state.status)) && under.onEnd !== undefined;
-  if (own.length === 0 && !timedOut && !ends) {
+  const { evolution, under, view, own, timedOut, ends, asksForWork } = fold(shell, message, stored);
+  if (!asksForWork) {
     // Folded only: nothing to write but the view, saved with the batch.
     if (evolution.ignored) log.debug({ sagaId, messageId: message.metadata.messageId, type: message.type, ignored: evolution.ignored }, 'message changed nothing');
     return { view, rows: [] };
