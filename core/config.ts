@@ -54,6 +54,7 @@ export const DEFAULTS = {
   partitionsConcurrently: 3,
   fetchMinBytes: 1,
   fetchMaxWaitMs: 5_000,
+  commitIntervalMs: 1_000,
   apiHost: '127.0.0.1',
   apiPort: 28080,
   /** Process i of a project's plan (processors/supervisor.ts) serves its metrics on base + 1 + i. */
@@ -155,6 +156,12 @@ export interface Config {
     /** A consumer's fetch waits for this many bytes, or fetchMaxWaitMs: a little wait makes fewer, larger transactions. */
     fetchMinBytes: number;
     fetchMaxWaitMs: number;
+    /**
+     * Handled offsets are committed to Kafka at most this often (and when partitions move or the
+     * process stops); 0 commits after every batch. A crash re-delivers what was handled since, which
+     * the inbox recognises: a longer interval means fewer broker requests, not lost or doubled effects.
+     */
+    commitIntervalMs: number;
   };
   kafkaBrokers: string[];
   /**
@@ -313,6 +320,7 @@ export function loadConfig(env: Env = process.env): Config {
     partitionsConcurrently: positiveInt(env, 'SAGALINE_PARTITIONS_CONCURRENTLY', DEFAULTS.partitionsConcurrently),
     fetchMinBytes: positiveInt(env, 'SAGALINE_FETCH_MIN_BYTES', DEFAULTS.fetchMinBytes),
     fetchMaxWaitMs: positiveInt(env, 'SAGALINE_FETCH_MAX_WAIT_MS', DEFAULTS.fetchMaxWaitMs),
+    commitIntervalMs: nonNegativeInt(env, 'SAGALINE_COMMIT_INTERVAL_MS', DEFAULTS.commitIntervalMs),
   };
   const common = {
     saga,

@@ -119,6 +119,7 @@ export async function runSagaMonitor(sagas: readonly SagaDefinition[], options: 
           partitionsConcurrently: config.saga.partitionsConcurrently,
       fetchMinBytes: config.saga.fetchMinBytes,
       fetchMaxWaitMs: config.saga.fetchMaxWaitMs,
+      commitIntervalMs: config.saga.commitIntervalMs,
           handleBatch: async (messages) => {
             if (!metrics) return project(pool, versions, messages, log);
             for (const m of messages) countConsumed(metrics, m.kafka.topic, m.type);

@@ -32,6 +32,11 @@ export interface DecodingConsumerOptions {
    */
   fetchMaxWaitMs?: number;
   fetchMinBytes?: number;
+  /**
+   * Commit handled offsets at most this often (default: after every batch). What a crash makes come
+   * again must be recognised by the handler (an inbox): only `handleBatch` consumers take this.
+   */
+  commitIntervalMs?: number;
   /** Partitions handled at once in this process (default 1). */
   partitionsConcurrently?: number;
   log: Logger;
@@ -120,6 +125,7 @@ export async function runDecodingConsumer(options: DecodingConsumerOptions): Pro
     const max = options.batchMaxMessages ?? 500;
     await consumer.run({
       partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
+      ...(options.commitIntervalMs ? { autoCommitInterval: options.commitIntervalMs } : {}),
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         const { topic, partition } = batch;
