@@ -111,7 +111,7 @@ export async function readLog(config: Config, options: ReadLogOptions): Promise<
   const groupId = `sagaline-log-reader-${newId()}`;
   // A crashed consumer is not restarted: a restart would read from the beginning again, counting
   // (and exporting) messages twice. The read fails instead, naming the cause.
-  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 250, retry: { retries: 5, restartOnFailure: async () => false } });
+  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 250, maxBytesPerPartition: 8 * 1024 * 1024, retry: { retries: 5, restartOnFailure: async () => false } });
   let resolveDone!: () => void;
   let rejectDone!: (err: unknown) => void;
   const finished = new Promise<void>((resolve, reject) => {
@@ -126,30 +126,36 @@ export async function readLog(config: Config, options: ReadLogOptions): Promise<
     await consumer.subscribe({ topics: selected, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
-      eachMessage: async ({ topic, partition, message }) => {
+      // A partition's fetched records at once: the per-record work is the decoding, not the consumer's bookkeeping.
+      eachBatch: async ({ batch, isRunning, isStale }) => {
+        const { topic, partition } = batch;
         const key = `${topic}/${partition}`;
-        const range = remaining.get(key);
-        const offset = BigInt(message.offset);
-        if (!range || offset < range.start || offset >= range.end) return;
-        try {
-          const inTime = (options.fromMs === undefined || Number(message.timestamp) >= options.fromMs) && (options.toMs === undefined || Number(message.timestamp) <= options.toMs);
-          const ofSaga = options.sagaId === undefined || message.key?.toString() === options.sagaId;
-          if (inTime && ofSaga) {
-            await options.onMessage(await decodeMessage(registry, topic, partition, message, options.catalogue));
-            messages += 1;
+        for (const message of batch.messages) {
+          if (!isRunning() || isStale()) return;
+          const range = remaining.get(key);
+          if (!range) return;
+          const offset = BigInt(message.offset);
+          if (offset < range.start || offset >= range.end) continue;
+          try {
+            const inTime = (options.fromMs === undefined || Number(message.timestamp) >= options.fromMs) && (options.toMs === undefined || Number(message.timestamp) <= options.toMs);
+            const ofSaga = options.sagaId === undefined || message.key?.toString() === options.sagaId;
+            if (inTime && ofSaga) {
+              await options.onMessage(await decodeMessage(registry, topic, partition, message, options.catalogue));
+              messages += 1;
+            }
+          } catch (err) {
+            if (!(err instanceof PoisonMessageError)) return rejectDone(err);
+            poison += 1;
+            options.onPoison?.(err, { topic, partition, offset: message.offset });
           }
-        } catch (err) {
-          if (!(err instanceof PoisonMessageError)) return rejectDone(err);
-          poison += 1;
-          options.onPoison?.(err, { topic, partition, offset: message.offset });
+          done += 1;
+          options.onProgress?.(done, total);
+          if (offset + 1n >= range.end) {
+            remaining.delete(key);
+            log.debug({ partition: key, left: remaining.size }, 'partition read to its end offset');
+            if (remaining.size === 0) resolveDone();
+          }
         }
-        done += 1;
-        options.onProgress?.(done, total);
-        if (offset + 1n >= range.end) {
-          remaining.delete(key);
-          log.debug({ partition: key, left: remaining.size }, 'partition read to its end offset');
-        }
-        if (remaining.size === 0) resolveDone();
       },
     });
     for (const [key, range] of remaining) {
