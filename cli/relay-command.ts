@@ -18,7 +18,7 @@ export function relayCommand(): Command {
       }
       const definitions = (await registeredSources(config)).filter((s) => s.relay === 'polling').map((s) => ({ ...s, name: s.connector }));
       if (definitions.length === 0) throw new SagalineError('RELAY_MODE', 'no outbox was provisioned with SAGALINE_RELAY=polling: run `npx sagaline provision` with it first');
-      const connect = new ConnectClient(config.connectUrl);
+      const connect = new ConnectClient(config.connectUrls);
       for (const d of definitions) {
         if (await connect.status(d.name).catch(() => undefined)) {
           throw new SagalineError('RELAY_MODE', `connector ${d.name} is registered: it and the polling relay would both publish ${d.database}; delete it first`);

@@ -1,7 +1,7 @@
 import { createReadStream, existsSync, mkdirSync, statSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { BROKERS_FILE, loadConfig } from '../core/config.ts';
+import { BROKERS_FILE, CONNECT_WORKERS_FILE, loadConfig } from '../core/config.ts';
 import { ConfigError, StackError } from '../core/errors.ts';
 import { COMPONENT_NAMES, type ComponentName } from '../infra/stack/component.ts';
 import { tail } from '../infra/stack/processes.ts';
@@ -17,19 +17,31 @@ export function stackCommand(): Command {
     .command('up')
     .description('start every component that is not running (downloads artifacts with Maven on first use) and wait until all are ready')
     .option('--brokers <n>', 'Kafka nodes: 1, or 3 for a replicated cluster (KRaft; topics with 3 replicas, min.insync.replicas 2); remembered for later commands, fixed once the data is formatted')
+    .option('--connect-workers <n>', 'Kafka Connect workers in one group: 1 to 3 (a crashed worker\'s connectors move to another); remembered for later commands')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { json?: boolean; brokers?: string }) => {
+    .action(async (opts: { json?: boolean; brokers?: string; connectWorkers?: string }) => {
       if (opts.brokers !== undefined) {
         if (opts.brokers !== '1' && opts.brokers !== '3') throw new ConfigError(`--brokers must be 1 or 3, got "${opts.brokers}"`);
         if (process.env.SAGALINE_BROKERS && process.env.SAGALINE_BROKERS !== opts.brokers) throw new ConfigError(`--brokers ${opts.brokers} contradicts SAGALINE_BROKERS=${process.env.SAGALINE_BROKERS}`);
       }
-      const config = loadConfig(opts.brokers === undefined ? process.env : { ...process.env, SAGALINE_BROKERS: opts.brokers });
+      if (opts.connectWorkers !== undefined) {
+        if (!['1', '2', '3'].includes(opts.connectWorkers)) throw new ConfigError(`--connect-workers must be 1, 2 or 3, got "${opts.connectWorkers}"`);
+        if (process.env.SAGALINE_CONNECT_WORKERS && process.env.SAGALINE_CONNECT_WORKERS !== opts.connectWorkers) {
+          throw new ConfigError(`--connect-workers ${opts.connectWorkers} contradicts SAGALINE_CONNECT_WORKERS=${process.env.SAGALINE_CONNECT_WORKERS}`);
+        }
+      }
+      const config = loadConfig({
+        ...process.env,
+        ...(opts.brokers === undefined ? {} : { SAGALINE_BROKERS: opts.brokers }),
+        ...(opts.connectWorkers === undefined ? {} : { SAGALINE_CONNECT_WORKERS: opts.connectWorkers }),
+      });
       const s = new Stack(config);
       const result = await s.up(progress);
-      if (opts.brokers !== undefined && result.mode === 'local') {
-        // Remembered once the cluster is up, so every later command (and process) finds every broker.
+      if (result.mode === 'local') {
+        // Remembered once the stack is up, so every later command (and process) finds every broker and worker.
         mkdirSync(config.stack.stateDir, { recursive: true });
-        writeFileSync(join(config.stack.stateDir, BROKERS_FILE), `${opts.brokers}\n`);
+        if (opts.brokers !== undefined) writeFileSync(join(config.stack.stateDir, BROKERS_FILE), `${opts.brokers}\n`);
+        if (opts.connectWorkers !== undefined) writeFileSync(join(config.stack.stateDir, CONNECT_WORKERS_FILE), `${opts.connectWorkers}\n`);
       }
       const status = await s.status();
       if (opts.json) return printJson({ ...result, components: status });

@@ -89,6 +89,23 @@ export function kafkaNodePorts(ports: Pick<StackPorts, 'kafka' | 'kafkaControlle
   return { broker: ports.kafka + 2 * i, controller: ports.kafkaController + 2 * i };
 }
 
+/** The file in the state directory where `stack up --connect-workers N` records N. */
+export const CONNECT_WORKERS_FILE = 'connect-workers';
+
+/** Connect worker i's REST port (from 0): the configured port for worker 0, two apart after it. */
+export function connectWorkerPort(ports: Pick<StackPorts, 'connect'>, i: number): number {
+  return ports.connect + 2 * i;
+}
+
+function connectWorkerCount(env: NodeJS.ProcessEnv, stateDir: string): number {
+  const raw = env.SAGALINE_CONNECT_WORKERS || (existsSync(join(stateDir, CONNECT_WORKERS_FILE)) ? readFileSync(join(stateDir, CONNECT_WORKERS_FILE), 'utf8').trim() : '1');
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 3) {
+    throw new ConfigError(`the local stack runs 1 to 3 Kafka Connect workers, got ${JSON.stringify(raw)} (${env.SAGALINE_CONNECT_WORKERS ? 'SAGALINE_CONNECT_WORKERS' : join(stateDir, CONNECT_WORKERS_FILE)})`);
+  }
+  return n;
+}
+
 function brokerCount(env: NodeJS.ProcessEnv, stateDir: string): number {
   const raw = env.SAGALINE_BROKERS || (existsSync(join(stateDir, BROKERS_FILE)) ? readFileSync(join(stateDir, BROKERS_FILE), 'utf8').trim() : '1');
   const n = Number(raw);
@@ -117,6 +134,12 @@ export interface LocalStackConfig {
    * Node i (from 0) listens on kafka + 2i and its controller on kafkaController + 2i.
    */
   brokers: number;
+  /**
+   * Kafka Connect workers in one group (distributed mode): 1, or up to 3, so that a worker's crash
+   * hands its connectors to another. From SAGALINE_CONNECT_WORKERS, else what `stack up
+   * --connect-workers N` recorded in the state directory, else 1. Worker i (from 0) serves REST on connect + 2i.
+   */
+  connectWorkers: number;
   heapMb: { kafka: number; connect: number; registry: number };
   postgresBinDir: string;
   javaBin: string;
@@ -171,7 +194,10 @@ export interface Config {
    */
   databaseUrl: string;
   schemaRegistryUrl: string;
+  /** Kafka Connect's REST address (the first of connectUrls). */
   connectUrl: string;
+  /** Every Connect worker's REST address: a request goes to the next when one is unreachable. */
+  connectUrls: string[];
   logLevel: string;
   /** The HTTP API (`sagaline serve`). */
   api: { host: string; port: number };
@@ -283,9 +309,17 @@ export function loadConfig(env: Env = process.env): Config {
       seen.set(value, what);
     }
   }
+  const connectWorkers = connectWorkerCount(env, stateDir);
+  for (let i = 1; i < connectWorkers; i++) {
+    const value = connectWorkerPort(ports, i);
+    const other = seen.get(value);
+    if (other) throw new ConfigError(`ports of ${other} and connect worker ${i + 1} are both ${value}; give each component its own port`);
+    seen.set(value, `connect worker ${i + 1}`);
+  }
   const stack: LocalStackConfig = {
     stateDir,
     brokers,
+    connectWorkers,
     cacheDir: dir(env, 'SAGALINE_CACHE_DIR', join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'sagaline')),
     ports,
     heapMb: {
@@ -355,7 +389,7 @@ export function loadConfig(env: Env = process.env): Config {
       databaseUrl,
       connectDatabaseUrl: env.CONNECT_DATABASE_URL ? url('CONNECT_DATABASE_URL', env.CONNECT_DATABASE_URL, ['postgres:', 'postgresql:']) : databaseUrl,
       schemaRegistryUrl: url('SCHEMA_REGISTRY_URL', env.SCHEMA_REGISTRY_URL as string, ['http:', 'https:']),
-      connectUrl: url('CONNECT_URL', env.CONNECT_URL as string, ['http:', 'https:']),
+      ...connectUrls((env.CONNECT_URL as string).split(',').map((u) => u.trim()).filter(Boolean).map((u) => url('CONNECT_URL', u, ['http:', 'https:']))),
       ...common,
     };
   }
@@ -369,9 +403,14 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl,
     connectDatabaseUrl: databaseUrl,
     schemaRegistryUrl: `http://127.0.0.1:${ports.registry}/apis/ccompat/v7`,
-    connectUrl: `http://127.0.0.1:${ports.connect}`,
+    ...connectUrls(Array.from({ length: stack.connectWorkers }, (_, i) => `http://127.0.0.1:${connectWorkerPort(ports, i)}`)),
     ...common,
   };
+}
+
+function connectUrls(urls: string[]): { connectUrl: string; connectUrls: string[] } {
+  if (urls.length === 0) throw new ConfigError('CONNECT_URL names no address');
+  return { connectUrl: urls[0]!, connectUrls: urls };
 }
 
 /** sagaline's own database: the sources registry, the two-phase commit log. */

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from './errors.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { BROKERS_FILE, DEFAULTS, PROJECT_ROOT, databaseUrlFor, defaultStateDir, loadConfig } from './config.ts';
+import { BROKERS_FILE, CONNECT_WORKERS_FILE, DEFAULTS, PROJECT_ROOT, databaseUrlFor, defaultStateDir, loadConfig } from './config.ts';
 
 describe('loadConfig', () => {
   it('given three brokers, by variable or as `stack up --brokers 3` recorded them, then clients get every node, ports two apart', () => {
@@ -21,6 +21,30 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SAGALINE_BROKERS: '2' })).toThrow(/1 or 3 Kafka brokers, got "2"/);
   });
 
+  it('given two Connect workers, by variable or as `stack up --connect-workers 2` recorded them, then clients get every worker, ports two apart', () => {
+    const byVariable = loadConfig({ SAGALINE_CONNECT_WORKERS: '2' });
+    expect(byVariable.stack.connectWorkers).toBe(2);
+    expect(byVariable.connectUrls).toEqual([0, 2].map((d) => `http://127.0.0.1:${DEFAULTS.connectPort + d}`));
+    expect(byVariable.connectUrl).toBe(`http://127.0.0.1:${DEFAULTS.connectPort}`);
+    const stateDir = mkdtempSync(join(tmpdir(), 'sagaline-config-'));
+    try {
+      writeFileSync(join(stateDir, CONNECT_WORKERS_FILE), '2\n');
+      expect(loadConfig({ SAGALINE_STATE_DIR: stateDir }).connectUrls).toHaveLength(2);
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+    expect(() => loadConfig({ SAGALINE_CONNECT_WORKERS: '4' })).toThrow(/1 to 3 Kafka Connect workers, got "4"/);
+    // Worker 2's port must not land on another component's
+    expect(() => loadConfig({ SAGALINE_CONNECT_WORKERS: '2', SAGALINE_REGISTRY_PORT: String(DEFAULTS.connectPort + 2) })).toThrow(/ports of registry and connect worker 2 are both/);
+  });
+
+  it('given CONNECT_URL naming several workers of an external Connect cluster, then each is kept, the first as connectUrl', () => {
+    const config = loadConfig({ KAFKA_BROKERS: 'k:9092', DATABASE_URL: 'postgres://db/a', SCHEMA_REGISTRY_URL: 'http://r', CONNECT_URL: 'http://c1:8083, http://c2:8083/' });
+    expect(config.connectUrls).toEqual(['http://c1:8083', 'http://c2:8083']);
+    expect(config.connectUrl).toBe('http://c1:8083');
+    expect(() => loadConfig({ KAFKA_BROKERS: 'k:9092', DATABASE_URL: 'postgres://db/a', SCHEMA_REGISTRY_URL: 'http://r', CONNECT_URL: 'http://c1, ftp://c2' })).toThrow(/CONNECT_URL must use http: or https:/);
+  });
+
   it('defaults to the local stack on its own ports', () => {
     const config = loadConfig({});
     expect(config.mode).toBe('local');
@@ -28,6 +52,8 @@ describe('loadConfig', () => {
     expect(config.databaseUrl).toBe(`postgres://sagaline:sagaline@127.0.0.1:${DEFAULTS.postgresPort}/sagaline`);
     expect(config.schemaRegistryUrl).toBe(`http://127.0.0.1:${DEFAULTS.registryPort}/apis/ccompat/v7`);
     expect(config.connectUrl).toBe(`http://127.0.0.1:${DEFAULTS.connectPort}`);
+    expect(config.connectUrls).toEqual([config.connectUrl]);
+    expect(config.stack.connectWorkers).toBe(1);
     expect(config.stack.ports.postgres).not.toBe(5432); // the machine's own Postgres is not ours
   });
 

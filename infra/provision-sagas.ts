@@ -80,7 +80,7 @@ export function checkSagaInput(input: SagaProvisionInput): Contracts {
 export async function provisionSagas(config: Config, input: SagaProvisionInput, log: (line: string) => void = () => undefined): Promise<SagaProvisionReport> {
   const contracts = checkSagaInput(input);
   const sources = outboxSources(input);
-  const connect = new ConnectClient(config.connectUrl);
+  const connect = new ConnectClient(config.connectUrls);
   if (config.relay === 'polling') {
     for (const s of sources) {
       const name = connectorNameFor(s.database);
@@ -142,7 +142,7 @@ export async function provisionSagas(config: Config, input: SagaProvisionInput, 
   const connectors: OutboxConnectorHandle[] = [];
   // With the polling relay, `sagaline relay` publishes the outboxes: no connector, no slot.
   for (const d of config.relay === 'debezium' ? connectorDefinitions : []) {
-    const handle = await ensureOutboxConnector(config.connectUrl, databaseUrlFor(config, d.database), renderConnectorConfig(d, config.connectDatabaseUrl));
+    const handle = await ensureOutboxConnector(config.connectUrls, databaseUrlFor(config, d.database), renderConnectorConfig(d, config.connectDatabaseUrl));
     connectors.push(handle);
     if (handle.change !== 'unchanged') log(`connector ${handle.name}: ${handle.change}; slot ${handle.slotName} active`);
   }

@@ -17,23 +17,40 @@ export interface ConnectorStatus {
 }
 
 export class ConnectClient {
-  constructor(private readonly baseUrl: string) {}
+  private readonly baseUrls: readonly string[];
+  /** The worker that answered last: asked first next time. */
+  private current = 0;
 
+  /** One worker's REST address, or every worker's of one Connect cluster: any of them answers for the cluster. */
+  constructor(baseUrl: string | readonly string[]) {
+    this.baseUrls = typeof baseUrl === 'string' ? [baseUrl] : [...baseUrl];
+    if (this.baseUrls.length === 0) throw new ConnectError('no Kafka Connect address given');
+  }
+
+  /** Sends to the worker that answered last; when it is unreachable, to the next, until one answers. */
   private async request(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-    let res: Response;
-    try {
-      res = await fetch(`${this.baseUrl}${path}`, {
-        method,
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(30_000),
-      });
-    } catch (err) {
-      throw new ConnectError(`Kafka Connect at ${this.baseUrl} is unreachable: ${(err as Error).message}`, { retriable: true, cause: err });
+    const failures: string[] = [];
+    for (let k = 0; k < this.baseUrls.length; k++) {
+      const i = (this.current + k) % this.baseUrls.length;
+      const baseUrl = this.baseUrls[i]!;
+      let res: Response;
+      try {
+        res = await fetch(`${baseUrl}${path}`, {
+          method,
+          headers: { 'content-type': 'application/json', accept: 'application/json' },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+          signal: AbortSignal.timeout(30_000),
+        });
+      } catch (err) {
+        failures.push(`${baseUrl}: ${(err as Error).message}`);
+        continue;
+      }
+      this.current = i;
+      const text = await res.text();
+      const json = text ? (JSON.parse(text) as unknown) : undefined;
+      return { status: res.status, json };
     }
-    const text = await res.text();
-    const json = text ? (JSON.parse(text) as unknown) : undefined;
-    return { status: res.status, json };
+    throw new ConnectError(`Kafka Connect is unreachable (${failures.join('; ')})`, { retriable: true });
   }
 
   /** Creates the connector, or updates its configuration when it differs. Returns what it did. */

@@ -47,7 +47,7 @@ export function startDeliveryGuard(config: Config, log: Logger): DeliveryGuard |
   const previous = new Map<string, DeliveryState>();
   const lastAction = new Map<string, number>();
   const cooldownMs = 2 * config.delivery.stallAfterMs;
-  const connect = new ConnectClient(config.connectUrl);
+  const connect = new ConnectClient(config.connectUrls);
   /** True (and noted) when `action` may be taken on the connector now. */
   const mayAct = (connector: string, action: 'end-holder' | 'restart'): boolean => {
     const key = `${connector}:${action}`;

@@ -15,7 +15,7 @@ export interface OutboxConnectorHandle {
  * must not start before this returns.
  */
 export async function ensureOutboxConnector(
-  connectUrl: string,
+  connectUrl: string | readonly string[],
   databaseUrl: string,
   connector: { name: string; slotName: string; config: ConnectorConfig },
   timeoutMs = 60_000,

@@ -81,7 +81,7 @@ async function lastDelivered(connect: ConnectClient, connector: string, client: 
 async function recoverOne(config: Config, target: { name: string; database: string; slotName: string }, options: RecoverOptions): Promise<SlotRecovery> {
   const t0 = Date.now();
   const log = options.log ?? (() => undefined);
-  const connect = new ConnectClient(config.connectUrl);
+  const connect = new ConnectClient(config.connectUrls);
   const client = new pg.Client({ connectionString: databaseUrlFor(config, target.database) });
   client.on('error', () => undefined);
   await client.connect();

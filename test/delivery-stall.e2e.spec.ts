@@ -28,7 +28,7 @@ import { processorConfig, query, restartProcessors, sagaRecords, startProcessors
 const project = await testProject();
 await provisionSagas(config, { sagas: project.sagas, participants: project.participants, schemas: project.schemas, streams: project.streams });
 const target = (await provisionedConnectors(config)).find((c) => c.database === AUDIT_DATABASE)!;
-const connect = new ConnectClient(config.connectUrl);
+const connect = new ConnectClient(config.connectUrls);
 
 async function deliveryOf(connector: string): Promise<DeliveryStatus> {
   const run = await sagaline(['stack', 'status', '--json']);

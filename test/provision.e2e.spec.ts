@@ -67,7 +67,7 @@ const refundProject: SagaProvisionInput = {
   streams: { [fareStream]: ['FareChanged'] },
 };
 
-const connect = new ConnectClient(config.connectUrl);
+const connect = new ConnectClient(config.connectUrls);
 const ourConnectors = [flightsDb, billingDb].map(connectorNameFor);
 
 /** The check constraint the outbox of `database` has: the aggregate types it admits, sorted. */

@@ -29,6 +29,8 @@ export interface Component {
   anyPid?(): number | undefined;
   /** Why it is not all there, when only some of its processes run. */
   partial?(): string | undefined;
+  /** For a component of several processes: the ports of those not running (what `start` will listen on). */
+  portsToStart?(): { name: string; port: number }[];
   /** Prepares state (first run only) and launches the process; does not wait for readiness. Resolves to the launched pid. */
   start(artifacts: Artifacts, progress: Progress): Promise<number>;
   /** One readiness probe: resolves to undefined when ready, else a short reason. */

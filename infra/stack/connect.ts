@@ -1,31 +1,36 @@
 /** Kafka Connect in distributed mode, with the Debezium PostgreSQL connector on its plugin path. */
 import { join } from 'node:path';
+import { connectWorkerPort } from '../../core/config.ts';
+import { StackError } from '../../core/errors.ts';
 import type { Artifacts } from './artifacts.ts';
 import { probeConnect } from './health.ts';
 import { logFileOf, type Component, type ComponentContext } from './component.ts';
 import { JvmProcess, writeLog4j, writeProperties } from './jvm.ts';
 
-export class ConnectComponent implements Component {
-  readonly name = 'connect' as const;
+/** One worker: its own process, REST port, files and log; worker 0 keeps the single worker's names. */
+class ConnectWorker {
+  readonly jvm: JvmProcess;
+  readonly port: number;
   readonly url: string;
-  readonly ports;
-  readonly logFile: string;
-  private readonly jvm: JvmProcess;
 
-  constructor(private readonly ctx: ComponentContext) {
+  constructor(
+    private readonly ctx: ComponentContext,
+    readonly index: number,
+  ) {
     const { ports, heapMb } = ctx.config.stack;
-    this.url = `http://127.0.0.1:${ports.connect}`;
-    this.ports = [{ name: 'connect', port: ports.connect }];
-    this.logFile = logFileOf(ctx.logsDir, 'connect');
-    this.jvm = new JvmProcess(ctx, 'connect', heapMb.connect, this.logFile);
+    const name = index === 0 ? 'connect' : `connect-${index + 1}`;
+    this.port = connectWorkerPort(ports, index);
+    this.url = `http://127.0.0.1:${this.port}`;
+    this.jvm = new JvmProcess(ctx, name, heapMb.connect, logFileOf(ctx.logsDir, name));
   }
 
-  pid(): number | undefined {
-    return this.jvm.pid();
+  get ports(): { name: string; port: number }[] {
+    return [{ name: this.jvm.name, port: this.port }];
   }
 
-  async start(artifacts: Artifacts): Promise<number> {
-    const { ports, brokers } = this.ctx.config.stack;
+  start(artifacts: Artifacts): number {
+    const { brokers } = this.ctx.config.stack;
+    const port = this.port;
     // Connect's own topics (connector configs, source offsets, status) as replicated as the cluster allows.
     const replicas = Math.min(3, brokers);
     const propsFile = join(this.jvm.dir, 'connect-distributed.properties');
@@ -47,9 +52,10 @@ export class ConnectComponent implements Component {
       'producer.enable.idempotence': true,
       // Source offsets are flushed this often; after a crash, at most this much is re-sent (consumers dedupe).
       'offset.flush.interval.ms': 5_000,
-      // A worker that rejoins after the broker was away (or after its own restart) is a new member:
-      // by default the connectors of the member it replaces wait up to 5 minutes for that member to
-      // come back, and nothing is delivered meanwhile. With one worker nobody else will take them.
+      // A worker that rejoins after the broker was away (or after its own restart) is a new member,
+      // and one that crashed is gone: by default the connectors of the member that left wait up to
+      // 5 minutes for it to come back, and nothing is delivered meanwhile. With one worker nobody
+      // else will take them; with several, the others take them over as soon as the group sees it gone.
       'scheduled.rebalance.max.delay.ms': 0,
       // When the broker is away, the worker revokes its tasks after 3 s; a Debezium task then stops
       // only once its final offset commit gets through, i.e. once the broker is back. Cut off before
@@ -58,24 +64,88 @@ export class ConnectComponent implements Component {
       // end cleanly; after a longer one (and, as seen, sometimes even a shorter one) the delivery
       // guard in the saga-state processor ends the abandoned task's connection (docs/outbox-delivery.md).
       'task.shutdown.graceful.timeout.ms': 120_000,
-      listeners: `http://127.0.0.1:${ports.connect}`,
+      listeners: `http://127.0.0.1:${port}`,
       'rest.advertised.host.name': '127.0.0.1',
-      'rest.advertised.port': ports.connect,
+      'rest.advertised.port': port,
       'plugin.path': artifacts.connectPluginPath,
+      // The group notices a crashed worker after this long (the default, stated): then its connectors move.
+      'session.timeout.ms': 10_000,
     });
     writeLog4j(log4jFile);
     return this.jvm.launch([`-Dlog4j.configuration=file:${log4jFile}`, '-cp', `${artifacts.kafkaLibs}/*`, 'org.apache.kafka.connect.cli.ConnectDistributed', propsFile]);
   }
+}
 
-  probe(): Promise<string | undefined> {
-    return probeConnect(this.url);
+/**
+ * Kafka Connect: one worker, or several in one group (`stack up --connect-workers N`), so that
+ * the connectors of a worker that crashes move to another.
+ */
+export class ConnectComponent implements Component {
+  readonly name = 'connect' as const;
+  readonly url: string;
+  readonly ports: { name: string; port: number }[];
+  readonly logFile: string;
+  private readonly workers: ConnectWorker[];
+
+  constructor(private readonly ctx: ComponentContext) {
+    this.workers = Array.from({ length: ctx.config.stack.connectWorkers }, (_, i) => new ConnectWorker(ctx, i));
+    this.url = this.workers.map((w) => w.url).join(',');
+    this.ports = this.workers.flatMap((w) => w.ports);
+    this.logFile = this.workers[0]!.jvm.logFile;
   }
 
-  stop(): Promise<void> {
-    return this.jvm.stop();
+  /** Worker 0's pid while every worker runs; undefined when any is down (so `up` starts what is missing). */
+  pid(): number | undefined {
+    const pids = this.workers.map((w) => w.jvm.pid());
+    return pids.every((p) => p !== undefined) ? pids[0] : undefined;
   }
 
-  kill(): Promise<number | undefined> {
-    return this.jvm.kill(this.ports);
+  anyPid(): number | undefined {
+    return this.workers.map((w) => w.jvm.pid()).find((p) => p !== undefined);
+  }
+
+  partial(): string | undefined {
+    const down = this.workers.filter((w) => w.jvm.pid() === undefined).map((w) => w.index + 1);
+    return down.length === 0 || down.length === this.workers.length ? undefined : `worker${down.length > 1 ? 's' : ''} ${down.join(', ')} of ${this.workers.length} not running`;
+  }
+
+  portsToStart(): { name: string; port: number }[] {
+    return this.workers.filter((w) => w.jvm.pid() === undefined).flatMap((w) => w.ports);
+  }
+
+  /** Starts the workers that are not running; resolves to worker 0's pid. */
+  async start(artifacts: Artifacts): Promise<number> {
+    return this.workers.map((w) => w.jvm.pid() ?? w.start(artifacts))[0]!;
+  }
+
+  /** Ready when every worker's REST API lists the Debezium connector plugin. */
+  async probe(): Promise<string | undefined> {
+    for (const w of this.workers) {
+      const problem = await probeConnect(w.url);
+      if (problem !== undefined) return this.workers.length === 1 ? problem : `worker ${w.index + 1}: ${problem}`;
+    }
+    return undefined;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.jvm.stop()));
+  }
+
+  /** SIGKILLs every worker. */
+  async kill(): Promise<number | undefined> {
+    const pids = await Promise.all(this.workers.map((w) => w.jvm.kill(w.ports)));
+    return pids[0];
+  }
+
+  /** For fault tests with several workers: SIGKILLs worker `i` (from 0) alone; `start` brings it back. */
+  async killWorker(i: number): Promise<number | undefined> {
+    const worker = this.workers[i];
+    if (!worker) throw new StackError('STATE_INVALID', `Connect has ${this.workers.length} worker(s); there is no worker ${i + 1}`);
+    return worker.jvm.kill(worker.ports);
+  }
+
+  /** Each worker's REST address, in worker order. */
+  workerUrls(): string[] {
+    return this.workers.map((w) => w.url);
   }
 }

@@ -117,6 +117,10 @@ export class KafkaComponent implements Component {
     return down.length === 0 || down.length === this.nodes.length ? undefined : `node${down.length > 1 ? 's' : ''} ${down.join(', ')} of ${this.nodes.length} not running`;
   }
 
+  portsToStart(): { name: string; port: number }[] {
+    return this.nodes.filter((n) => n.jvm.pid() === undefined).flatMap((n) => n.ports);
+  }
+
   /** The cluster this state directory was formatted for: its id, and how many nodes it has. */
   private cluster(): string {
     const idFile = join(this.nodes[0]!.jvm.dir, 'cluster-id');

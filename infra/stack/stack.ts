@@ -56,7 +56,7 @@ export class Stack {
     ];
     if (problems.length > 0) throw new StackError('MISSING_BINARY', problems[0] as string);
     for (const component of toStart) {
-      for (const { name, port } of component.ports) {
+      for (const { name, port } of component.portsToStart?.() ?? component.ports) {
         if (!(await isPortFree(port))) {
           throw new StackError(
             'PORT_TAKEN',

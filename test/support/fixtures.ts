@@ -91,7 +91,7 @@ export async function startDelivery(
     await admin.disconnect();
   }
   await ensureOutboxConnector(config.connectUrl, db.url, rendered);
-  const connect = new ConnectClient(config.connectUrl);
+  const connect = new ConnectClient(config.connectUrls);
   return {
     mode,
     slotName: rendered.slotName,
