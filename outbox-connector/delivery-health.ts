@@ -238,7 +238,7 @@ async function sourceFacts(url: string, countSinceBeat: boolean): Promise<Pick<D
   });
 }
 
-async function connectStatuses(connectUrl: string, names: readonly string[]): Promise<Map<string, DeliveryFacts['connect']>> {
+async function connectStatuses(connectUrl: readonly string[], names: readonly string[]): Promise<Map<string, DeliveryFacts['connect']>> {
   const connect = new ConnectClient(connectUrl);
   const result = new Map<string, DeliveryFacts['connect']>();
   await Promise.all(
@@ -260,15 +260,23 @@ async function heartbeatRecords(kafka: Kafka, names: readonly string[], windowMs
   try {
     await admin.connect();
     const since = Date.now() - windowMs;
+    const existing = new Set(await admin.listTopics());
     for (const name of names) {
       const topic = heartbeatTopicFor(name);
+      if (!existing.has(topic)) {
+        result.set(name, { windowMs, records: 0 }); // no heartbeat topic: nothing can arrive
+        continue;
+      }
       try {
         const [ends, from] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchTopicOffsetsByTimestamp(topic, since)]);
         // By timestamp: the first offset at or after `since`, or the end when no record is that recent.
         const records = ends.reduce((n, e) => n + Number(BigInt(e.high) - BigInt(from.find((f) => f.partition === e.partition)?.offset ?? e.high)), 0);
         result.set(name, { windowMs, records });
       } catch {
-        result.set(name, { windowMs, records: 0 }); // no heartbeat topic: nothing can arrive
+        // The topic exists but its offsets could not be read (a partition without a leader while a
+        // broker of a cluster is away, say): that cannot tell, and must not read as "nothing
+        // arrived" — the guard would end a healthy task's connection.
+        result.set(name, 'unreachable');
       }
     }
   } catch {
@@ -284,10 +292,11 @@ export async function gatherDeliveryFacts(config: Config, kafka?: Kafka): Promis
   const connectors = await provisionedConnectors(config);
   if (connectors.length === 0) return [];
   const names = connectors.map((c) => c.name);
-  const client = kafka ?? kafkaClient(config, 'sagaline-delivery-health', { connectionTimeout: 3_000, retry: { retries: 0 }, logLevel: logLevel.NOTHING });
+  // One attempt per broker: a broker that is down (one of a cluster) sends the next attempt to another; a whole cluster down fails fast.
+  const client = kafka ?? kafkaClient(config, 'sagaline-delivery-health', { connectionTimeout: 3_000, retry: { retries: config.kafkaBrokers.length - 1, initialRetryTime: 100 }, logLevel: logLevel.NOTHING });
   const [server, statuses, delivered] = await Promise.all([
     withClient(config.databaseUrl, serverFacts),
-    connectStatuses(config.connectUrl, names),
+    connectStatuses(config.connectUrls, names),
     heartbeatRecords(client, names, config.delivery.stallAfterMs),
   ]);
   return Promise.all(
