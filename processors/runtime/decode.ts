@@ -8,7 +8,7 @@ import type { IHeaders, KafkaMessage } from 'kafkajs';
 import { PoisonMessageError } from '../../core/errors.ts';
 import type { MessageMetadata } from '../../outbox-connector/outbox-writer.ts';
 import { fromUnionValue } from '../../schemas/contracts.ts';
-import { schemaIdOf } from '../../schemas/wire-format.ts';
+import { HEADER_LENGTH, schemaIdOf } from '../../schemas/wire-format.ts';
 
 export interface KafkaPosition {
   topic: string;
@@ -59,20 +59,53 @@ export function checkEnvelope(topic: string, headers: Record<string, string>, va
   return { type, schemaId };
 }
 
-export async function decodeMessage(registry: SchemaRegistry, topic: string, partition: number, message: KafkaMessage, topics: TopicMessages): Promise<DecodedMessage> {
+/** Writer schemas by registry id, per registry client, once fetched: a record of a known schema decodes without waiting. */
+const writerSchemas = new WeakMap<SchemaRegistry, Map<number, WriterSchema>>();
+interface WriterSchema {
+  fromBuffer(payload: Buffer): unknown;
+}
+
+/**
+ * Decodes a record: at once (no Promise) when its writer schema was fetched before, which is
+ * nearly always; otherwise once the registry has answered. Errors as in the module comment.
+ */
+export function decodeMessage(registry: SchemaRegistry, topic: string, partition: number, message: KafkaMessage, topics: TopicMessages): DecodedMessage | Promise<DecodedMessage> {
   const headers = headerStrings(message.headers);
-  const { type } = checkEnvelope(topic, headers, message.value, topics);
-  let decoded: unknown;
-  try {
-    decoded = await registry.decode(message.value as Buffer);
-  } catch (err) {
-    const status = (err as { status?: number }).status;
-    // Unknown schema id (404) or bytes that do not decode: this record never will. Anything else may be transient.
-    if (status === 404 || status === undefined && !(err as { code?: string }).code?.startsWith('E')) {
-      throw new PoisonMessageError(`record ${headers.id} (${type}) on ${topic} does not decode: ${(err as Error).message}`, { cause: err });
+  const { type, schemaId } = checkEnvelope(topic, headers, message.value, topics);
+  const known = writerSchemas.get(registry)?.get(schemaId);
+  if (known) return toMessage(decodePayload(() => known.fromBuffer((message.value as Buffer).subarray(HEADER_LENGTH)), headers, type, topic), headers, type, topic, partition, message);
+  return (async () => {
+    let decoded: unknown;
+    try {
+      decoded = await registry.decode(message.value as Buffer);
+    } catch (err) {
+      throw payloadError(err, headers, type, topic);
     }
-    throw err;
+    const schema = (await registry.getSchema(schemaId)) as unknown as WriterSchema;
+    if (!writerSchemas.has(registry)) writerSchemas.set(registry, new Map());
+    writerSchemas.get(registry)!.set(schemaId, schema);
+    return toMessage(decoded, headers, type, topic, partition, message);
+  })();
+}
+
+function decodePayload(decode: () => unknown, headers: Record<string, string>, type: string, topic: string): unknown {
+  try {
+    return decode();
+  } catch (err) {
+    throw payloadError(err, headers, type, topic);
   }
+}
+
+/** Unknown schema id (404) or bytes that do not decode: this record never will. Anything else may be transient. */
+function payloadError(err: unknown, headers: Record<string, string>, type: string, topic: string): unknown {
+  const status = (err as { status?: number }).status;
+  if (status === 404 || status === undefined && !(err as { code?: string }).code?.startsWith('E')) {
+    return new PoisonMessageError(`record ${headers.id} (${type}) on ${topic} does not decode: ${(err as Error).message}`, { cause: err });
+  }
+  return err;
+}
+
+function toMessage(decoded: unknown, headers: Record<string, string>, type: string, topic: string, partition: number, message: KafkaMessage): DecodedMessage {
   const payload = fromUnionValue(decoded, type);
   if (payload === undefined) {
     throw new PoisonMessageError(`record ${headers.id} on ${topic}: eventType header says ${type}, the payload is ${Object.keys(decoded as object).join(', ')}`);
