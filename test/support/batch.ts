@@ -96,6 +96,12 @@ export async function runningCount(batch: Batch): Promise<number> {
   return batch.ids.filter((id) => !TERMINAL.includes(now.get(id)?.status as InstanceStatus)).length;
 }
 
+/** How many of the sagas `ids` (of any saga) have ended. */
+export async function terminalCount(ids: readonly string[]): Promise<number> {
+  const now = await sagaRecords([...ids]);
+  return ids.filter((id) => TERMINAL.includes(now.get(id)?.status as InstanceStatus)).length;
+}
+
 export function countByState(outcomes: Outcomes): Record<string, number> {
   const byState: Record<string, number> = {};
   for (const s of outcomes.values()) byState[s.status] = (byState[s.status] ?? 0) + 1;

@@ -24,9 +24,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TimeoutError } from '../../core/errors.ts';
-import { checkDelivery, checkEffects, countByState, FAULT_DEADLINES_ENV, outcomeProblems, replayDifferences, runningCount, startBatch, startProbeSaga } from './batch.ts';
+import { checkDelivery, checkEffects, countByState, FAULT_DEADLINES_ENV, outcomeProblems, replayDifferences, runningCount, startBatch, startProbeSaga, terminalCount } from './batch.ts';
 import { checkDeploymentEffects, deploymentOutcomeProblems, startDeploymentBatch } from './deployment-batch.ts';
-import { crashAndRestart, FAULT_PROJECTS, faultTable, processExitWatch, ProcessorExitedError, writeFaultResults, type FaultRow, type FaultTarget } from './faults.ts';
+import { crashAndRestart, FAULT_PROJECTS, isClusterFault, killOne, faultTable, processExitWatch, ProcessorExitedError, writeFaultResults, type FaultRow, type FaultTarget } from './faults.ts';
 import { deliveryLines, whereStuck } from './diagnose.ts';
 import { startProcessors, stopProcessors, testProject, waitForConsumerGroups, waitForNoLag, waitForTerminal, waitForTerminalOrDeadline } from './saga.ts';
 
@@ -48,7 +48,15 @@ export const FAULT_TEST_TIMEOUT_MS = 2 * RECOVERY_MS + SETTLE_MS + NO_LAG_MS + D
 /** Trainings of 4 to 12 s: when the SIGKILL comes, most of the batch is still under way, spread over every step. */
 const TRAINING_MS = (i: number) => 4_000 + (i % 5) * 2_000;
 
-export function stackFaultSuite(options: { sagas: number; targets: readonly FaultTarget[]; writeResults: boolean }): void {
+export function stackFaultSuite(options: {
+  sagas: number;
+  targets: readonly FaultTarget[];
+  writeResults: boolean;
+  /** Results go to bench/results/faults-<date>-<suffix>.json and .md (default: faults-<date>). */
+  resultsSuffix?: string;
+  /** What the run did, for the results file, when it is not the stack fault suite. */
+  description?: string;
+}): void {
   const { sagas: SAGAS, targets } = options;
   const rows: FaultRow[] = [];
   const everySaga: string[] = [];
@@ -68,8 +76,14 @@ export function stackFaultSuite(options: { sagas: number; targets: readonly Faul
     afterAll(async () => {
       for (const file of FAULT_PROJECTS) await stopProcessors(file);
       if (rows.length === 0) return;
-      const meta = { date: new Date().toISOString().slice(0, 10), sagasPerFault: SAGAS + DEPLOYMENTS, elapsedMs: Date.now() - suiteStart, replayDifferences: replayDifferenceCount };
-      const files = options.writeResults ? writeFaultResults(rows, meta) : [];
+      const meta = {
+        date: new Date().toISOString().slice(0, 10),
+        sagasPerFault: SAGAS + DEPLOYMENTS,
+        elapsedMs: Date.now() - suiteStart,
+        replayDifferences: replayDifferenceCount,
+        ...(options.description ? { description: `${options.description} The suite took ${((Date.now() - suiteStart) / 60_000).toFixed(1)} min.` } : {}),
+      };
+      const files = options.writeResults ? writeFaultResults(rows, meta, options.resultsSuffix) : [];
       console.log(`\n${faultTable(rows)}\n\nreplayed vs live: ${replayDifferenceCount ?? 'not compared'} sagas differ${files.length ? `; written to ${files.join(', ')}` : ''}\n`);
     });
 
@@ -81,12 +95,17 @@ export function stackFaultSuite(options: { sagas: number; targets: readonly Faul
         everySaga.push(...batch.ids);
         const runningAtKill = await runningCount(batch);
 
-        // When the part is killed with SIGKILL mid-run and started again at once
-        const crash = await crashAndRestart(fault, RECOVERY_MS);
-
-        // Then the pipeline serves a new saga again: every group consumes, a probe saga completes
-        // (and no processor went down with the fault: every wait stops at once if one exits)
+        // When the part is killed with SIGKILL mid-run and started again at once — or, one part of
+        // several of a replicated stack, left down while the others take its work over
         const problems: string[] = [];
+        const outage = isClusterFault(fault) ? await killOne(fault) : undefined;
+        const crash: { killedAt: number; healthyMs: number | null } = outage ? { killedAt: outage.killedAt, healthyMs: null } : await crashAndRestart(fault, RECOVERY_MS);
+        const terminalAtKill = outage ? await terminalCount([...batch.ids, ...deployments.ids]) : 0;
+        if (outage) problems.push(...(await outage.takenOver(RECOVERY_MS)));
+
+        // Then the pipeline serves a new saga again (with a part still down: while it is down): every
+        // group consumes, a probe saga completes (and no processor went down with the fault: every
+        // wait stops at once if one exits)
         let recoveredMs: number | null = null;
         const recoverBy = Date.now() + RECOVERY_MS;
         try {
@@ -99,6 +118,13 @@ export function stackFaultSuite(options: { sagas: number; targets: readonly Faul
         } catch (err) {
           if (!(err instanceof TimeoutError || err instanceof ProcessorExitedError)) throw err;
           problems.push(`not recovered: ${err.message}`);
+        }
+        if (outage) {
+          // And the batch went on ending while the part was down; then the part is started again
+          const endedWhileDown = (await terminalCount([...batch.ids, ...deployments.ids])) - terminalAtKill;
+          console.log(`${fault}: ${endedWhileDown} sagas of the batch ended while it was down (${((Date.now() - outage.killedAt) / 1000).toFixed(1)} s)`);
+          if (endedWhileDown === 0) problems.push('no saga of the batch ended while the part was down');
+          crash.healthyMs = await outage.restart();
         }
 
         // And every saga of the batch ends, with the outcome it was meant to have

@@ -11,6 +11,9 @@ import { PROJECT_ROOT } from '../../core/config.ts';
 import { waitFor } from '../../core/wait.ts';
 import { COMPONENT_NAMES, type ComponentName } from '../../infra/stack/component.ts';
 import { Stack } from '../../infra/stack/stack.ts';
+import type { ConnectComponent } from '../../infra/stack/connect.ts';
+import type { KafkaComponent } from '../../infra/stack/kafka.ts';
+import { inspectDelivery } from '../../outbox-connector/delivery-health.ts';
 import { killProcessor, processorPlan, processorsStatus } from '../../processors/supervisor.ts';
 import { tail } from '../../infra/stack/processes.ts';
 import { SagalineError } from '../../core/errors.ts';
@@ -86,6 +89,121 @@ export async function crashAndRestart(target: FaultTarget, timeoutMs = 180_000):
   if (pid === undefined) throw new Error(`${target} was not running`);
   await stack.up((line) => process.stderr.write(`[fault ${target}] ${line}\n`));
   return { pid, killedAt, healthyMs: Date.now() - killedAt };
+}
+
+/**
+ * Faults of a replicated stack (test/faults/cluster/): one part of several is SIGKILLed and stays
+ * down while the others carry on — sagas must keep completing meanwhile — and is started again
+ * only after that. `broker-1-of-3`: the first Kafka node (every client's first bootstrap address);
+ * `connect-worker-of-2`: the Connect worker that runs the most outbox connector tasks, whose
+ * connectors must move to the other worker, each slot taken over there.
+ */
+export const CLUSTER_FAULTS = ['broker-1-of-3', 'connect-worker-of-2'] as const;
+export type ClusterFault = (typeof CLUSTER_FAULTS)[number];
+export const isClusterFault = (target: FaultTarget): target is ClusterFault => (CLUSTER_FAULTS as readonly string[]).includes(target);
+
+export interface Outage {
+  pid: number;
+  killedAt: number;
+  /** Waits until the others have taken over the killed part's work; resolves to what did not happen. */
+  takenOver(timeoutMs: number): Promise<string[]>;
+  /** Starts the killed part again; resolves once the whole component is healthy, to ms since the SIGKILL. */
+  restart(): Promise<number>;
+}
+
+interface WorkerTasks {
+  [connector: string]: { status: { tasks: { id: number; state: string; worker_id: string }[] } };
+}
+
+/** Every connector's tasks and the worker each runs on ("host:port"), asked of any worker that answers. */
+async function connectorTasks(): Promise<WorkerTasks> {
+  for (const url of config.connectUrls) {
+    try {
+      const res = await fetch(`${url}/connectors?expand=status`, { signal: AbortSignal.timeout(5_000) });
+      if (res.ok) return (await res.json()) as WorkerTasks;
+    } catch {
+      // that worker is down: ask the next
+    }
+  }
+  throw new Error(`no Connect worker answers (${config.connectUrls.join(', ')})`);
+}
+
+/** SIGKILLs one part of the replicated stack and leaves it down (see CLUSTER_FAULTS). */
+export async function killOne(target: ClusterFault): Promise<Outage> {
+  const stack = new Stack(config);
+  const log = (line: string) => process.stderr.write(`[fault ${target}] ${line}\n`);
+  const restart = async (killedAt: number) => {
+    await stack.up(log);
+    return Date.now() - killedAt;
+  };
+  if (target === 'broker-1-of-3') {
+    const kafka = stack.components.kafka as KafkaComponent;
+    const killedAt = Date.now();
+    const pid = await kafka.killNode(0);
+    if (pid === undefined) throw new Error('Kafka node 1 was not running');
+    return {
+      pid,
+      killedAt,
+      // Leadership moves once the controllers see the node gone; clients follow the new leaders.
+      takenOver: async (timeoutMs) => {
+        const admin = kafkaClient(config, 'fault-test-leaders').admin();
+        await admin.connect();
+        try {
+          const topics = (await admin.listTopics()).filter((t) => !t.startsWith('__'));
+          await waitFor('no partition led by the killed node', async () => {
+            const metadata = await admin.fetchTopicMetadata({ topics });
+            return metadata.topics.every((t) => t.partitions.every((p) => p.leader !== 1 && p.leader !== -1));
+          }, { timeoutMs, intervalMs: 500 });
+          return [];
+        } catch (err) {
+          return [`leadership did not leave the killed node: ${(err as Error).message}`];
+        } finally {
+          await admin.disconnect().catch(() => undefined);
+        }
+      },
+      restart: () => restart(killedAt),
+    };
+  }
+  const connect = stack.components.connect as ConnectComponent;
+  const urls = connect.workerUrls();
+  const before = await connectorTasks();
+  const load = urls.map((url) => Object.values(before).flatMap((c) => c.status.tasks).filter((t) => url.endsWith(`//${t.worker_id}`)).length);
+  const victim = load.indexOf(Math.max(...load));
+  const victimId = urls[victim]!.replace(/^https?:\/\//, '');
+  const connectors = Object.keys(before);
+  const killedAt = Date.now();
+  const pid = await connect.killWorker(victim);
+  if (pid === undefined) throw new Error(`Connect worker ${victim + 1} was not running`);
+  return {
+    pid,
+    killedAt,
+    // The group sees the worker gone after its session timeout; then every task runs on the other, and streams from its slot.
+    takenOver: async (timeoutMs) => {
+      try {
+        await waitFor(`every connector's tasks RUNNING off ${victimId}`, async () => {
+          const now = await connectorTasks().catch(() => undefined);
+          return now !== undefined && connectors.every((c) => {
+            const tasks = now[c]?.status.tasks ?? [];
+            return tasks.length > 0 && tasks.every((t) => t.state === 'RUNNING' && t.worker_id !== victimId);
+          });
+        }, { timeoutMs, intervalMs: 500 });
+      } catch (err) {
+        return [`connectors not moved: ${(err as Error).message} (${load[victim]} task(s) were on the killed worker)`];
+      }
+      // And each streams from its slot there: the delivery verdict (as `stack status` gives it) healthy again
+      let last: string[] = [];
+      try {
+        await waitFor('every moved connector delivering', async () => {
+          last = (await inspectDelivery(config).catch(() => [])).filter((d) => connectors.includes(d.connector) && !d.healthy).map((d) => `${d.connector}: ${d.state} (${d.detail ?? ''})`);
+          return last.length === 0;
+        }, { timeoutMs, intervalMs: 1_000 });
+        return [];
+      } catch {
+        return [`connectors moved but not delivering: ${last.join('; ')}`];
+      }
+    },
+    restart: () => restart(killedAt),
+  };
 }
 
 /** A process exited: a fault elsewhere must never take one down with it. */
