@@ -4,7 +4,7 @@
  * registry. The one way audit, replay, export and rebuild read history, so they all see the same
  * messages. It never commits offsets and deletes its throwaway consumer group afterwards.
  */
-import { Partitioners, type Kafka, type PartitionMetadata } from 'kafkajs';
+import { Partitioners, type Admin, type Kafka, type PartitionMetadata } from 'kafkajs';
 import { kafkaClient, registryClient } from '../core/clients.ts';
 import type { Config } from '../core/config.ts';
 import { PoisonMessageError, SagalineError, TimeoutError } from '../core/errors.ts';
@@ -57,37 +57,34 @@ export function partitionForKey(key: string, partitions: number): number {
   return partitioner({ topic: '', partitionMetadata, message: { key, value: null } });
 }
 
-async function offsetRanges(kafka: Kafka, topics: readonly string[], options: ReadLogOptions): Promise<Map<string, Range>> {
-  const admin = kafka.admin();
-  await admin.connect();
+/** The offset range to read of every selected partition, and each topic's partition count. */
+async function offsetRanges(admin: Admin, topics: readonly string[], options: ReadLogOptions): Promise<{ ranges: Map<string, Range>; partitionsOf: Map<string, number> }> {
   const ranges = new Map<string, Range>();
-  try {
-    const existing = new Set(await admin.listTopics());
-    for (const topic of topics) {
-      if (!existing.has(topic)) throw new SagalineError('TOPIC_NOT_FOUND', `topic ${topic} does not exist (run \`npx sagaline provision --config\`)`);
-      const offsets = await admin.fetchTopicOffsets(topic);
-      const wanted = options.sagaId === undefined ? undefined : partitionForKey(options.sagaId, offsets.length);
-      const starts = options.fromMs === undefined ? undefined : await admin.fetchTopicOffsetsByTimestamp(topic, options.fromMs);
-      // The first offset after `toMs`: where the range stops (the broker's time index finds it).
-      const stops = options.toMs === undefined ? undefined : await admin.fetchTopicOffsetsByTimestamp(topic, options.toMs + 1);
-      for (const p of offsets) {
-        if (wanted !== undefined && p.partition !== wanted) continue;
-        const key = `${topic}/${p.partition}`;
-        const low = BigInt(p.low);
-        const high = BigInt(p.high);
-        let from = starts ? BigInt(starts.find((s) => s.partition === p.partition)?.offset ?? p.high) : low;
-        if (options.startAt) from = maxBig(from, options.startAt.get(key) ?? low);
-        // fetchTopicOffsetsByTimestamp answers the high watermark when no record is that late.
-        let end = options.upTo ? (options.upTo.get(key) ?? 0n) : high;
-        if (stops) end = minBig(end, BigInt(stops.find((s) => s.partition === p.partition)?.offset ?? p.high));
-        const start = maxBig(from, low);
-        if (end > start) ranges.set(key, { start, end });
-      }
+  const partitionsOf = new Map<string, number>();
+  const existing = new Set(await admin.listTopics());
+  for (const topic of topics) {
+    if (!existing.has(topic)) throw new SagalineError('TOPIC_NOT_FOUND', `topic ${topic} does not exist (run \`npx sagaline provision --config\`)`);
+    const offsets = await admin.fetchTopicOffsets(topic);
+    partitionsOf.set(topic, offsets.length);
+    const wanted = options.sagaId === undefined ? undefined : partitionForKey(options.sagaId, offsets.length);
+    const starts = options.fromMs === undefined ? undefined : await admin.fetchTopicOffsetsByTimestamp(topic, options.fromMs);
+    // The first offset after `toMs`: where the range stops (the broker's time index finds it).
+    const stops = options.toMs === undefined ? undefined : await admin.fetchTopicOffsetsByTimestamp(topic, options.toMs + 1);
+    for (const p of offsets) {
+      if (wanted !== undefined && p.partition !== wanted) continue;
+      const key = `${topic}/${p.partition}`;
+      const low = BigInt(p.low);
+      const high = BigInt(p.high);
+      let from = starts ? BigInt(starts.find((s) => s.partition === p.partition)?.offset ?? p.high) : low;
+      if (options.startAt) from = maxBig(from, options.startAt.get(key) ?? low);
+      // fetchTopicOffsetsByTimestamp answers the high watermark when no record is that late.
+      let end = options.upTo ? (options.upTo.get(key) ?? 0n) : high;
+      if (stops) end = minBig(end, BigInt(stops.find((s) => s.partition === p.partition)?.offset ?? p.high));
+      const start = maxBig(from, low);
+      if (end > start) ranges.set(key, { start, end });
     }
-  } finally {
-    await admin.disconnect();
   }
-  return ranges;
+  return { ranges, partitionsOf };
 }
 
 const minBig = (a: bigint, b: bigint) => (a < b ? a : b);
@@ -95,12 +92,22 @@ const maxBig = (a: bigint, b: bigint) => (a > b ? a : b);
 
 export async function readLog(config: Config, options: ReadLogOptions): Promise<ReadLogResult> {
   const t0 = Date.now();
-  const topics = options.topics;
   const kafka = kafkaClient(config, 'sagaline-log-reader');
   const registry = registryClient(config);
   const log = createLogger(config, 'log-reader');
-  const remaining = await offsetRanges(kafka, topics, options);
-  const partitionsOf = await partitionCounts(kafka, topics);
+  // One admin connection for the whole read: the offsets before, the group's removal after.
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await read(kafka, admin, registry, log, t0, options);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function read(kafka: Kafka, admin: Admin, registry: ReturnType<typeof registryClient>, log: ReturnType<typeof createLogger>, t0: number, options: ReadLogOptions): Promise<ReadLogResult> {
+  const topics = options.topics;
+  const { ranges: remaining, partitionsOf } = await offsetRanges(admin, topics, options);
   log.debug({ sagaId: options.sagaId, ranges: Object.fromEntries([...remaining].map(([k, r]) => [k, `${r.start}-${r.end}`])) }, 'reading the event log');
   const total = Number([...remaining.values()].reduce((sum, r) => sum + (r.end - r.start), 0n));
   let messages = 0;
@@ -179,30 +186,15 @@ export async function readLog(config: Config, options: ReadLogOptions): Promise<
     ]).finally(() => clearTimeout(timer));
   } finally {
     await consumer.disconnect();
-    await deleteGroup(kafka, groupId);
+    await deleteGroup(admin, groupId);
   }
   return { messages, poison, total, elapsedMs: Date.now() - t0 };
 }
 
-async function partitionCounts(kafka: Kafka, topics: readonly string[]): Promise<Map<string, number>> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const { topics: meta } = await admin.fetchTopicMetadata({ topics: [...topics] });
-    return new Map(meta.map((t) => [t.name, t.partitions.length]));
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-async function deleteGroup(kafka: Kafka, groupId: string): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
+async function deleteGroup(admin: Admin, groupId: string): Promise<void> {
   try {
     await admin.deleteGroups([groupId]);
   } catch {
     // The group holds no offsets (nothing was committed); a leftover empty group expires on its own.
-  } finally {
-    await admin.disconnect();
   }
 }
