@@ -156,13 +156,19 @@ export function killProcessor(config: Config, project: Project, name: string): n
 }
 
 /** Waits until every group is Stable with a member: the processes consume. */
+/**
+ * Waits until every group is Stable with as many members as it is named in `groups` (a group named
+ * twice, by two instances, waits for both: the first to join makes the group Stable on its own).
+ */
 export async function waitForGroups(config: Config, groups: readonly string[], timeoutMs = 90_000, abortIf?: () => void): Promise<void> {
+  const expected = new Map<string, number>();
+  for (const g of groups) expected.set(g, (expected.get(g) ?? 0) + 1);
   const admin = kafkaClient(config, 'sagaline-readiness').admin();
   await admin.connect();
   try {
     await waitFor(
-      `consumer groups ${groups.join(', ')} to be Stable with members`,
-      async () => (await admin.describeGroups([...groups])).groups.every((g) => g.state === 'Stable' && g.members.length > 0),
+      `consumer groups ${[...expected].map(([g, n]) => (n > 1 ? `${g} (${n} members)` : g)).join(', ')} to be Stable with their members`,
+      async () => (await admin.describeGroups([...expected.keys()])).groups.every((g) => g.state === 'Stable' && g.members.length >= (expected.get(g.groupId) ?? 1)),
       { timeoutMs, intervalMs: 500, ...(abortIf ? { abortIf } : {}) },
     );
   } finally {
