@@ -1,20 +1,20 @@
 /**
- * The CLI on a saga of a user's own, from its config module: provision, run (participants and the
- * monitor as one process), start, status, list — and the refusals, each one clear line.
+ * The CLI on a saga of a user's own, from its config module: provision, run (participants and
+ * monitor in one process), start, status, list; the refusals, each one line.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../core/config.ts';
 import { waitFor } from '../core/wait.ts';
-import { freePorts, sagaline } from './support/cli.ts';
+import { completed, freePorts, sagaline } from './support/cli.ts';
 
 const CONFIG = 'test/fixtures/order-saga/sagaline.config.ts';
 let runner: ChildProcess;
 let runnerErr = '';
 let exited: number | null | undefined;
 
-/** A long-running `sagaline` command, its stderr collected; resolves once `ready` appears there. */
+/** A long-running `sagaline` command; resolves once `ready` is in its stderr. */
 async function background(args: string[], ready: string): Promise<{ child: ChildProcess; stop(): Promise<void> }> {
   const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'sagaline.js'), ...args], { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
@@ -60,10 +60,10 @@ describe('sagaline with --config: a saga of its user’s own', () => {
     const started = await sagaline(['start', 'order-fulfilment', '--config', CONFIG, '--tenant', 'cli-tenant', '--payload', JSON.stringify({ orderId: 'cli-1', amountCents: 999 }), '--json']);
     expect(started.code, started.stderr).toBe(0);
     const { sagaId } = JSON.parse(started.stdout) as { sagaId: string };
-    const status = await waitFor(`saga ${sagaId} to complete`, async () => {
+    const status = await completed(sagaId, CONFIG, () => runnerErr, waitFor(`saga ${sagaId} to complete`, async () => {
       const r = await sagaline(['status', sagaId, '--config', CONFIG, '--json']);
       return r.code === 0 && (JSON.parse(r.stdout) as { status: string }).status === 'Completed' ? JSON.parse(r.stdout) : undefined;
-    }, { timeoutMs: 60_000, intervalMs: 500 });
+    }, { timeoutMs: 60_000, intervalMs: 500 }));
     expect(status).toMatchObject({ sagaId, saga: 'order-fulfilment', version: 1, tenantId: 'cli-tenant' });
     const human = await sagaline(['status', sagaId, '--config', CONFIG]);
     expect(human.stdout).toMatch(new RegExp(`^saga ${sagaId} \\(order-fulfilment v1, tenant cli-tenant\\): Completed\\n`));
@@ -93,13 +93,13 @@ describe('sagaline with --config: a saga of its user’s own', () => {
       expect(created.status).toBe(201);
       const { sagaId } = (await created.json()) as { sagaId: string };
       expect(created.headers.get('location')).toBe(`/sagas/${sagaId}`);
-      const saga = await waitFor(`saga ${sagaId} to complete`, async () => {
+      const saga = await completed(sagaId, CONFIG, () => runnerErr, waitFor(`saga ${sagaId} to complete`, async () => {
         const r = await fetch(`${base}/${sagaId}`);
         const body = r.status === 200 ? ((await r.json()) as { status: string }) : undefined;
         return body?.status === 'Completed' ? body : undefined;
-      }, { timeoutMs: 60_000, intervalMs: 300 });
+      }, { timeoutMs: 60_000, intervalMs: 300 }));
       expect(saga).toMatchObject({ sagaId, saga: 'order-fulfilment', tenantId: 'http-tenant' });
-      // And at its Location, the same instance
+      // At its Location, the same instance
       expect(await (await fetch(`http://127.0.0.1:${port}/sagas/${sagaId}`)).json()).toMatchObject({ sagaId, saga: 'order-fulfilment', status: 'Completed' });
 
       const badField = await post({ tenantId: 't', payload: { orderId: 'x', amountCents: 'lots' } });

@@ -104,3 +104,19 @@ export async function isolatedStackEnv(stateDir: string): Promise<Record<string,
     SAGALINE_REGISTRY_MANAGEMENT_PORT: String(mgmt),
   };
 }
+
+/**
+ * Resolves as `wait` (a wait for `sagaId` to complete) does; if it fails, fails with what would
+ * explain why: the saga's status, the stack's delivery health and the last lines of the process
+ * that runs the saga's participants (`processLog`).
+ */
+export async function completed<T>(sagaId: string, configFile: string, processLog: () => string, wait: Promise<T>): Promise<T> {
+  try {
+    return await wait;
+  } catch (err) {
+    const status = await sagaline(['status', sagaId, '--config', configFile]);
+    const stack = await sagaline(['stack', 'status']);
+    const tail = processLog().split('\n').slice(-40).join('\n');
+    throw new Error(`${(err as Error).message}\n-- sagaline status:\n${status.stdout}${status.stderr}\n-- sagaline stack status:\n${stack.stdout}${stack.stderr}\n-- the participants' process, last lines:\n${tail}`, { cause: err });
+  }
+}
