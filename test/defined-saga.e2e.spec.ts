@@ -204,4 +204,20 @@ describe('a saga of its user’s own, on the real stack', () => {
     expect(v2.state.steps.NOTIFY?.result).toEqual({ channel: 'email' });
     expect(await business(inFlight)).toEqual({ charges: ['charged'], reservations: ['reserved'], shipments: [true] });
   });
+
+  it('given runners given only v1, when a v2 instance starts, then each participant parks its message naming v2 and goes on', async () => {
+    for (const r of running.splice(0).reverse()) await r.stop();
+    running.push(await runSagaMonitor([orderFulfilment], { config, schemas: ORDER_SCHEMAS, logger }));
+    for (const p of ORDER_PARTICIPANTS) running.push(await runParticipant(p, { config, schemas: ORDER_SCHEMAS, logger }));
+    const both = [orderFulfilment, orderFulfilmentV2];
+    await provisionSagas(config, { sagas: both, participants: [...ORDER_PARTICIPANTS, ...ORDER_PARTICIPANTS_V2], schemas: ORDER_SCHEMAS });
+    clientV2 ??= await sagaClient(both, { config, schemas: ORDER_SCHEMAS });
+    const v2 = await clientV2.start(orderFulfilmentV2, { orderId: uniqueName('order'), amountCents: 300 }, { tenantId: tenant });
+    for (const pool of ['payments', 'warehouse', 'shipping'] as const) {
+      const parked = await waitFor(`${pool} to park it`, async () => (await rows(pool, 'select last_error e from sagaline_deferred where saga_id = $1', v2)).map((r) => r.e).at(0), { timeoutMs: 60_000 });
+      expect(parked).toMatch(/^not retried: saga order-fulfilment v2 is not among the versions this runner was given \(v1\)/);
+    }
+    expect(await business(v2)).toEqual({ charges: [], reservations: [], shipments: [] });
+    expect((await ended(await place())).status).toBe('Completed');
+  });
 });

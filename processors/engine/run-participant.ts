@@ -231,7 +231,14 @@ async function foldOnly(shell: Shell, messages: readonly DecodedMessage[]): Prom
       stored = shell.views.get(sagaId) ?? EMPTY_VIEW;
       read.set(sagaId, stored.rev);
     }
-    const f = fold(shell, message, stored);
+    let f: Folded;
+    try {
+      f = fold(shell, message, stored);
+    } catch {
+      // A message this service cannot fold (an instance of a version it was not given): the
+      // transactional path parks it with its error, alone, and the partition moves on.
+      return false;
+    }
     if (f.asksForWork) return false;
     if (f.evolution.ignored) shell.log.debug({ sagaId, messageId: message.metadata.messageId, type: message.type, ignored: f.evolution.ignored }, 'message changed nothing');
     folded.set(sagaId, f.view);
