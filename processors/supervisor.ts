@@ -155,7 +155,6 @@ export function killProcessor(config: Config, project: Project, name: string): n
   return pid;
 }
 
-/** Waits until every group is Stable with a member: the processes consume. */
 /**
  * Waits until every group is Stable with as many members as it is named in `groups` (a group named
  * twice, by two instances, waits for both: the first to join makes the group Stable on its own).
