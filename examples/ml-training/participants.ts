@@ -171,6 +171,8 @@ export const TRAINING_DDL = [
      started_at  timestamptz not null default now(),
      finish_at   timestamptz,
      finished_at timestamptz)`,
+  // The poll below looks only at running jobs: without this index it reads every job ever run, 40 times a second.
+  `create index if not exists training_jobs_due on training_jobs (finish_at) where status = 'running'`,
 ];
 
 /**
