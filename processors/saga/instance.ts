@@ -80,11 +80,12 @@ export function isTerminal(status: InstanceStatus): boolean {
   return TERMINAL.includes(status);
 }
 
+const ignored = (state: InstanceState | undefined, why: string): Evolution => ({ state, commands: [], ignored: why });
+
 export function evolveInstance(definition: SagaDefinition, state: InstanceState | undefined, message: InstanceMessage): Evolution {
-  const ignore = (why: string): Evolution => ({ state, commands: [], ignored: why });
 
   if (state === undefined) {
-    if (message.type !== definition.startedBy) return ignore(`no instance ${message.sagaId} yet, and ${message.type} does not start ${definition.name}`);
+    if (message.type !== definition.startedBy) return ignored(state, `no instance ${message.sagaId} yet, and ${message.type} does not start ${definition.name}`);
     const started: InstanceState = {
       sagaId: message.sagaId,
       saga: definition.name,
@@ -97,28 +98,28 @@ export function evolveInstance(definition: SagaDefinition, state: InstanceState 
     };
     return advance(definition, started, message.at);
   }
-  if (message.type === definition.startedBy) return ignore(`${message.sagaId} has already started`);
+  if (message.type === definition.startedBy) return ignored(state, `${message.sagaId} has already started`);
 
   const engine = engineMessage(definition, message);
   const role = engine ?? definition.messages.get(message.type);
-  if (role === undefined || role.kind === 'start') return ignore(`${message.type} is not a message of ${definition.name}`);
+  if (role === undefined || role.kind === 'start') return ignored(state, `${message.type} is not a message of ${definition.name}`);
   const step = definition.steps.find((s) => s.name === role.step) as DefinedStep;
   const current = state.steps[step.name] as StepState;
 
   if (role.kind === 'succeeded' && current.timedOut && current.status === 'failed') return lateSuccess(definition, state, step, current, message);
   // An ended saga still hears how the undoing of a late success went; nothing else moves it.
   const undoing = current.status === 'compensating' && (role.kind === 'compensated' || role.kind === 'compensationFailed');
-  if (isTerminal(state.status) && !undoing) return ignore(`${message.sagaId} has ended (${state.status})`);
+  if (isTerminal(state.status) && !undoing) return ignored(state, `${message.sagaId} has ended (${state.status})`);
 
   switch (role.kind) {
     case 'succeeded': {
-      if (current.status !== 'running') return ignore(`${step.name} is ${current.status}, not waiting for ${message.type}`);
+      if (current.status !== 'running') return ignored(state, `${step.name} is ${current.status}, not waiting for ${message.type}`);
       const next = withStep(state, step.name, { ...current, status: 'succeeded', attempts: current.attempts + 1, endedAt: message.at, result: message.payload });
       return advance(definition, { ...next, succeededInOrder: [...state.succeededInOrder, step.name] }, message.at);
     }
     case 'failed':
     case 'timedOut': {
-      if (current.status !== 'running') return ignore(`${step.name} is ${current.status}, not waiting for an answer`);
+      if (current.status !== 'running') return ignored(state, `${step.name} is ${current.status}, not waiting for an answer`);
       const reason = message.reason ?? (role.kind === 'timedOut' ? `${step.name} did not answer within ${step.deadlineMs} ms` : `${message.type}`);
       const timedOut = role.kind === 'timedOut';
       const failed = withStep(state, step.name, { ...current, status: 'failed', attempts: current.attempts + (timedOut ? 0 : 1), endedAt: message.at, reason, ...(timedOut ? { timedOut } : {}) });
@@ -130,12 +131,12 @@ export function evolveInstance(definition: SagaDefinition, state: InstanceState 
       return advance(definition, compensating, message.at);
     }
     case 'compensated': {
-      if (current.status !== 'compensating') return ignore(`${step.name} is ${current.status}, not being undone`);
+      if (current.status !== 'compensating') return ignored(state, `${step.name} is ${current.status}, not being undone`);
       const undone = withStep(state, step.name, { ...current, status: 'compensated', endedAt: message.at });
       return isTerminal(state.status) ? { state: undone, commands: [] } : advance(definition, undone, message.at);
     }
     case 'compensationFailed': {
-      if (current.status !== 'compensating') return ignore(`${step.name} is ${current.status}, not being undone`);
+      if (current.status !== 'compensating') return ignored(state, `${step.name} is ${current.status}, not being undone`);
       const reason = message.reason ?? `undoing ${step.name} failed`;
       return { state: { ...withStep(state, step.name, { ...current, status: 'failed', reason }), status: 'Failed', endedAt: state.endedAt ?? message.at, reason: `compensation of ${step.name} failed: ${reason}` }, commands: [] };
     }
@@ -176,13 +177,19 @@ function withStep(state: InstanceState, name: string, step: StepState): Instance
   return { ...state, steps: { ...state.steps, [name]: step } };
 }
 
-const statusesOf = (state: InstanceState): Record<string, StepStatus> => Object.fromEntries(Object.entries(state.steps).map(([n, s]) => [n, s.status]));
+/** Each step's status by name (a plain loop: this runs for nearly every message a replay folds). */
+function statusesOf(state: InstanceState): Record<string, StepStatus> {
+  const out: Record<string, StepStatus> = {};
+  for (const name in state.steps) out[name] = (state.steps[name] as StepState).status;
+  return out;
+}
 
 /** After a change: start what may run, or finish, or undo the next step. */
 function advance(definition: SagaDefinition, state: InstanceState, at: string): Evolution {
   if (state.status === 'Running') {
-    if (isCompleted(definition, statusesOf(state))) return { state: { ...state, status: 'Completed', endedAt: at }, commands: [] };
-    const runnable = runnableSteps(definition, statusesOf(state));
+    const statuses = statusesOf(state);
+    if (isCompleted(definition, statuses)) return { state: { ...state, status: 'Completed', endedAt: at }, commands: [] };
+    const runnable = runnableSteps(definition, statuses);
     let next = state;
     for (const s of runnable) next = withStep(next, s.name, { ...(next.steps[s.name] as StepState), status: 'running', startedAt: at });
     return { state: next, commands: runnable.map((s) => ({ kind: 'run', step: s.name, owner: s.owner })) };
