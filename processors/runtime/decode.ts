@@ -28,9 +28,11 @@ export interface DecodedMessage<T extends string = string, P = unknown> {
 
 export function headerStrings(headers: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers ?? {})) {
+  // A plain loop, no entries array: every record read passes through here.
+  for (const k in headers) {
+    const v = headers[k];
     const first = Array.isArray(v) ? v[0] : v;
-    if (first !== undefined && first !== null) out[k] = first.toString();
+    if (first !== undefined && first !== null) out[k] = typeof first === 'string' ? first : first.toString();
   }
   return out;
 }
@@ -73,7 +75,15 @@ export function decodeMessage(registry: SchemaRegistry, topic: string, partition
   const headers = headerStrings(message.headers);
   const { type, schemaId } = checkEnvelope(topic, headers, message.value, topics);
   const known = writerSchemas.get(registry)?.get(schemaId);
-  if (known) return toMessage(decodePayload(() => known.fromBuffer((message.value as Buffer).subarray(HEADER_LENGTH)), headers, type, topic), headers, type, topic, partition, message);
+  if (known) {
+    let decoded: unknown;
+    try {
+      decoded = known.fromBuffer((message.value as Buffer).subarray(HEADER_LENGTH));
+    } catch (err) {
+      throw payloadError(err, headers, type, topic);
+    }
+    return toMessage(decoded, headers, type, topic, partition, message);
+  }
   return (async () => {
     let decoded: unknown;
     try {
@@ -86,14 +96,6 @@ export function decodeMessage(registry: SchemaRegistry, topic: string, partition
     writerSchemas.get(registry)!.set(schemaId, schema);
     return toMessage(decoded, headers, type, topic, partition, message);
   })();
-}
-
-function decodePayload(decode: () => unknown, headers: Record<string, string>, type: string, topic: string): unknown {
-  try {
-    return decode();
-  } catch (err) {
-    throw payloadError(err, headers, type, topic);
-  }
 }
 
 /** Unknown schema id (404) or bytes that do not decode: this record never will. Anything else may be transient. */
