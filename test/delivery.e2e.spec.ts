@@ -21,6 +21,7 @@ import { consumeUntil, endOffsets, type Received } from './support/consume.ts';
 import { config, createTestDatabase, startDelivery, uniqueName, type Delivery, type TestDatabase } from './support/fixtures.ts';
 import { anyMessage as anyMessageOf, messageTypeAt as typeAt, provisionedMessages, seededRandom } from './support/messages.ts';
 import { waitFor } from '../core/wait.ts';
+import { ConfigError } from '../core/errors.ts';
 
 const SAGAS = 100;
 const MESSAGES_PER_SAGA = 10;
@@ -189,6 +190,43 @@ describe.each(['debezium', 'polling'] as RelayMode[])('delivery through %s', (mo
     expect(dead[0]!.headers['dlq.error']).toMatch(/not in the Confluent wire format/);
     expect(dead[1]!.headers['dlq.error']).toMatch(/does not decode/);
     for (const d of dead) expect(d.headers).toMatchObject({ 'dlq.source.topic': topic, 'dlq.error.code': 'POISON_MESSAGE', eventType: type });
+  });
+  it('given a handler that throws a TypeError, then an error marked not retriable, when the consumer reads a record, then the record comes again after each and is handled, not left behind a stopped consumer', async () => {
+    // Given one valid record, and a batch handler that fails the first two times it is called
+    const sagaId = uniqueName('failing');
+    const type = 'OrderShipped';
+    const topic = (topicOfMessage(type) as { name: string }).name;
+    const message = anyMessage(type, sagaId);
+    await inTransaction(db.pool, async (c) => void (await writer.publish(c, message)), 'commit');
+    const failures = [new TypeError('a bug in a handler'), new ConfigError('an error marked not retriable')];
+    const calls: string[] = [];
+    const handled: DecodedMessage[] = [];
+
+    // When the decoding consumer reads it
+    const consumer = await runDecodingConsumer({
+      kafka: (await import('../core/clients.ts')).kafkaClient(config, uniqueName('failing')),
+      registry: registryClient(config),
+      groupId: uniqueName('failing-group'),
+      topics: [topic],
+      catalogue: messages.catalogue,
+      log: createLogger({ logLevel: 'silent' }, 'test'),
+      handleBatch: async (batch) => {
+        const mine = batch.filter((m) => m.metadata.sagaId === sagaId);
+        if (mine.length === 0) return;
+        const failure = failures[calls.length];
+        calls.push(failure ? failure.name : 'handled');
+        if (failure) throw failure;
+        handled.push(...mine);
+      },
+    });
+    try {
+      // Then, after both failures, the record is handled once
+      await waitFor(`${type} of ${sagaId} to be handled after two failures`, () => handled.length > 0, { timeoutMs: 60_000 });
+      expect(calls).toEqual(['TypeError', 'ConfigError', 'handled']);
+      expect(handled.map((m) => m.metadata.messageId)).toEqual([message.metadata.messageId]);
+    } finally {
+      await consumer.stop();
+    }
   });
 });
 

@@ -7,7 +7,7 @@
  */
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Partitioners, type Consumer, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
-import { PoisonMessageError } from '../../core/errors.ts';
+import { PoisonMessageError, SagalineError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import { deadLetterTopicFor } from '../../topics/catalogue.ts';
 import { decodeMessage, headerStrings, type DecodedMessage, type TopicMessages } from './decode.ts';
@@ -82,6 +82,18 @@ export function poisonLogFields(topic: string, partition: number, message: Kafka
   return { topic, partition, offset: message.offset, messageId: headers.id ?? null, sagaId: headers.sagaId ?? message.key?.toString() ?? null };
 }
 
+/**
+ * A handler's error as kafkajs must see it: retriable. kafkajs gives up for good on a TypeError (or
+ * any error marked not retriable) thrown by a handler: the consumer stops while the process lives on,
+ * and nothing is consumed any more — a stall nobody is told about. Wrapped, the batch is tried again
+ * with backoff and, after kafkajs's retries, the consumer restarts, as for any transient failure.
+ */
+export class HandlerFailedError extends SagalineError {
+  constructor(cause: unknown) {
+    super('HANDLER_FAILED', `handling failed: ${(cause as Error)?.message ?? String(cause)}`, { cause, retriable: true });
+  }
+}
+
 export async function runDecodingConsumer(options: DecodingConsumerOptions): Promise<RunningConsumer> {
   const consumer = options.kafka.consumer({
     groupId: options.groupId,
@@ -110,6 +122,14 @@ export async function runDecodingConsumer(options: DecodingConsumerOptions): Pro
       throw err;
     }
   };
+  // Every failure is logged where it happens; what kafkajs then does is logged from its events.
+  const failed = (err: unknown, topic: string, partition: number, count: number): HandlerFailedError => {
+    options.log.error({ err: (err as Error)?.message ?? String(err), stack: (err as Error)?.stack, topic, partition, messages: count }, 'handling failed; the messages come again after a backoff');
+    return err instanceof HandlerFailedError ? err : new HandlerFailedError(err);
+  };
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    options.log.error({ err: payload.error.message, restart: payload.restart, group: payload.groupId }, payload.restart ? 'consumer crashed; kafkajs restarts it' : 'consumer crashed and is not restarted');
+  });
   const { handle, handleBatch } = options;
   if ((handle === undefined) === (handleBatch === undefined)) throw new Error('runDecodingConsumer: give exactly one of handle and handleBatch');
   if (handle) {
@@ -118,7 +138,11 @@ export async function runDecodingConsumer(options: DecodingConsumerOptions): Pro
       eachMessage: async ({ topic, partition, message }) => {
         const decoded = await decodeOrPoison(topic, partition, message);
         if (decoded instanceof PoisonMessageError) return deadLetter(decoded, topic, partition, message);
-        await handle(decoded);
+        try {
+          await handle(decoded);
+        } catch (err) {
+          throw failed(err, topic, partition, 1);
+        }
       },
     });
   } else if (handleBatch) {
@@ -133,7 +157,13 @@ export async function runDecodingConsumer(options: DecodingConsumerOptions): Pro
         let last: string | undefined;
         // Handles what has been gathered, then moves the partition's position past it.
         const flush = async (): Promise<void> => {
-          if (chunk.length > 0) await handleBatch(chunk);
+          if (chunk.length > 0) {
+            try {
+              await handleBatch(chunk);
+            } catch (err) {
+              throw failed(err, topic, partition, chunk.length);
+            }
+          }
           if (last !== undefined) resolveOffset(last);
           chunk = [];
           last = undefined;
