@@ -57,6 +57,13 @@ describe('loadConfig', () => {
     expect(config.stack.ports.postgres).not.toBe(5432); // the machine's own Postgres is not ours
   });
 
+  it('given no batch size for Debezium, then the connector template\'s stands; given one, it is taken; given one Debezium\'s queue cannot hold, it is refused by name', () => {
+    expect(loadConfig({}).debeziumMaxBatchSize).toBeUndefined();
+    expect(loadConfig({ SAGALINE_DEBEZIUM_MAX_BATCH_SIZE: '2048' }).debeziumMaxBatchSize).toBe(2048);
+    expect(() => loadConfig({ SAGALINE_DEBEZIUM_MAX_BATCH_SIZE: '8192' })).toThrow(/SAGALINE_DEBEZIUM_MAX_BATCH_SIZE must be below Debezium's queue size 8192/);
+    expect(() => loadConfig({ SAGALINE_DEBEZIUM_MAX_BATCH_SIZE: '0' })).toThrow(ConfigError);
+  });
+
   it('puts the HTTP API and the processors\' metrics on loopback ports, movable by variables', () => {
     expect(loadConfig({}).api).toEqual({ host: '127.0.0.1', port: DEFAULTS.apiPort });
     expect(loadConfig({}).processorMetricsPortBase).toBe(DEFAULTS.processorMetricsPortBase);

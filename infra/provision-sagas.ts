@@ -142,7 +142,9 @@ export async function provisionSagas(config: Config, input: SagaProvisionInput, 
   const connectors: OutboxConnectorHandle[] = [];
   // With the polling relay, `sagaline relay` publishes the outboxes: no connector, no slot.
   for (const d of config.relay === 'debezium' ? connectorDefinitions : []) {
-    const handle = await ensureOutboxConnector(config.connectUrls, databaseUrlFor(config, d.database), renderConnectorConfig(d, config.connectDatabaseUrl));
+    const rendered = renderConnectorConfig(d, config.connectDatabaseUrl);
+    if (config.debeziumMaxBatchSize !== undefined) rendered.config['max.batch.size'] = String(config.debeziumMaxBatchSize);
+    const handle = await ensureOutboxConnector(config.connectUrls, databaseUrlFor(config, d.database), rendered);
     connectors.push(handle);
     if (handle.change !== 'unchanged') log(`connector ${handle.name}: ${handle.change}; slot ${handle.slotName} active`);
   }
