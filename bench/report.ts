@@ -26,6 +26,7 @@ export function headline(r: Pick<BenchResults, 'sagas' | 'ratios' | 'delivery'>)
     out['completed sagas/s at saturation'] = r.sagas.saturation.completedPerSec;
     for (const run of r.sagas.scaleOut ?? []) out[`completed sagas/s at saturation, ${run.instances} instances per process`] = run.completedPerSec;
     out['messages per saga'] = r.sagas.messagesPerSaga;
+    if (r.sagas.warmup) out[`latency p50 ms at ${r.sagas.warmup.offeredPerSec} sagas/s, first seconds after start`] = r.sagas.warmup.latency.p50Ms;
     for (const run of r.sagas.rates) {
       out[`latency p50 ms at ${run.offeredPerSec} sagas/s`] = run.latency.p50Ms;
       out[`latency p99 ms at ${run.offeredPerSec} sagas/s`] = run.latency.p99Ms;
@@ -92,9 +93,10 @@ export function markdown(r: BenchResults): string {
   }
   if (r.sagas) {
     lines.push('', '## End-to-end sagas: request to final event', '', '| load | sagas | outcomes | completed sagas/s | p50 ms | p95 ms | p99 ms |', '|---|---:|---|---:|---:|---:|---:|');
-    for (const run of [...r.sagas.rates, r.sagas.saturation, ...(r.sagas.scaleOut ?? [])] as SagaRun[]) {
+    const warmup = r.sagas.warmup ?? null;
+    for (const run of [...(warmup ? [warmup] : []), ...r.sagas.rates, r.sagas.saturation, ...(r.sagas.scaleOut ?? [])] as SagaRun[]) {
       const outcomes = Object.entries(run.byState).map(([s, n]) => `${s} ${n}`).join(', ');
-      const label = `${rateLabel(run.offeredPerSec, 'saga')}${(run.instances ?? 1) > 1 ? `, ${run.instances} instances per process` : ''}`;
+      const label = `${rateLabel(run.offeredPerSec, 'saga')}${(run.instances ?? 1) > 1 ? `, ${run.instances} instances per process` : ''}${run === warmup ? `, first ${(r.settings.sagas as { warmupSeconds?: number } | undefined)?.warmupSeconds ?? '?'} s after the processes started (warm-up)` : ''}`;
       lines.push(`| ${label} | ${run.sagas} | ${outcomes} | ${fmt(run.completedPerSec)} | ${fmt(run.latency.p50Ms)} | ${fmt(run.latency.p95Ms)} | ${fmt(run.latency.p99Ms)} |`);
     }
   }

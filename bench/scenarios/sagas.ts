@@ -24,6 +24,12 @@ export interface SagaSettings {
   /** Offered rates (sagas/s), each held for `rateSeconds`. */
   rates: number[];
   rateSeconds: number;
+  /**
+   * Sagas at the highest offered rate for this long right after the processes start, before the
+   * measured runs: a process's first seconds (cold JIT, new database connections) are reported on
+   * their own, not mixed into the steady-state figures.
+   */
+  warmupSeconds: number;
   /** Concurrent requesters at saturation. */
   requesters: number;
   drainTimeoutMs: number;
@@ -46,6 +52,8 @@ export interface SagaResult {
   /** Messages in the log of one completed saga: converts sagas/s into messages/s. */
   messagesPerSaga: number;
   saturation: SagaRun;
+  /** The first seconds after the processes started (SagaSettings.warmupSeconds), reported apart. */
+  warmup: SagaRun | null;
   rates: SagaRun[];
   /** Saturation again with more instances of every process (measureScaleOut). */
   scaleOut: SagaRun[];
@@ -108,6 +116,13 @@ export function summarizeSagas(finals: InstanceState[], offeredPerSec: number | 
 }
 
 export async function measureSagas(s: SagaSettings, log: (line: string) => void = () => undefined): Promise<SagaResult> {
+  let warmup: SagaRun | null = null;
+  const top = Math.max(...s.rates);
+  if (s.warmupSeconds > 0 && s.rates.length > 0) {
+    const { completedIds: _, ...w } = await run(Math.max(1, Math.round(top * s.warmupSeconds)), top, s.requesters, s.drainTimeoutMs, 1);
+    log(`sagas: warm-up, ${top}/s for ${s.warmupSeconds} s after the processes started → ${JSON.stringify(w.byState)}, latency p50 ${w.latency.p50Ms} ms, p99 ${w.latency.p99Ms} ms`);
+    warmup = w;
+  }
   const rates: SagaRun[] = [];
   for (const rate of s.rates) {
     const r = await run(Math.max(1, Math.round(rate * s.rateSeconds)), rate, s.requesters, s.drainTimeoutMs, 1);
@@ -121,7 +136,7 @@ export async function measureSagas(s: SagaSettings, log: (line: string) => void 
   const sample = completedIds[0];
   const sources = historySources(await testProject());
   const messagesPerSaga = sample ? (await readLog(config, { topics: [...sources.sagas.keys()], catalogue: sources.catalogue, sagaId: sample, onMessage: () => undefined, timeoutMs: 60_000 })).messages : 0;
-  return { scenario: 'sagas', messagesPerSaga, saturation, rates, scaleOut: [] };
+  return { scenario: 'sagas', messagesPerSaga, saturation, warmup, rates, scaleOut: [] };
 }
 
 /** Saturation with `instances` processes per service and for the monitor (already running). */
