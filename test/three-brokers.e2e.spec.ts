@@ -1,22 +1,22 @@
 /**
- * The three-broker path (in `npm run test:faults`; not yet stable enough for `npm test`, where it
- * failed under the load of a full fresh-clone run): a Kafka cluster of three KRaft nodes (what
+ * The three-broker path, short run for every `npm test` (sagas on a replicated stack under faults are
+ * `npm run test:faults`, test/faults/cluster/): a Kafka cluster of three KRaft nodes (what
  * `stack up --brokers 3` starts) on ports and a state directory of its own, beside the test stack.
  * Provisioning finds three brokers and creates a saga topic with three replicas and
  * `min.insync.replicas` 2; an idempotent producer writing with acks=all keeps writing, and a consumer
  * keeps reading, while one node is SIGKILLed; the node comes back and rejoins the ISR.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners, type Consumer } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../core/config.ts';
-import { waitFor } from '../../core/wait.ts';
-import { ensureArtifacts, type Artifacts } from '../../infra/stack/artifacts.ts';
-import { KafkaComponent } from '../../infra/stack/kafka.ts';
-import { EVENT_LOG_PARTITIONS, RETAIN_FOREVER } from '../../topics/catalogue.ts';
-import { provisionTopics } from '../../topics/provision.ts';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../core/config.ts';
+import { waitFor } from '../core/wait.ts';
+import { ensureArtifacts, type Artifacts } from '../infra/stack/artifacts.ts';
+import { KafkaComponent } from '../infra/stack/kafka.ts';
+import { EVENT_LOG_PARTITIONS, RETAIN_FOREVER } from '../topics/catalogue.ts';
+import { provisionTopics } from '../topics/provision.ts';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'sagaline-three-brokers-'));
 const config = loadConfig({
@@ -56,6 +56,16 @@ describe('a three-broker Kafka cluster', () => {
       return true;
     }, { timeoutMs: 60_000, intervalMs: 500 });
   }, 180_000);
+
+  // A failure says what the nodes were doing: the end of each node's log.
+  afterEach(({ task }) => {
+    if (task.result?.state !== 'fail') return;
+    const logs = join(stateDir, 'logs');
+    for (const file of existsSync(logs) ? readdirSync(logs) : []) {
+      const tail = readFileSync(join(logs, file), 'utf8').trimEnd().split('\n').slice(-40).join('\n');
+      process.stderr.write(`--- ${file} (last 40 lines) ---\n${tail}\n`);
+    }
+  });
 
   afterAll(async () => {
     await consumer?.disconnect().catch(() => undefined);
