@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { reportError } from './output.ts';
 import { stackCommand } from './stack-command.ts';
+import { imagesCommand } from './images-command.ts';
 import { provisionCommand } from './provision-command.ts';
 import { codegenCommand } from './codegen-command.ts';
 import { outboxCommand } from './outbox-command.ts';
@@ -17,6 +18,7 @@ const program = new Command('sagaline')
   .description('Event-sourced pipeline for distributed transactions: Postgres outbox → Debezium → Kafka → choreographed sagas')
   .showHelpAfterError()
   .addCommand(stackCommand())
+  .addCommand(imagesCommand())
   .addCommand(provisionCommand())
   .addCommand(codegenCommand())
   .addCommand(relayCommand())

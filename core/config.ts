@@ -305,7 +305,7 @@ export function loadConfig(env: Env = process.env): Config {
     registry: port(env, 'SAGALINE_REGISTRY_PORT', DEFAULTS.registryPort),
     registryManagement: port(env, 'SAGALINE_REGISTRY_MANAGEMENT_PORT', DEFAULTS.registryManagementPort),
   };
-  const api = { host: DEFAULTS.apiHost, port: port(env, 'SAGALINE_API_PORT', DEFAULTS.apiPort) };
+  const api = { host: env.SAGALINE_API_HOST || DEFAULTS.apiHost, port: port(env, 'SAGALINE_API_PORT', DEFAULTS.apiPort) };
   const processorMetricsPortBase = port(env, 'SAGALINE_METRICS_PORT_BASE', DEFAULTS.processorMetricsPortBase);
   const seen = new Map<number, string>();
   for (const [name, value] of Object.entries({ ...ports, api: api.port })) {
