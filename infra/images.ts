@@ -7,7 +7,8 @@
  * keeps the environment contract of the official image it stands in for, so infra/docker-compose.yml
  * runs with either set (its SAGALINE_*_IMAGE variables choose).
  */
-import { cpSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT, type Config, type Versions } from '../core/config.ts';
@@ -73,8 +74,26 @@ export async function dockerEngine(): Promise<string> {
 }
 
 export async function imageExists(tag: string): Promise<boolean> {
-  const res = await run('docker', ['image', 'inspect', '--format', '{{.Id}}', tag]).catch(() => ({ code: 1 }));
-  return res.code === 0;
+  return (await builtFrom(tag)) !== undefined;
+}
+
+/** The label an image carries: a hash of the files it was built from (infra/docker/<image>/). */
+const CONTEXT_LABEL = 'sagaline.context';
+
+/** The context hash an image was built from ('' for an image without one), or undefined when it does not exist. */
+async function builtFrom(tag: string): Promise<string | undefined> {
+  const res = await run('docker', ['image', 'inspect', '--format', `{{index .Config.Labels "${CONTEXT_LABEL}"}}`, tag]).catch(() => ({ code: 1, stdout: '' }));
+  return res.code === 0 ? res.stdout.trim().replace('<no value>', '') : undefined;
+}
+
+/** A hash of an image's Dockerfile and scripts (Connect's includes Kafka's: it is built on it). */
+export function contextHash(image: ImageName): string {
+  const hash = createHash('sha256');
+  for (const name of image === 'connect' ? ['kafka', 'connect'] : [image]) {
+    const dir = join(PROJECT_ROOT, 'infra', 'docker', name);
+    for (const file of readdirSync(dir).sort()) hash.update(`${name}/${file}\0`).update(readFileSync(join(dir, file))).update('\0');
+  }
+  return hash.digest('hex').slice(0, 16);
 }
 
 /** A minimal Debian 12 root file system from Debian's mirror, imported as LOCAL_BASE. */
@@ -124,7 +143,7 @@ export async function buildImages(config: Config, options: BuildOptions = {}): P
   const contexts = join(config.stack.stateDir, 'images');
   const built: BuiltImage[] = [];
   for (const image of order) {
-    if (image === 'kafka' && !wanted.includes('kafka') && (await imageExists(tags.kafka))) continue;
+    if (image === 'kafka' && !wanted.includes('kafka') && (await builtFrom(tags.kafka)) === contextHash('kafka')) continue;
     const t0 = Date.now();
     const ctx = join(contexts, image);
     rmSync(ctx, { recursive: true, force: true });
@@ -153,7 +172,7 @@ export async function buildImages(config: Config, options: BuildOptions = {}): P
       cpSync(process.execPath, join(ctx, 'node'));
     }
     progress(`${image}: building ${tags[image]} on ${base}…`);
-    await docker(['build', '-q', ...buildArgs.flatMap((a) => ['--build-arg', a]), '-t', tags[image], ctx], `building ${tags[image]}`);
+    await docker(['build', '-q', ...buildArgs.flatMap((a) => ['--build-arg', a]), '--label', `${CONTEXT_LABEL}=${contextHash(image)}`, '-t', tags[image], ctx], `building ${tags[image]}`);
     rmSync(ctx, { recursive: true, force: true });
     const seconds = Math.round((Date.now() - t0) / 100) / 10;
     progress(`${image}: ${tags[image]} (${seconds} s)`);
@@ -173,4 +192,15 @@ export function writeComposeEnv(config: Config): string {
   mkdirSync(config.stack.stateDir, { recursive: true });
   writeFileSync(file, composeEnv(config.versions));
   return file;
+}
+
+/** Builds those of `images` not built yet, or built from other Dockerfiles than these (a test's or a harness's first step); returns the tags. */
+export async function ensureImages(config: Config, images: readonly ImageName[], progress?: Progress): Promise<Record<ImageName, string>> {
+  await dockerEngine();
+  const tags = imageTags(config.versions);
+  const missing: ImageName[] = [];
+  const wanted = images.includes('connect') && !images.includes('kafka') ? ['kafka' as const, ...images] : images;
+  for (const image of wanted) if ((await builtFrom(tags[image])) !== contextHash(image)) missing.push(image);
+  if (missing.length) await buildImages(config, { only: missing, base: process.env.SAGALINE_IMAGE_BASE || undefined, progress });
+  return tags;
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, whatever of the stack's prerequisites is missing:
-# Java 17+ (Kafka, Connect), Maven (fetches the JVM components), PostgreSQL 15 server binaries.
+# Java 17+ (Kafka, Connect), Maven (fetches the JVM components), PostgreSQL 15 server binaries,
+# and for the containers (images, compose, testcontainers) the Docker engine, Compose and
+# debootstrap; then starts the Docker engine when it is not running.
 # Apicurio Registry 3.3 also needs a Java 21+ runtime; Debian 12 has none, so it must already be
 # under /usr/lib/jvm (or be given with SAGALINE_REGISTRY_JAVA).
 set -euo pipefail
@@ -10,6 +12,9 @@ command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 [ -x "${SAGALINE_PG_BIN_DIR:-/usr/lib/postgresql/15/bin}/postgres" ] || missing+=(postgresql-15)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"
@@ -32,3 +37,18 @@ if [ -z "$java_21" ]; then
   exit 1
 fi
 echo "prerequisites present: $(java -version 2>&1 | head -1); $(mvn -v 2>/dev/null | head -1 | sed 's/\x1b\[[0-9;]*m//g'); registry java: $java_21"
+
+# The Docker engine: started here when it does not answer (nothing else on these machines starts it).
+if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v dockerd >/dev/null 2>&1; then
+    log=/var/log/sagaline-dockerd.log
+    nohup dockerd >"$log" 2>&1 &
+    for _ in $(seq 1 60); do docker version --format '{{.Server.Version}}' >/dev/null 2>&1 && break; sleep 0.5; done
+  fi
+fi
+if engine=$(docker version --format '{{.Server.Version}}' 2>/dev/null); then
+  echo "docker engine: $engine"
+else
+  # Not fatal here: the suites that need it fail on their own, naming this.
+  echo "warning: the Docker engine does not answer ($(docker version 2>&1 | tail -1)${log:+; see $log})" >&2
+fi

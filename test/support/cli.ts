@@ -10,8 +10,6 @@ export interface CliResult {
   stderr: string;
 }
 
-const ENDPOINT_VARS = ['KAFKA_BROKERS', 'DATABASE_URL', 'SCHEMA_REGISTRY_URL', 'CONNECT_URL'];
-
 export function sagaline(args: string[], env: Record<string, string> = {}, timeoutMs = 300_000): Promise<CliResult> {
   return runCommand(process.execPath, [join(PROJECT_ROOT, 'bin', 'sagaline.js'), ...args], env, timeoutMs);
 }
@@ -27,8 +25,8 @@ export function npmRun(script: string, args: string[], env: Record<string, strin
 }
 
 function runCommand(command: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<CliResult> {
+  // The child talks to the stack this run talks to (the four endpoint variables, when set, included).
   const base = { ...process.env };
-  for (const name of ENDPOINT_VARS) delete base[name];
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       cwd: PROJECT_ROOT,

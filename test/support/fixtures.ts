@@ -61,7 +61,7 @@ export async function startDelivery(
   db: TestDatabase,
   aggregateTypes: readonly string[],
   /** Settings benchmarks compare: Debezium settings laid over the checked-in connector template, the relay's idle pause. */
-  tuning: { connector?: Record<string, string>; relayIdlePollMs?: number } = {},
+  tuning: { connector?: Record<string, string>; relayIdlePollMs?: number; connectUrl?: string } = {},
 ): Promise<Delivery> {
   const client = await db.pool.connect();
   try {
@@ -90,8 +90,9 @@ export async function startDelivery(
   } finally {
     await admin.disconnect();
   }
-  await ensureOutboxConnector(config.connectUrl, db.url, rendered);
-  const connect = new ConnectClient(config.connectUrls);
+  // Another Connect than the stack's (one in a container, say) when given.
+  await ensureOutboxConnector(tuning.connectUrl ?? config.connectUrl, db.url, rendered);
+  const connect = new ConnectClient(tuning.connectUrl ? [tuning.connectUrl] : config.connectUrls);
   return {
     mode,
     slotName: rendered.slotName,

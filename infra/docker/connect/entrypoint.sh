@@ -17,9 +17,9 @@ props=/opt/kafka/config/connect-distributed.properties
   echo "key.converter=${KEY_CONVERTER:-org.apache.kafka.connect.json.JsonConverter}"
   echo "value.converter=${VALUE_CONVERTER:-org.apache.kafka.connect.json.JsonConverter}"
   echo "offset.flush.interval.ms=${OFFSET_FLUSH_INTERVAL_MS:-60000}"
-  echo "listeners=http://0.0.0.0:8083"
+  echo "listeners=http://0.0.0.0:${REST_PORT:-8083}"
   echo "rest.advertised.host.name=${ADVERTISED_HOST_NAME:-$(hostname -i | cut -d' ' -f1)}"
-  echo "rest.advertised.port=${ADVERTISED_PORT:-8083}"
+  echo "rest.advertised.port=${ADVERTISED_PORT:-${REST_PORT:-8083}}"
   echo "plugin.path=/kafka/connect"
 } > "$props"
 while IFS='=' read -r name value; do
