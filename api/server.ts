@@ -138,6 +138,9 @@ export function buildApi(config: Config, served: ApiProject, options: ApiOptions
       return null;
     });
 
+  // Liveness only: the process answers (for probes that must not restart it over an outage elsewhere).
+  app.get('/health/live', async () => ({ status: 'up' }));
+
   app.get('/health', async (request, reply) => {
     const [components, deliveries, processors] = await Promise.all([new Stack(config).status(), delivery(request), probeProcessors(currentPlan())]);
     const { httpStatus, report } = healthReport(components, deliveries, processors);

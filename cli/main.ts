@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { reportError } from './output.ts';
 import { stackCommand } from './stack-command.ts';
 import { imagesCommand } from './images-command.ts';
+import { k8sCommand } from './k8s-command.ts';
 import { provisionCommand } from './provision-command.ts';
 import { codegenCommand } from './codegen-command.ts';
 import { outboxCommand } from './outbox-command.ts';
@@ -19,6 +20,7 @@ const program = new Command('sagaline')
   .showHelpAfterError()
   .addCommand(stackCommand())
   .addCommand(imagesCommand())
+  .addCommand(k8sCommand())
   .addCommand(provisionCommand())
   .addCommand(codegenCommand())
   .addCommand(relayCommand())

@@ -35,7 +35,7 @@ export function runCommand(): Command {
     .option('--service <name...>', "run only these services' participants")
     .option('--no-monitor', 'do not run the saga monitor here (one process per deployment runs it)')
     .option('--monitor-only', 'run only the saga monitor, no participant')
-    .option('--metrics-port <port>', 'serve GET /metrics (Prometheus) and /metrics.json on 127.0.0.1:<port>')
+    .option('--metrics-port <port>', 'serve GET /metrics (Prometheus), /metrics.json and /health on <port> (of SAGALINE_HTTP_HOST, default 127.0.0.1)')
     .action(async (opts: { config?: string | true; service?: string[]; monitor: boolean; monitorOnly?: boolean; metricsPort?: string }) => {
       const project = await loadProject(opts.config ?? true);
       const config = loadConfig();
@@ -49,7 +49,7 @@ export function runCommand(): Command {
       const logger = createLogger(config, name);
       const metrics = metricsPort === undefined ? undefined : createProcessorMetrics(name);
       // Bound first: a port in use fails the start before anything consumes.
-      const server: MetricsServer | undefined = metrics && metricsPort !== undefined ? await serveMetrics(metrics.registry, metricsPort) : undefined;
+      const server: MetricsServer | undefined = metrics && metricsPort !== undefined ? await serveMetrics(metrics.registry, metricsPort, undefined, config.api.host) : undefined;
       const options = { config, schemas: project.schemas, logger, ...(metrics ? { metrics } : {}) };
       const running = [];
       try {

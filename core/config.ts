@@ -172,6 +172,11 @@ export interface Config {
    * `poll.interval.ms` (10 ms) for each batch: docs/performance.md has both measured.
    */
   debeziumMaxBatchSize: number | undefined;
+  /**
+   * Whether `provision` registers the outbox connectors with Kafka Connect (SAGALINE_PROVISION_CONNECTORS,
+   * default true): false where something else manages them (Strimzi KafkaConnector resources).
+   */
+  provisionConnectors: boolean;
   /** Saga processes: where a new consumer group starts, how often timers are looked at. (Step deadlines are in the definitions.) */
   saga: {
     /** `earliest` (default): a processor's first run reads the whole log, so nothing is missed. */
@@ -252,6 +257,14 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   return value;
 }
 
+function booleanVar(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
 /** Below Debezium's queue (max.queue.size, 8,192), which must hold more than one batch. */
 function debeziumMaxBatchSize(env: Env): number | undefined {
   const name = 'SAGALINE_DEBEZIUM_MAX_BATCH_SIZE';
@@ -305,7 +318,7 @@ export function loadConfig(env: Env = process.env): Config {
     registry: port(env, 'SAGALINE_REGISTRY_PORT', DEFAULTS.registryPort),
     registryManagement: port(env, 'SAGALINE_REGISTRY_MANAGEMENT_PORT', DEFAULTS.registryManagementPort),
   };
-  const api = { host: env.SAGALINE_API_HOST || DEFAULTS.apiHost, port: port(env, 'SAGALINE_API_PORT', DEFAULTS.apiPort) };
+  const api = { host: env.SAGALINE_HTTP_HOST || DEFAULTS.apiHost, port: port(env, 'SAGALINE_API_PORT', DEFAULTS.apiPort) };
   const processorMetricsPortBase = port(env, 'SAGALINE_METRICS_PORT_BASE', DEFAULTS.processorMetricsPortBase);
   const seen = new Map<number, string>();
   for (const [name, value] of Object.entries({ ...ports, api: api.port })) {
@@ -378,6 +391,7 @@ export function loadConfig(env: Env = process.env): Config {
     relayBatchSize: positiveInt(env, 'SAGALINE_RELAY_BATCH_SIZE', DEFAULTS.relayBatchSize),
     relayIdlePollMs: positiveInt(env, 'SAGALINE_RELAY_IDLE_POLL_MS', DEFAULTS.relayIdlePollMs),
     debeziumMaxBatchSize: debeziumMaxBatchSize(env),
+    provisionConnectors: booleanVar(env, 'SAGALINE_PROVISION_CONNECTORS', true),
     logLevel,
     api,
     processorMetricsPortBase,

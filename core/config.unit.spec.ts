@@ -64,6 +64,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SAGALINE_DEBEZIUM_MAX_BATCH_SIZE: '0' })).toThrow(ConfigError);
   });
 
+  it('given nothing, provision registers the connectors; given SAGALINE_PROVISION_CONNECTORS=false, it leaves them; given anything else, it is refused by name', () => {
+    expect(loadConfig({}).provisionConnectors).toBe(true);
+    expect(loadConfig({ SAGALINE_PROVISION_CONNECTORS: 'false' }).provisionConnectors).toBe(false);
+    expect(() => loadConfig({ SAGALINE_PROVISION_CONNECTORS: 'no' })).toThrow(/SAGALINE_PROVISION_CONNECTORS must be true or false, got "no"/);
+  });
+
+  it('given SAGALINE_HTTP_HOST, then the HTTP servers listen on that interface', () => {
+    expect(loadConfig({ SAGALINE_HTTP_HOST: '0.0.0.0' }).api.host).toBe('0.0.0.0');
+  });
+
   it('puts the HTTP API and the processors\' metrics on loopback ports, movable by variables', () => {
     expect(loadConfig({}).api).toEqual({ host: '127.0.0.1', port: DEFAULTS.apiPort });
     expect(loadConfig({}).processorMetricsPortBase).toBe(DEFAULTS.processorMetricsPortBase);

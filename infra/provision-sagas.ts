@@ -141,7 +141,8 @@ export async function provisionSagas(config: Config, input: SagaProvisionInput, 
 
   const connectors: OutboxConnectorHandle[] = [];
   // With the polling relay, `sagaline relay` publishes the outboxes: no connector, no slot.
-  for (const d of config.relay === 'debezium' ? connectorDefinitions : []) {
+  // Nor where something else manages the connectors (SAGALINE_PROVISION_CONNECTORS=false: Strimzi's KafkaConnector resources).
+  for (const d of config.relay === 'debezium' && config.provisionConnectors ? connectorDefinitions : []) {
     const rendered = renderConnectorConfig(d, config.connectDatabaseUrl);
     if (config.debeziumMaxBatchSize !== undefined) rendered.config['max.batch.size'] = String(config.debeziumMaxBatchSize);
     const handle = await ensureOutboxConnector(config.connectUrls, databaseUrlFor(config, d.database), rendered);

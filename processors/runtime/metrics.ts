@@ -57,16 +57,23 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** Serves `GET /metrics` (Prometheus text) and `GET /metrics.json` on 127.0.0.1:port (0: any free port). */
-export async function serveMetrics(registry: Registry, port: number, portVariable = 'SAGALINE_METRICS_PORT_BASE'): Promise<MetricsServer> {
+/**
+ * Serves `GET /metrics` (Prometheus text), `GET /metrics.json` and `GET /health` (the process is up
+ * and serving: a liveness answer, for probes) on host:port (0: any free port).
+ */
+export async function serveMetrics(registry: Registry, port: number, portVariable = 'SAGALINE_METRICS_PORT_BASE', host = '127.0.0.1'): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const reply = (status: number, contentType: string, body: string) => {
       res.writeHead(status, { 'content-type': contentType });
       res.end(body);
     };
+    if (req.method === 'GET' && path === '/health') {
+      reply(200, 'application/json', JSON.stringify({ status: 'up', uptimeSeconds: Math.round(process.uptime()) }));
+      return;
+    }
     if (req.method !== 'GET' || (path !== '/metrics' && path !== '/metrics.json')) {
-      reply(404, 'application/json', JSON.stringify({ error: { code: 'NOT_FOUND', message: 'only GET /metrics and GET /metrics.json' } }));
+      reply(404, 'application/json', JSON.stringify({ error: { code: 'NOT_FOUND', message: 'only GET /metrics, GET /metrics.json and GET /health' } }));
       return;
     }
     const render = path === '/metrics' ? registry.metrics().then((text) => [registry.contentType, text]) : registry.getMetricsAsJSON().then((json) => ['application/json', JSON.stringify(json)]);
@@ -79,7 +86,7 @@ export async function serveMetrics(registry: Registry, port: number, portVariabl
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(err.code === 'EADDRINUSE' ? new ConfigError(`metrics port ${port} is already in use; choose other ports with ${portVariable}`, { cause: err }) : err),
     );
-    server.listen({ host: '127.0.0.1', port, exclusive: true }, resolve);
+    server.listen({ host, port, exclusive: true }, resolve);
   });
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,

@@ -31,7 +31,7 @@ describe('processor metrics', () => {
     expect(await metrics.registry.metrics()).toContain('sagaline_handler_duration_seconds_count{service="saga-state"} 1');
   });
 
-  it('serves /metrics as text and /metrics.json, and nothing else', async () => {
+  it('serves /metrics as text, /metrics.json and /health, and nothing else', async () => {
     // Given a metrics endpoint on a free port
     const metrics = createProcessorMetrics('shipping');
     countConsumed(metrics, 'sagaline.orders', 'OrderShipped');
@@ -42,12 +42,15 @@ describe('processor metrics', () => {
     const text = await fetch(`${server.url}/metrics`);
     const json = await fetch(`${server.url}/metrics.json`);
     const other = await fetch(`${server.url}/other`);
+    const health = await fetch(`${server.url}/health`);
 
     // Then text and JSON carry the same counter, and other paths are a JSON 404
     expect(text.headers.get('content-type')).toContain('text/plain');
     expect(await text.text()).toContain('sagaline_messages_consumed_total{topic="sagaline.orders",type="OrderShipped",service="shipping"} 1');
     const consumed = ((await json.json()) as { name: string; values: { value: number; labels: Record<string, string> }[] }[]).find((m) => m.name === 'sagaline_messages_consumed_total');
     expect(consumed?.values).toEqual([{ value: 1, labels: { topic: 'sagaline.orders', type: 'OrderShipped', service: 'shipping' } }]);
+    expect(health.status).toBe(200);
+    expect(((await health.json()) as { status: string }).status).toBe('up');
     expect(other.status).toBe(404);
     expect(((await other.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
   });
