@@ -30,7 +30,7 @@ describe('Debezium in its container', () => {
   beforeAll(async () => {
     // Fails here, with the engine's own words, when Docker is not running or an image cannot be built.
     const tags = await ensureImages(config, ['connect'], (line) => process.stderr.write(`[images] ${line}\n`));
-    let port = 23_083;
+    let port = 22_083; // below the ports npm run test:containers gives the compose stack (23xxx)
     while (!(await isPortFree(port))) port += 2;
     ({ container, url: connectUrl } = await startConnectContainer(tags.connect, { name: workerName, restPort: port }));
     db = await createTestDatabase('containers_smoke');
