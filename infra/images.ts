@@ -8,9 +8,9 @@
  * runs with either set (its SAGALINE_*_IMAGE variables choose).
  */
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { PROJECT_ROOT, type Config, type Versions } from '../core/config.ts';
 import { StackError } from '../core/errors.ts';
 import { ensureArtifacts, type Progress } from './stack/artifacts.ts';
@@ -23,13 +23,17 @@ export type ImageName = (typeof IMAGES)[number];
 /** The base made here from Debian's packages when no `--base` is given. */
 export const LOCAL_BASE = 'sagaline/debian:bookworm';
 
-/** The compose file's variable naming each image, and the official image it defaults to. */
-export const COMPOSE_VARIABLES: Record<ImageName, { variable: string; official: (v: Versions) => string }> = {
-  postgres: { variable: 'SAGALINE_POSTGRES_IMAGE', official: (v) => `postgres:${v.postgres}` },
-  kafka: { variable: 'SAGALINE_KAFKA_IMAGE', official: (v) => `apache/kafka:${v.kafka}` },
-  connect: { variable: 'SAGALINE_CONNECT_IMAGE', official: (v) => `quay.io/debezium/connect:${v.debezium}` },
-  registry: { variable: 'SAGALINE_REGISTRY_IMAGE', official: (v) => `apicurio/apicurio-registry:${v.apicurio}` },
-  sagaline: { variable: 'SAGALINE_IMAGE', official: () => `sagaline/sagaline:${packageVersion()}` },
+/**
+ * The variable naming each image in infra/docker-compose.yml (which defaults each to the official
+ * image; infra/versions.unit.spec.ts checks those defaults). SAGALINE_IMAGE is not used by our
+ * compose file: it is written for compose files of users' own services built on the sagaline image.
+ */
+export const COMPOSE_VARIABLES: Record<ImageName, string> = {
+  postgres: 'SAGALINE_POSTGRES_IMAGE',
+  kafka: 'SAGALINE_KAFKA_IMAGE',
+  connect: 'SAGALINE_CONNECT_IMAGE',
+  registry: 'SAGALINE_REGISTRY_IMAGE',
+  sagaline: 'SAGALINE_IMAGE',
 };
 
 function packageVersion(): string {
@@ -86,13 +90,30 @@ async function builtFrom(tag: string): Promise<string | undefined> {
   return res.code === 0 ? res.stdout.trim().replace('<no value>', '') : undefined;
 }
 
-/** A hash of an image's Dockerfile and scripts (Connect's includes Kafka's: it is built on it). */
+/** The images an image is built on, first, then the image: Connect's Dockerfile starts FROM the Kafka image. */
+function withBuiltOn(images: readonly ImageName[]): ImageName[] {
+  return IMAGES.filter((i) => images.includes(i) || (i === 'kafka' && images.includes('connect')));
+}
+
+/** Every file under a path, sorted, leaving out tests and installed packages. */
+function filesUnder(path: string): string[] {
+  if (!statSync(path).isDirectory()) return [path];
+  return readdirSync(path)
+    .sort()
+    .filter((name) => name !== 'node_modules' && !name.endsWith('.spec.ts'))
+    .flatMap((name) => filesUnder(join(path, name)));
+}
+
+/**
+ * A hash of what an image is built from: its Dockerfile and scripts (Connect's include Kafka's, as
+ * it is built on it) and, for the sagaline image, the project files it copies in — so an image
+ * built from other sources is seen as stale and rebuilt.
+ */
 export function contextHash(image: ImageName): string {
   const hash = createHash('sha256');
-  for (const name of image === 'connect' ? ['kafka', 'connect'] : [image]) {
-    const dir = join(PROJECT_ROOT, 'infra', 'docker', name);
-    for (const file of readdirSync(dir).sort()) hash.update(`${name}/${file}\0`).update(readFileSync(join(dir, file))).update('\0');
-  }
+  const inputs = withBuiltOn([image]).map((name) => join(PROJECT_ROOT, 'infra', 'docker', name));
+  if (image === 'sagaline') inputs.push(...projectFiles().map((f) => join(PROJECT_ROOT, f)));
+  for (const file of inputs.flatMap(filesUnder)) hash.update(`${relative(PROJECT_ROOT, file)}\0`).update(readFileSync(file)).update('\0');
   return hash.digest('hex').slice(0, 16);
 }
 
@@ -139,7 +160,7 @@ export async function buildImages(config: Config, options: BuildOptions = {}): P
   const tags = imageTags(config.versions);
   const wanted = options.only ?? IMAGES;
   // Connect is built on the Kafka image: build that first when Connect is asked for.
-  const order = IMAGES.filter((i) => wanted.includes(i) || (i === 'kafka' && wanted.includes('connect') && !wanted.includes('kafka')));
+  const order = withBuiltOn(wanted);
   const contexts = join(config.stack.stateDir, 'images');
   const built: BuiltImage[] = [];
   for (const image of order) {
@@ -184,7 +205,7 @@ export async function buildImages(config: Config, options: BuildOptions = {}): P
 /** The compose variables pointing at the images built here, as an env file for `docker compose --env-file`. */
 export function composeEnv(versions: Versions): string {
   const tags = imageTags(versions);
-  return IMAGES.map((i) => `${COMPOSE_VARIABLES[i].variable}=${tags[i]}`).join('\n') + '\n';
+  return IMAGES.map((i) => `${COMPOSE_VARIABLES[i]}=${tags[i]}`).join('\n') + '\n';
 }
 
 export function writeComposeEnv(config: Config): string {
@@ -199,8 +220,7 @@ export async function ensureImages(config: Config, images: readonly ImageName[],
   await dockerEngine();
   const tags = imageTags(config.versions);
   const missing: ImageName[] = [];
-  const wanted = images.includes('connect') && !images.includes('kafka') ? ['kafka' as const, ...images] : images;
-  for (const image of wanted) if ((await builtFrom(tags[image])) !== contextHash(image)) missing.push(image);
+  for (const image of withBuiltOn(images)) if ((await builtFrom(tags[image])) !== contextHash(image)) missing.push(image);
   if (missing.length) await buildImages(config, { only: missing, base: process.env.SAGALINE_IMAGE_BASE || undefined, progress });
   return tags;
 }
