@@ -198,7 +198,10 @@ async function project(pool: pg.Pool, versions: Versions<SagaDefinition>, messag
       try {
         versioned = evolveVersioned(versions, now?.state, recordedVersions.get(sagaId), instanceMessage(message));
       } catch (err) {
-        if (!(err instanceof UnknownVersionError)) throw err;
+        if (!(err instanceof UnknownVersionError)) {
+          log.error({ sagaId, type: message.type, messageId, projectedVersion: now?.state?.version, recordedVersion: recordedVersions.get(sagaId), steps: now?.state ? Object.keys(now.state.steps) : undefined, err: (err as Error).message }, 'folding a message failed');
+          throw err;
+        }
         // The projection of that instance stops here, loudly: run the monitor with every version in flight.
         log.error({ sagaId, type: message.type, err: err.message }, 'message of an unknown definition version; not projected');
         continue;
