@@ -48,3 +48,7 @@ export { newTraceparent } from './core/ids.ts';
 export { waitFor } from './core/wait.ts';
 export { createLogger } from './core/log.ts';
 export type { Logger } from './core/log.ts';
+export { httpParticipant, idempotencyKey, HTTP_MESSAGE_SHAPES } from './processors/engine/http-participant.ts';
+export type { HttpParticipantSpec, HttpStepSpec, HttpReply } from './processors/engine/http-participant.ts';
+export { staticServices, consulServices, configuredServices, firstOf } from './processors/engine/service-registry.ts';
+export type { ServiceRegistry } from './processors/engine/service-registry.ts';

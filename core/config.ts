@@ -63,6 +63,7 @@ export const DEFAULTS = {
   delivery: { stallAfterMs: 60_000, guardIntervalMs: 5_000 },
   /** Two-phase commit: phase-1 vote deadline, phase-2 retry pause, longest wait for a decision on a prepared transaction. */
   twoPhaseCommit: { prepareTimeoutMs: 5_000, retryIntervalMs: 500, decisionTimeoutMs: 60_000 },
+  httpCallTimeoutMs: 10_000,
 } as const;
 
 /**
@@ -231,6 +232,15 @@ export interface Config {
     /** An undecided transaction older than this is aborted (presumed abort), so no prepared transaction holds locks for long. */
     decisionTimeoutMs: number;
   };
+  /** HTTP participants (processors/engine/http-participant.ts): where their services are, how long a call may take. */
+  http: {
+    /** Service name → base URL (SAGALINE_SERVICES, then SAGALINE_SERVICES_FILE); looked up before Consul. */
+    services: Readonly<Record<string, string>>;
+    /** Consul's HTTP address (SAGALINE_CONSUL_URL): services not in `services` are looked up in its catalogue. */
+    consulUrl: string | undefined;
+    /** One call's timeout (SAGALINE_HTTP_TIMEOUT_MS); a call that takes longer counts as a transient failure. */
+    callTimeoutMs: number;
+  };
   stack: LocalStackConfig;
   versions: Versions;
 }
@@ -280,6 +290,40 @@ function nonNegativeInt(env: Env, name: string, fallback: number): number {
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0) throw new ConfigError(`${name} must be a non-negative integer, got "${raw}"`);
   return value;
+}
+
+/**
+ * Service addresses: SAGALINE_SERVICES (JSON `{"name":"http://host:port"}`, or `name=url,name=url`)
+ * over SAGALINE_SERVICES_FILE (a JSON file of the same object). Each address must be an http(s) URL.
+ */
+function services(env: Env): Record<string, string> {
+  const parse = (name: string, raw: string): Record<string, string> => {
+    let entries: [string, unknown][];
+    if (raw.trim().startsWith('{')) {
+      try {
+        entries = Object.entries(JSON.parse(raw) as Record<string, unknown>);
+      } catch (err) {
+        throw new ConfigError(`${name} is not a JSON object of service name → URL: ${(err as Error).message}`);
+      }
+    } else {
+      entries = raw.split(',').map((pair) => pair.trim()).filter(Boolean).map((pair) => {
+        const at = pair.indexOf('=');
+        if (at <= 0) throw new ConfigError(`${name}: expected name=url pairs separated by commas, got "${pair}"`);
+        return [pair.slice(0, at).trim(), pair.slice(at + 1).trim()];
+      });
+    }
+    return Object.fromEntries(entries.map(([service, address]) => {
+      if (typeof address !== 'string') throw new ConfigError(`${name}: the address of service ${service} must be a URL string, got ${JSON.stringify(address)}`);
+      return [service, url(`${name} (service ${service})`, address, ['http:', 'https:'])];
+    }));
+  };
+  const file = env.SAGALINE_SERVICES_FILE;
+  let fromFile: Record<string, string> = {};
+  if (file) {
+    if (!existsSync(file)) throw new ConfigError(`SAGALINE_SERVICES_FILE names ${file}, which does not exist`);
+    fromFile = parse(`SAGALINE_SERVICES_FILE (${file})`, readFileSync(file, 'utf8'));
+  }
+  return { ...fromFile, ...(env.SAGALINE_SERVICES ? parse('SAGALINE_SERVICES', env.SAGALINE_SERVICES) : {}) };
 }
 
 function dir(env: Env, name: string, fallback: string): string {
@@ -403,6 +447,11 @@ export function loadConfig(env: Env = process.env): Config {
       prepareTimeoutMs: positiveInt(env, 'SAGALINE_2PC_PREPARE_TIMEOUT_MS', DEFAULTS.twoPhaseCommit.prepareTimeoutMs),
       retryIntervalMs: positiveInt(env, 'SAGALINE_2PC_RETRY_INTERVAL_MS', DEFAULTS.twoPhaseCommit.retryIntervalMs),
       decisionTimeoutMs: positiveInt(env, 'SAGALINE_2PC_DECISION_TIMEOUT_MS', DEFAULTS.twoPhaseCommit.decisionTimeoutMs),
+    },
+    http: {
+      services: services(env),
+      consulUrl: env.SAGALINE_CONSUL_URL ? url('SAGALINE_CONSUL_URL', env.SAGALINE_CONSUL_URL, ['http:', 'https:']) : undefined,
+      callTimeoutMs: positiveInt(env, 'SAGALINE_HTTP_TIMEOUT_MS', DEFAULTS.httpCallTimeoutMs),
     },
     stack,
     versions: VERSIONS,

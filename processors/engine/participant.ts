@@ -113,6 +113,18 @@ export interface Participant {
   readonly steps: Readonly<Record<string, StepHandlers>>;
   readonly onEnd?: ParticipantSpec['onEnd'];
   readonly poll?: ParticipantSpec['poll'];
+  /**
+   * Payloads this participant's handlers write, by message (the HTTP participant's fixed shapes):
+   * checked against the message records when it starts, so a record that would refuse them is a
+   * configuration error then, not a parked message later.
+   */
+  readonly replyExamples?: ReadonlyMap<string, readonly unknown[]>;
+  /**
+   * Its handlers act outside the service's transaction (the HTTP participant's calls), so a rollback
+   * cannot undo them: the engine then runs each handler once per attempt — batches run with a
+   * savepoint around each message from the start, instead of running again with them after a failure.
+   */
+  readonly effectsOutsideTransaction?: boolean;
 }
 
 const DATABASE_NAME = /^[a-z][a-z0-9_]{0,62}$/;

@@ -98,6 +98,13 @@ export class ViewCache {
 /** Every failure message the engine may have to write itself must accept `{ reason }`, unless the step says how to fill it. */
 function checkFailurePayloads(p: Participant, contracts: Contracts): void {
   const problems: string[] = [];
+  for (const [message, examples] of p.replyExamples ?? []) {
+    const record = contracts.messages.get(message);
+    const refused = record ? examples.find((e) => !record.isValid(e)) : undefined;
+    if (record && refused !== undefined) {
+      problems.push(`message ${message}: its record must accept ${JSON.stringify(refused)}, which this participant writes (fields: ${record.fields.map((f) => f.name).join(', ')})`);
+    }
+  }
   for (const step of p.saga.steps.filter((s) => s.owner === p.service)) {
     if (p.steps[step.name]?.failurePayload) continue;
     const record = contracts.messages.get(step.failed);
@@ -201,11 +208,14 @@ class MessageFailed extends Error {
  * The batch first runs without savepoints (a handful of statements for the whole batch, plus the
  * handlers' own). When a message's handling throws, that run is rolled back and the batch runs
  * again with a savepoint around each message that calls a handler, so the failing one is undone
- * alone and deferred (or parked), and the saga's later messages queue behind it. With `retry`, the
- * single message is the head of its saga's deferred queue.
+ * alone and deferred (or parked), and the saga's later messages queue behind it. (A participant
+ * whose effects are outside the transaction runs with savepoints at once: its handlers run once
+ * per attempt.) With `retry`, the single message is the head of its saga's deferred queue.
  */
 export async function handleMessages(shell: Shell, messages: readonly DecodedMessage[], retry?: Retry): Promise<MessageOutcome[]> {
   if (!retry && (await foldOnly(shell, messages))) return messages.map(() => 'handled');
+  // Handlers whose effects a rollback cannot undo are not run a second time to find the failing message.
+  if (shell.p.effectsOutsideTransaction) return runBatch(shell, messages, retry, true);
   try {
     return await runBatch(shell, messages, retry, false);
   } catch (err) {
