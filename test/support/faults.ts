@@ -19,12 +19,14 @@ import { tail } from '../../infra/stack/processes.ts';
 import { SagalineError } from '../../core/errors.ts';
 import { table } from '../../cli/output.ts';
 import { config } from './fixtures.ts';
-import { configOf, DEPLOYMENT_CONFIG, restartProcessors, testProject, TRAINING_CONFIG } from './saga.ts';
+import { configOf, DEPLOYMENT_CONFIG, HTTP_CONFIG, restartProcessors, testProject, TRAINING_CONFIG } from './saga.ts';
 
 /** A stack component, a process of the training example (`model-service`), or of the deployment example (`model-serving@deployment`). */
 export type FaultTarget = ComponentName | string;
 export const TRAINING_PROCESSES = ['model-service', 'resource-service', 'training-service', 'audit-service', 'saga-monitor'] as const;
 export const DEPLOYMENT_PROCESSES = ['model-registry', 'model-serving', 'model-catalogue', 'announcements', 'saga-monitor'].map((p) => `${p}@deployment`);
+/** The processes of the saga whose steps are HTTP calls (test/fixtures/http-saga). */
+export const HTTP_PROCESSES = ['flights', 'hotels', 'cars', 'saga-monitor'].map((p) => `${p}@http`);
 /** Every stack component, then every process of both examples. */
 export const FAULT_TARGETS: readonly FaultTarget[] = [...COMPONENT_NAMES, ...TRAINING_PROCESSES, ...DEPLOYMENT_PROCESSES];
 /** The projects whose processes run during the faults. */
@@ -33,6 +35,7 @@ export const FAULT_PROJECTS = [TRAINING_CONFIG, DEPLOYMENT_CONFIG] as const;
 const isComponent = (target: FaultTarget): target is ComponentName => (COMPONENT_NAMES as readonly string[]).includes(target);
 /** Which project a process target belongs to, and its process name there. */
 function processOf(target: string): { file: string; name: string } {
+  if (target.endsWith('@http')) return { file: HTTP_CONFIG, name: target.slice(0, -'@http'.length) };
   return target.endsWith('@deployment') ? { file: DEPLOYMENT_CONFIG, name: target.slice(0, -'@deployment'.length) } : { file: TRAINING_CONFIG, name: target };
 }
 

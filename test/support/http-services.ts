@@ -1,7 +1,9 @@
 /**
  * Small HTTP services for the HTTP participant's tests: real servers on ephemeral ports of this
  * machine that record every call they receive and answer as each test scripts them (per trip, per
- * path; 200 with a small JSON body by default).
+ * path; 200 with a small JSON body by default). Like a well-behaved service they are idempotent: a
+ * call repeating an Idempotency-Key that already got a 2xx gets that answer again, and nothing is
+ * done a second time.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +16,8 @@ export interface RecordedCall {
   body: unknown;
   status: number;
   at: number;
+  /** The call repeated a key that already had a 2xx: the service answered as before, doing nothing again. */
+  replayed: boolean;
 }
 
 /** How a service answers one call: `n` is this path's call number for this trip (1, 2, …). */
@@ -38,6 +42,8 @@ const tripOf = (body: unknown): string | undefined => {
 export async function startServices(names: readonly string[]): Promise<TestServices> {
   const calls: RecordedCall[] = [];
   const scripts = new Map<string, Script>();
+  /** The 2xx answer each idempotency key got first. */
+  const done = new Map<string, { status: number; body?: unknown }>();
   const servers: Server[] = [];
   const urls: Record<string, string> = {};
   for (const service of names) {
@@ -54,10 +60,13 @@ export async function startServices(names: readonly string[]): Promise<TestServi
           }
           const path = req.url ?? '/';
           const trip = tripOf(body) ?? '';
+          const key = req.headers['idempotency-key'] as string | undefined;
+          const earlier = key === undefined ? undefined : done.get(key);
           const n = calls.filter((c) => c.service === service && c.path === path && tripOf(c.body) === trip).length + 1;
           const script = scripts.get(`${trip} ${path}`);
-          const answer = script ? await script(n, body) : { status: 200, body: { ok: true, ref: `${service}-${trip}-${n}` } };
-          calls.push({ service, path, idempotencyKey: req.headers['idempotency-key'] as string | undefined, sagaId: req.headers['x-saga-id'] as string | undefined, body, status: answer.status, at: Date.now() });
+          const answer = earlier ?? (script ? await script(n, body) : { status: 200, body: { ok: true, ref: `${service}-${trip}-${n}` } });
+          if (key !== undefined && !earlier && answer.status >= 200 && answer.status < 300) done.set(key, answer);
+          calls.push({ service, path, idempotencyKey: key, sagaId: req.headers['x-saga-id'] as string | undefined, body, status: answer.status, at: Date.now(), replayed: earlier !== undefined });
           res.writeHead(answer.status, { 'content-type': 'application/json' });
           res.end(JSON.stringify(answer.body ?? {}));
         })();

@@ -22,6 +22,8 @@ import { config as baseConfig, uniqueName } from './fixtures.ts';
 
 export const TRAINING_CONFIG = fileURLToPath(new URL('../../examples/ml-training/sagaline.config.ts', import.meta.url));
 export const DEPLOYMENT_CONFIG = fileURLToPath(new URL('../../examples/model-deployment/sagaline.config.ts', import.meta.url));
+/** The saga whose steps are HTTP calls (its services: test/support/http-services.ts, reached through SAGALINE_SERVICES). */
+export const HTTP_CONFIG = fileURLToPath(new URL('../fixtures/http-saga/sagaline.config.ts', import.meta.url));
 
 /** Short deadlines so timeouts happen within a test; the examples read them from the environment. */
 export const PROCESSOR_ENV: Record<string, string> = {
@@ -39,8 +41,10 @@ export const PROCESSOR_ENV: Record<string, string> = {
 export const processorConfig: Config = loadConfig({ ...process.env, ...PROCESSOR_ENV });
 /** Two projects running at once need their own metrics ports: the deployment example's start 20 above the training example's. */
 const deploymentConfig: Config = loadConfig({ ...process.env, ...PROCESSOR_ENV, SAGALINE_METRICS_PORT_BASE: String(processorConfig.processorMetricsPortBase + 20) });
+/** …and the HTTP saga's 40 above. */
+const httpConfig: Config = loadConfig({ ...process.env, ...PROCESSOR_ENV, SAGALINE_METRICS_PORT_BASE: String(processorConfig.processorMetricsPortBase + 40) });
 /** The config a project's processes run with (their metrics ports). */
-export const configOf = (file: string): Config => (file === DEPLOYMENT_CONFIG ? deploymentConfig : processorConfig);
+export const configOf = (file: string): Config => (file === DEPLOYMENT_CONFIG ? deploymentConfig : file === HTTP_CONFIG ? httpConfig : processorConfig);
 
 const projects = new Map<string, Promise<Project>>();
 /** A config module, loaded once per test file. */
