@@ -3,17 +3,17 @@
  * definition and participants, run in this process through the public API, with steps in parallel,
  * a pivot, retries, a deadline and compensations.
  */
-import { Partitioners } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kafkaClient, pgPool } from '../core/clients.ts';
+import { pgPool } from '../core/clients.ts';
 import { MessageValidationError } from '../core/errors.ts';
 import { waitFor } from '../core/wait.ts';
 import { provisionSagas, runParticipant, runSagaMonitor, sagaClient, sagaTopic, SAGAS_DATABASE, type InstanceStatus, type SagaClient, type SagaRecord } from '../index.ts';
-import { consumeUntil } from './support/consume.ts';
+import { deliverSagaAgain } from './support/redeliver.ts';
 import { config, uniqueName } from './support/fixtures.ts';
 import { ORDER_PARTICIPANTS, ORDER_PARTICIPANTS_V2, ORDER_SCHEMAS, orderFulfilment, orderFulfilmentV2, type OrderPlaced } from './fixtures/order-saga/saga.ts';
 import { createLogger } from '../core/log.ts';
 import { monitorGroup } from '../processors/engine/monitor.ts';
+import { participantGroup } from '../processors/engine/run-participant.ts';
 
 const running: { stop(): Promise<void> }[] = [];
 const logger = createLogger({ logLevel: 'warn' }, 'order-saga');
@@ -146,35 +146,10 @@ describe('a saga of its user’s own, on the real stack', () => {
   it('given every message of a completed saga delivered a second time, then no effect happens twice', async () => {
     const sagaId = await place();
     await ended(sagaId);
-    const topic = sagaTopic(orderFulfilment).name;
-    const records = await consumeUntil([topic], `the messages of ${sagaId}`, (got) => got.filter((r) => r.key === sagaId).length >= 5);
-    const own = records.filter((r) => r.key === sagaId);
-    const producer = kafkaClient(config, uniqueName('duplicator')).producer({ createPartitioner: Partitioners.DefaultPartitioner });
-    await producer.connect();
-    try {
-      await producer.send({ topic, messages: own.map((r) => ({ key: r.key, value: r.value, headers: r.headers })) });
-    } finally {
-      await producer.disconnect();
-    }
-    // Every group has read past the copies once its committed offsets reach the end of the topic.
-    await waitFor('the copies to be consumed by every participant', async () => {
-      const admin = kafkaClient(config, uniqueName('lag')).admin();
-      await admin.connect();
-      try {
-        const end = await admin.fetchTopicOffsets(topic);
-        for (const group of ['sagaline-order-fulfilment-payments', 'sagaline-order-fulfilment-warehouse', 'sagaline-order-fulfilment-shipping', monitorGroup('order-fulfilment')]) {
-          const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-          for (const p of end) {
-            // A partition nothing was ever read from has no committed offset (-1): it is done when it is empty.
-            const at = Number(committed!.partitions.find((c) => c.partition === p.partition)?.offset ?? -1);
-            if (Math.max(at, 0) < Number(p.offset)) return false;
-          }
-        }
-        return true;
-      } finally {
-        await admin.disconnect();
-      }
-    }, { timeoutMs: 60_000 });
+    await deliverSagaAgain(sagaTopic(orderFulfilment).name, sagaId, 5, [
+      ...ORDER_PARTICIPANTS.map((p) => participantGroup(p)),
+      monitorGroup('order-fulfilment'),
+    ]);
     // (The business tables have no unique key on the saga: an effect run twice would show as a second row.)
     expect(await business(sagaId)).toEqual({ charges: ['charged'], reservations: ['reserved'], shipments: [true] });
     for (const pool of ['payments', 'warehouse', 'shipping'] as const) {
