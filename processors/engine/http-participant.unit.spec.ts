@@ -8,6 +8,10 @@ import { HTTP_MESSAGE_SHAPES, httpParticipant, idempotencyKey } from './http-par
 import type { StepInput } from './participant.ts';
 import { consulServices, firstOf, staticServices } from './service-registry.ts';
 import { loadConfig } from '../../core/config.ts';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runParticipant } from './run-participant.ts';
 
 const saga = defineSaga({
   name: 'booking',
@@ -153,6 +157,30 @@ describe('HTTP participant', () => {
     expect(p.replyExamples?.get('Refused')).toEqual([HTTP_MESSAGE_SHAPES.failed, HTTP_MESSAGE_SHAPES.failedWithoutAnswer]);
     expect(p.replyExamples?.get('Cancelled')).toEqual([HTTP_MESSAGE_SHAPES.succeeded]);
     expect(p.steps.BOOK!.failurePayload!('gave up', state)).toEqual({ reason: 'gave up', status: null, body: null });
+  });
+});
+
+describe('HTTP participant records', () => {
+  it('given a success record without the HTTP shape, when the participant starts, then it refuses naming the message, before connecting anywhere', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sagaline-http-schemas-'));
+    try {
+      mkdirSync(join(dir, 'messages'));
+      const record = (name: string, fields: unknown[]) => writeFileSync(join(dir, 'messages', `${name}.avsc`), JSON.stringify({ type: 'record', name, namespace: 'test.rooms', fields }));
+      const answer = [{ name: 'status', type: 'int' }, { name: 'body', type: 'string' }, { name: 'attempt', type: 'int' }];
+      const failure = [{ name: 'reason', type: 'string' }, { name: 'status', type: ['null', 'int'], default: null }, { name: 'body', type: ['null', 'string'], default: null }];
+      record('Requested', [{ name: 'room', type: 'int' }]);
+      record('Booked', [{ name: 'bookingId', type: 'string' }]);
+      record('Refused', failure);
+      record('Cancelled', answer);
+      record('Noted', answer);
+      record('NotNoted', failure);
+      const p = httpParticipant(saga, 'rooms', { steps: { BOOK: { action: '/ok', compensation: '/undo' }, NOTE: { action: '/ok' } }, services: staticServices({}) });
+      // Nothing listens on these ports: a refusal that came after connecting would be another error.
+      const config = loadConfig({ KAFKA_BROKERS: '127.0.0.1:1', DATABASE_URL: 'postgres://x:y@127.0.0.1:1/x', SCHEMA_REGISTRY_URL: 'http://127.0.0.1:1', CONNECT_URL: 'http://127.0.0.1:1' });
+      await expect(runParticipant(p, { config, schemas: dir })).rejects.toThrow(/message Booked: its record must accept \{"status":200,"body":"\{\}","attempt":1\}, which this participant writes \(fields: bookingId\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

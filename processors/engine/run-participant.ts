@@ -95,8 +95,12 @@ export class ViewCache {
   }
 }
 
-/** Every failure message the engine may have to write itself must accept `{ reason }`, unless the step says how to fill it. */
-function checkFailurePayloads(p: Participant, contracts: Contracts): void {
+/**
+ * The records must accept what will be written: the payloads the participant names (its
+ * replyExamples), and `{ reason }` for every failure message the engine may have to write itself,
+ * unless the step says how to fill it.
+ */
+function checkReplyPayloads(p: Participant, contracts: Contracts): void {
   const problems: string[] = [];
   for (const [message, examples] of p.replyExamples ?? []) {
     const record = contracts.messages.get(message);
@@ -127,7 +131,7 @@ export async function runParticipant(participants: Participant | readonly Partic
   const config = options.config ?? loadConfig();
   const log = (options.logger ?? createLogger(config, p.service)).child({ service: p.service, saga: p.saga.name });
   const contracts = sagaContracts(options.schemas, definitions.all);
-  for (const version of versions.all) checkFailurePayloads(version, contracts);
+  for (const version of versions.all) checkReplyPayloads(version, contracts);
   const topic = sagaTopic(definitions.all);
   const writer = await OutboxWriter.create(config.schemaRegistryUrl, contracts, { topics: [topic] });
   const pool = pgPool(config, p.database, config.saga.partitionsConcurrently + 3, (err) => log.warn({ err: err.message, database: p.database }, 'idle database connection lost; the pool reconnects on demand'));
