@@ -51,7 +51,7 @@ export function emitterOf(definition: SagaDefinition, type: string, payload: unk
   if (type === SAGA_STARTED || type === definition.startedBy) return REQUESTER;
   if (type === ENGINE_MESSAGES.stepTimedOut) return MONITOR;
   const role = roleOf(definition, type);
-  const step = type === ENGINE_MESSAGES.compensationFailed ? (payload as { step?: string } | undefined)?.step : role && role.kind !== 'start' ? role.step : undefined;
+  const step = type === ENGINE_MESSAGES.compensationFailed || type === ENGINE_MESSAGES.stepAttemptFailed ? (payload as { step?: string } | undefined)?.step : role && role.kind !== 'start' ? role.step : undefined;
   return definition.steps.find((s) => s.name === step)?.owner ?? 'unknown';
 }
 

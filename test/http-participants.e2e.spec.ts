@@ -150,6 +150,11 @@ describe('steps that are HTTP calls, on the real stack', () => {
     expect(result.code, result.stderr).toBe(0);
     const timeline = JSON.parse(result.stdout) as { events: { type: string; payload: Record<string, unknown> }[]; state: { status: string } };
     const byType = Object.fromEntries(timeline.events.map((e) => [e.type, e.payload]));
+    // The hotel's first call, answered 503, is in the log too, before its success
+    expect(timeline.events.filter((e) => e.type === 'StepAttemptFailed').map((e) => e.payload)).toEqual([
+      { saga: 'trip-booking', step: 'HOTEL', attempt: 1, compensation: false, reason: `POST ${services.urls.hotels}/hotels/book answered 503: {}` },
+    ]);
+    expect(timeline.events.findIndex((e) => e.type === 'StepAttemptFailed')).toBeLessThan(timeline.events.findIndex((e) => e.type === 'HotelBooked'));
     expect(byType.FlightBooked).toMatchObject({ status: 200, attempt: 1 });
     expect(byType.HotelBooked).toMatchObject({ status: 200, body: '{"ref":"h-2"}', attempt: 2 });
     expect(byType.CarRefused).toMatchObject({ status: 409, body: '{"error":"no cars"}' });

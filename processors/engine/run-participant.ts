@@ -23,7 +23,7 @@ import { createLogger, type Logger } from '../../core/log.ts';
 import { startPoller } from '../../core/poller.ts';
 import { OutboxWriter, type OutgoingMessage } from '../../outbox-connector/outbox-writer.ts';
 import type { Contracts } from '../../schemas/contracts.ts';
-import { sagaContracts, type CompensationFailedPayload } from '../../schemas/saga-contracts.ts';
+import { sagaContracts, type CompensationFailedPayload, type StepAttemptFailedPayload } from '../../schemas/saga-contracts.ts';
 import { sagaTopic, sagaTopicMessages } from '../../topics/derived.ts';
 import { runDecodingConsumer } from '../runtime/consumer.ts';
 import type { DecodedMessage } from '../runtime/decode.ts';
@@ -198,6 +198,9 @@ interface Retry {
   attemptNo: number;
 }
 
+/** The step (and whether it was being undone) a transient error of runCommand came from, for its StepAttemptFailed. */
+const attemptOf = new WeakMap<object, { step: string; compensation: boolean }>();
+
 /** A message's handling threw in a batch run without savepoints: the batch is run again, with them. */
 class MessageFailed extends Error {
   constructor(readonly messageId: string, readonly failure: unknown) {
@@ -352,6 +355,18 @@ async function runBatch(shell: Shell, messages: readonly DecodedMessage[], retry
       } catch (err) {
         if (!savepoints) throw new MessageFailed(messageId, err);
         const transient = isTransient(err);
+        const failed = transient && typeof err === 'object' && err !== null ? attemptOf.get(err) : undefined;
+        if (failed) {
+          // The failed attempt goes to the log with the deferral, so audit shows every attempt.
+          const payload: StepAttemptFailedPayload = { saga: shell.p.saga.name, step: failed.step, attempt: attemptNo, compensation: failed.compensation, reason: (err as Error).message };
+          const note: OutgoingMessage = {
+            type: ENGINE_MESSAGES.stepAttemptFailed as OutgoingMessage['type'],
+            payload: payload as OutgoingMessage['payload'],
+            metadata: { messageId: randomUUID(), sagaId, tenantId: stored.tenantId || message.metadata.tenantId, correlationId: sagaId, causationId: messageId, traceparent: message.metadata.traceparent || stored.traceparent },
+          };
+          rows.push(shell.writer.row(note));
+          published.push(note);
+        }
         const fields = { sagaId, messageId, type: message.type, attempt: attemptNo, err: (err as Error).message };
         if (transient) shell.log.warn(fields, retry ? 'transient failure; retrying later' : 'transient failure; deferred for a retry');
         else shell.log.error(fields, 'message failed with a non-transient error; parked');
@@ -512,7 +527,10 @@ async function runCommand(shell: Shell, p: Participant, client: pg.ClientBase, c
     if (final) await client.query('release savepoint sagaline_step');
     return replyWith(step.compensatedBy as string, outcome.payload);
   } catch (err) {
-    if (!final || !isTransient(err)) throw err;
+    if (!final || !isTransient(err)) {
+      if (typeof err === 'object' && err !== null && isTransient(err)) attemptOf.set(err, { step: step.name, compensation: command.kind === 'compensate' });
+      throw err;
+    }
     await client.query('rollback to savepoint sagaline_step');
     const reason = `gave up after ${attemptNo} attempts: ${(err as Error).message}`;
     shell.log.warn({ sagaId: saga.sagaId, step: step.name, compensation: command.kind === 'compensate', attempts: attemptNo, err: (err as Error).message }, 'retries exhausted');

@@ -59,6 +59,8 @@ export interface InstanceMessage {
 export const ENGINE_MESSAGES = {
   stepTimedOut: 'StepTimedOut',
   compensationFailed: 'CompensationFailed',
+  /** A transient failure of one attempt, retried: in the log for audit, it changes nothing. */
+  stepAttemptFailed: 'StepAttemptFailed',
 } as const;
 
 export interface Command {
@@ -99,6 +101,7 @@ export function evolveInstance(definition: SagaDefinition, state: InstanceState 
     return advance(definition, started, message.at);
   }
   if (message.type === definition.startedBy) return ignored(state, `${message.sagaId} has already started`);
+  if (message.type === ENGINE_MESSAGES.stepAttemptFailed) return ignored(state, `an attempt at ${message.step ?? 'a step'} failed and is retried`);
 
   const engine = engineMessage(definition, message);
   const role = engine ?? definition.messages.get(message.type);

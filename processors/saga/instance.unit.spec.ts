@@ -34,6 +34,10 @@ describe('an instance of a defined saga', () => {
     spec().given([...checked]).when({ type: 'StockReserved' }).then({ status: 'Running', commands: [] });
   });
 
+  it('given a failed attempt at a running step, then it changes nothing: the step still runs, its attempts as they were', () => {
+    spec().given([...checked]).when({ type: 'StepAttemptFailed', step: 'PAY', reason: 'card service down' }).then({ status: 'Running', commands: [], ignored: true, steps: { PAY: { status: 'running', attempts: 0 } } });
+  });
+
   it('completes when every step succeeded', () => {
     spec()
       .given([...checked, { type: 'PaymentTaken' }, { type: 'StockReserved' }, { type: 'Shipped' }])

@@ -204,8 +204,10 @@ export async function checkDelivery(batch: Batch, timeoutMs = 60_000): Promise<F
       seen.add(r.headers.id);
       const type = r.headers.eventType ?? '?';
       // The engine's messages about a step say which step in their payload.
-      const step = engineTypes.includes(type) && r.value ? (fromUnionValue(await registry.decode(r.value), type) as { step?: string } | undefined)?.step : undefined;
-      const key = `${sagaId}: ${type}${step ? ` (${step})` : ''}`;
+      const engine = engineTypes.includes(type) && r.value ? (fromUnionValue(await registry.decode(r.value), type) as { step?: string; attempt?: number; compensation?: boolean } | undefined) : undefined;
+      // A failed attempt is one per step, attempt and direction; the other engine messages one per step.
+      const which = engine?.attempt !== undefined ? `${engine.step} ${engine.compensation ? 'undo' : 'do'} attempt ${engine.attempt}` : engine?.step;
+      const key = `${sagaId}: ${type}${which ? ` (${which})` : ''}`;
       decisions.set(key, (decisions.get(key) ?? new Set()).add(r.headers.id));
     }
     return [...committed.keys()].filter((id) => !seen.has(id));
