@@ -3,6 +3,7 @@
  * monitor's projection and their history from the event log, the stack's health, and Prometheus
  * metrics for the whole pipeline. JSON in and out; every error is `{"error":{"code","message"}}`.
  */
+import { fluxoraShape } from './fluxora-shape.ts';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { auditInstance } from '../audit/timeline.ts';
@@ -115,10 +116,14 @@ export function buildApi(config: Config, served: ApiProject, options: ApiOptions
     return { sagas: await (await served.client()).list(query) };
   });
 
-  app.get<{ Params: { id: string } }>('/sagas/:id', async (request) => {
+  // `?shape=fluxora`: as the Fluxora saga orchestrator's design answers it (api/fluxora-shape.ts).
+  app.get<{ Params: { id: string }; Querystring: { shape?: unknown } }>('/sagas/:id', async (request) => {
+    const shape = request.query.shape;
+    if (shape !== undefined && shape !== 'fluxora') throw new SagalineError('REQUEST_INVALID', `shape must be fluxora (or left out), got ${JSON.stringify(shape)}`);
     const record = await (await served.client()).get(request.params.id);
     if (!record || !names.includes(record.saga)) throw new SagalineError('SAGA_NOT_FOUND', `no saga ${request.params.id} in the projection`);
-    return record;
+    if (shape !== 'fluxora') return record;
+    return fluxoraShape(project.sagas.find((s) => s.name === record.saga && s.version === record.version) ?? named(record.saga), record);
   });
 
   // The same, scoped to one saga: a 404 unless the instance is of that saga.

@@ -22,6 +22,14 @@ afterAll(async () => {
 
 const post = (payload: string, name = 'ledger-transfer') => app.inject({ method: 'POST', url: `/sagas/${name}`, headers: { 'content-type': 'application/json' }, payload });
 
+describe('GET /sagas/{id}', () => {
+  it('given a shape it does not know, then 400 names it, before the projection is read', async () => {
+    const res = await app.inject({ method: 'GET', url: '/sagas/s-1?shape=xml' });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error).toEqual({ code: 'REQUEST_INVALID', message: 'shape must be fluxora (or left out), got "xml"' });
+  });
+});
+
 describe('POST /sagas/{name} refuses a bad request with 400 naming the field', () => {
   it.each([
     ['a missing tenantId', { payload: {} }, 'tenantId is required'],

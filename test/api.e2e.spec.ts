@@ -142,6 +142,15 @@ describe('the HTTP API', () => {
     expect(((await bogus.json()) as ErrorBody).error).toMatchObject({ code: 'REQUEST_INVALID', message: expect.stringContaining('status must be one of') });
   });
 
+  it('given the compensated saga, when GET /sagas/:id?shape=fluxora, then the Fluxora orchestrator\'s shape: FAILED, each step\'s service and state', async () => {
+    const res = await get(`/sagas/${compensated}?shape=fluxora`);
+    expect(res.status).toBe(200);
+    const saga = (await res.json()) as { saga_id: string; name: string; state: string; status: string; current_step_index: number; steps: { name: string; service_name: string; state: string }[] };
+    expect(saga).toMatchObject({ saga_id: compensated, name: 'model-training', state: 'FAILED', status: 'Compensated', current_step_index: 3 });
+    expect(saga.steps.map((s) => [s.name, s.state])).toEqual([['RESERVE', 'COMPENSATED'], ['ALLOCATE', 'COMPENSATED'], ['TRAIN', 'COMPENSATED'], ['UPDATE', 'FAILED'], ['AUDIT', 'PENDING']]);
+    expect(saga.steps.every((s) => s.service_name.length > 0)).toBe(true);
+  });
+
   it('given an unknown saga id, when GET /sagas/:id, then 404', async () => {
     const res = await get(`/sagas/${newId()}`);
     expect(res.status).toBe(404);
