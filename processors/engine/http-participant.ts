@@ -24,7 +24,7 @@
  * calls"): their records are checked when the participant starts.
  */
 import { ConfigError } from '../../core/errors.ts';
-import { loadConfig } from '../../core/config.ts';
+import { loadConfig, type Config } from '../../core/config.ts';
 import type { SagaDefinition } from '../saga/define-saga.ts';
 import type { InstanceState } from '../saga/instance.ts';
 import { fail, ok, participant, TransientError, type Participant, type StepHandlers, type StepInput, type StepOutcome } from './participant.ts';
@@ -50,6 +50,8 @@ export interface HttpParticipantSpec {
   steps: Readonly<Record<string, HttpStepSpec>>;
   /** Where the service answers; default: the configured registry (SAGALINE_SERVICES, SAGALINE_SERVICES_FILE, SAGALINE_CONSUL_URL). */
   services?: ServiceRegistry;
+  /** Where those settings and the default call timeout come from; default: loadConfig(), the environment, read at the first call. */
+  config?: Pick<Config, 'http'>;
 }
 
 /** The payloads an HTTP step's messages carry; their records must accept them (checked at start). */
@@ -79,10 +81,11 @@ const ENDPOINT = /^(\/[^\s]*|https?:\/\/[^\s]+)$/;
 export function httpParticipant(saga: SagaDefinition, service: string, spec: HttpParticipantSpec): Participant {
   const problems: string[] = [];
   const steps: Record<string, StepHandlers> = {};
+  let config = spec.config;
+  const settings = (): Pick<Config, 'http'> => (config ??= loadConfig());
   let registry = spec.services;
-  const services = (): ServiceRegistry => (registry ??= configuredServices(loadConfig()));
-  let defaultTimeoutMs: number | undefined;
-  const timeoutOf = (s: HttpStepSpec): number => s.timeoutMs ?? (defaultTimeoutMs ??= loadConfig().http.callTimeoutMs);
+  const services = (): ServiceRegistry => (registry ??= configuredServices(settings()));
+  const timeoutOf = (s: HttpStepSpec): number => s.timeoutMs ?? settings().http.callTimeoutMs;
   for (const [name, s] of Object.entries(spec.steps ?? {})) {
     const step = saga.steps.find((x) => x.name === name);
     if (typeof s?.action !== 'string' || !ENDPOINT.test(s.action)) problems.push(`step ${name}: action must be a path starting with / or an http(s) URL, got ${JSON.stringify(s?.action)}`);

@@ -120,6 +120,13 @@ describe('HTTP participant', () => {
     await expect(slow).rejects.toMatchObject({ retriable: true, message: `POST ${svc.url}/slow: no answer within 200 ms` });
   });
 
+  it('given settings of its own, then their services and call timeout are used, not the environment', async () => {
+    const config = loadConfig({ SAGALINE_SERVICES: `rooms=${svc.url}`, SAGALINE_HTTP_TIMEOUT_MS: '150' });
+    const p = httpParticipant(saga, 'rooms', { steps: { BOOK: { action: '/slow', compensation: '/undo' }, NOTE: { action: '/ok' } }, config });
+    await expect(p.steps.NOTE!.act(input('NOTE'))).resolves.toMatchObject({ outcome: 'succeeded', payload: { status: 201 } });
+    await expect(p.steps.BOOK!.act(input('BOOK'))).rejects.toMatchObject({ retriable: true, message: `POST ${svc.url}/slow: no answer within 150 ms` });
+  });
+
   it('given a service no registry knows, then the action fails naming it and the compensation is retried', async () => {
     const p = rooms({ BOOK: { action: '/ok', compensation: '/undo' } }, staticServices({ other: svc.url }));
     const outcome = await p.steps.BOOK!.act(input('BOOK'));
