@@ -29,6 +29,14 @@ const config = loadConfig({
 });
 const TOPIC = 'sagaline.three-broker-smoke';
 
+function printNodeLogs(): void {
+  const logs = join(stateDir, 'logs');
+  for (const file of existsSync(logs) ? readdirSync(logs) : []) {
+    const tail = readFileSync(join(logs, file), 'utf8').trimEnd().split('\n').slice(-40).join('\n');
+    process.stderr.write(`--- ${file} (last 40 lines) ---\n${tail}\n`);
+  }
+}
+
 describe('a three-broker Kafka cluster', () => {
   const cluster = new KafkaComponent({ config, logsDir: join(stateDir, 'logs') });
   const kafka = new Kafka({ clientId: 'three-broker-smoke', brokers: config.kafkaBrokers, logLevel: logLevel.NOTHING, retry: { retries: 10 } });
@@ -38,8 +46,13 @@ describe('a three-broker Kafka cluster', () => {
 
   beforeAll(async () => {
     artifacts = await ensureArtifacts(config.stack, config.versions, () => undefined);
+    const t0 = Date.now();
     await cluster.start(artifacts);
-    await waitFor('three brokers registered', async () => (await cluster.probe()) === undefined, { timeoutMs: 120_000, intervalMs: 500 });
+    await waitFor('three brokers registered', async () => (await cluster.probe()) === undefined, { timeoutMs: 120_000, intervalMs: 500 }).catch((err: unknown) => {
+      printNodeLogs();
+      throw err;
+    });
+    process.stderr.write(`[three-brokers] three brokers registered ${((Date.now() - t0) / 1000).toFixed(1)} s after the start\n`);
     // Each node's own view of the cluster has all three (metadata reaches each broker a moment apart)
     await waitFor('every node seeing three brokers', async () => {
       for (const broker of config.kafkaBrokers) {
@@ -57,14 +70,9 @@ describe('a three-broker Kafka cluster', () => {
     }, { timeoutMs: 60_000, intervalMs: 500 });
   }, 180_000);
 
-  // A failure says what the nodes were doing: the end of each node's log.
+  // A failure — of the cluster's start or of a test — says what the nodes were doing: the end of each node's log.
   afterEach(({ task }) => {
-    if (task.result?.state !== 'fail') return;
-    const logs = join(stateDir, 'logs');
-    for (const file of existsSync(logs) ? readdirSync(logs) : []) {
-      const tail = readFileSync(join(logs, file), 'utf8').trimEnd().split('\n').slice(-40).join('\n');
-      process.stderr.write(`--- ${file} (last 40 lines) ---\n${tail}\n`);
-    }
+    if (task.result?.state === 'fail') printNodeLogs();
   });
 
   afterAll(async () => {
