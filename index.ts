@@ -23,7 +23,7 @@ export { runParticipant, participantGroup } from './processors/engine/run-partic
 export type { RunOptions, RunningParticipant } from './processors/engine/run-participant.ts';
 export { runSagaMonitor, SAGAS_DATABASE } from './processors/engine/monitor.ts';
 export type { RunningMonitor } from './processors/engine/monitor.ts';
-export { sagaClient } from './processors/engine/client.ts';
+export { sagaClient, SagaIdTakenError } from './processors/engine/client.ts';
 export type { SagaClient, SagaRecord, StartOptions } from './processors/engine/client.ts';
 export { provisionSagas } from './infra/provision-sagas.ts';
 export type { SagaProvisionInput, SagaProvisionReport } from './infra/provision-sagas.ts';

@@ -6,6 +6,7 @@ describe('error status', () => {
   it.each([
     ['REQUEST_INVALID', false, 400],
     ['SAGA_NOT_FOUND', false, 404],
+    ['SAGA_ID_TAKEN', false, 409],
     ['CONFIG_INVALID', false, 500],
     ['NOT_READY', true, 503],
   ])('%s (retriable %s) is %i', (code, retriable, status) => {

@@ -34,6 +34,32 @@ export function foldMessage(versions: Versions<SagaDefinition>, into: Map<string
   }
 }
 
+/** Instances by saga name, then by id: ids are meant to be unique across sagas, but a log may hold one id in two sagas. */
+export type FoldedBySaga = Map<string, Map<string, FoldedInstance>>;
+
+/** Folds one more message into the instances of its saga (`versions`): foldMessage, per saga. */
+export function foldIntoSaga(versions: Versions<SagaDefinition>, into: FoldedBySaga, seen: Set<string>, message: DecodedMessage): void {
+  let instances = into.get(versions.name);
+  if (!instances) into.set(versions.name, (instances = new Map()));
+  foldMessage(versions, instances, seen, message);
+}
+
+/**
+ * The instances by id, for comparing with the live projection (keyed by id), and the ids the log
+ * gives to instances of more than one saga: those are not compared but reported, naming the sagas.
+ */
+export function byId(folded: FoldedBySaga): { instances: Map<string, FoldedInstance>; shared: StateDifference[] } {
+  const holders = new Map<string, string[]>();
+  for (const [saga, instances] of folded) for (const [id, f] of instances) if (f.state || f.stoppedBy) holders.set(id, [...(holders.get(id) ?? []), saga]);
+  const instances = new Map<string, FoldedInstance>();
+  const shared: StateDifference[] = [];
+  for (const [id, sagas] of holders) {
+    if (sagas.length > 1) shared.push({ sagaId: id, differences: [`the log holds instances of ${[...sagas].sort().join(' and ')} under this id (a saga id must be unique across sagas)`] });
+    else instances.set(id, folded.get(sagas[0] as string)!.get(id) as FoldedInstance);
+  }
+  return { instances, shared };
+}
+
 /** Every instance's state from its messages, in the order given. */
 export function foldLog(versions: Versions<SagaDefinition>, messages: readonly DecodedMessage[]): Map<string, FoldedInstance> {
   const instances = new Map<string, FoldedInstance>();

@@ -19,7 +19,7 @@ import type { Project } from '../processors/engine/project.ts';
 import { inTransaction } from '../processors/engine/tables.ts';
 import type { DecodedMessage } from '../processors/runtime/decode.ts';
 import { ExportWriter, type ExportedMessage } from './export.ts';
-import { compareStates, foldMessage, type FoldedInstance, type StateDifference } from './fold.ts';
+import { byId, compareStates, foldIntoSaga, type FoldedBySaga, type StateDifference } from './fold.ts';
 import { readLog } from './log-reader.ts';
 import { historySources } from './sources.ts';
 
@@ -140,7 +140,7 @@ export async function replay(config: Config, project: Project, options: ReplayOp
   const pool = options.rebuild ? pgPool(config, SAGAS_DATABASE, 2) : undefined;
   const byType: Record<string, number> = {};
   const sagas = new Set<string>();
-  const rebuilt = new Map<string, FoldedInstance>();
+  const rebuilt: FoldedBySaga = new Map();
   const seen = new Set<string>();
   let events = 0;
   let undecodable = 0;
@@ -149,7 +149,7 @@ export async function replay(config: Config, project: Project, options: ReplayOp
     byType[m.type] = (byType[m.type] ?? 0) + 1;
     sagas.add(m.metadata.sagaId);
     const versions = sources.sagas.get(m.kafka.topic);
-    if (pool && versions) foldMessage(versions, rebuilt, seen, m);
+    if (pool && versions) foldIntoSaga(versions, rebuilt, seen, m);
     return writer?.write(exported(m));
   };
   const read = async (range: { topics: readonly string[]; startAt?: Map<string, bigint>; upTo?: Map<string, bigint> }) => {
@@ -183,11 +183,14 @@ export async function replay(config: Config, project: Project, options: ReplayOp
         log.debug({ round, live: Object.fromEntries([...live.offsets].map(([k, v]) => [k, String(v)])) }, 'live projection snapshot');
         if (sameOffsets(live.offsets, readUpTo)) {
           const ends = await logEnds(config, sagaTopics);
-          const folded = new Map([...rebuilt].filter(([, f]) => f.state).map(([id, f]) => [id, comparable(f.state!.status, f.version, f.state)]));
-          const differences = compareStates(live.states, folded, 'the live projection', 'the rebuild');
+          const { instances, shared } = byId(rebuilt);
+          const folded = new Map([...instances].filter(([, f]) => f.state).map(([id, f]) => [id, comparable(f.state!.status, f.version, f.state)]));
+          const reported = new Set(shared.map((d) => d.sagaId));
+          const liveCompared = new Map([...live.states].filter(([id]) => !reported.has(id)));
+          const differences = await namingOtherSagas(pool, names, [...compareStates(liveCompared, folded, 'the live projection', 'the rebuild'), ...shared].sort((a, b) => a.sagaId.localeCompare(b.sagaId)));
           const liveBehindLog = Number([...ends].reduce((sum, [key, end]) => sum + (end - (live.offsets.get(key) ?? 0n)), 0n));
           const table = options.keepTable ? await keep(pool, rebuilt) : null;
-          rebuild = { table, sagasCompared: new Set([...live.states.keys(), ...folded.keys()]).size, differences, liveBehindLog };
+          rebuild = { table, sagasCompared: new Set([...live.states.keys(), ...folded.keys(), ...reported]).size, differences, liveBehindLog };
           break;
         }
         if (round >= 20) throw new SagalineError('REPLAY_UNSETTLED', 'the live projection kept moving during 20 catch-up rounds; run the rebuild when the pipeline is quieter');
@@ -215,12 +218,23 @@ export async function replay(config: Config, project: Project, options: ReplayOp
   }
 }
 
+const MISSING_IN_LIVE = 'missing in the live projection';
+
+/** An instance "missing in the live projection" that the projection holds as another saga's instance: said so, naming it. */
+async function namingOtherSagas(pool: pg.Pool, sagaNames: readonly string[], differences: StateDifference[]): Promise<StateDifference[]> {
+  const missing = differences.filter((d) => d.differences.length === 1 && d.differences[0] === MISSING_IN_LIVE).map((d) => d.sagaId);
+  if (missing.length === 0) return differences;
+  const { rows } = await pool.query<{ saga_id: string; saga: string }>('select saga_id, saga from saga_instances where saga_id = any($1) and saga <> all($2)', [missing, sagaNames]);
+  const heldBy = new Map(rows.map((r) => [r.saga_id, r.saga]));
+  return differences.map((d) => (heldBy.has(d.sagaId) && d.differences[0] === MISSING_IN_LIVE ? { sagaId: d.sagaId, differences: [`the live projection holds this id as an instance of ${heldBy.get(d.sagaId)} (a saga id must be unique across sagas)`] } : d));
+}
+
 /** Writes the rebuilt instances to a table of their own beside the live one, for inspection. */
-async function keep(pool: pg.Pool, rebuilt: Map<string, FoldedInstance>): Promise<string> {
+async function keep(pool: pg.Pool, rebuilt: FoldedBySaga): Promise<string> {
   const table = `saga_instances_replay_${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}`;
   const t = pg.escapeIdentifier(table);
-  await pool.query(`create table ${t} (saga_id text primary key, saga text not null, version int not null, status text not null, state jsonb not null)`);
-  const rows = [...rebuilt].filter(([, f]) => f.state).map(([id, f]) => ({ saga_id: id, saga: f.state!.saga, version: f.state!.version, status: f.state!.status, state: f.state }));
+  await pool.query(`create table ${t} (saga_id text not null, saga text not null, version int not null, status text not null, state jsonb not null, primary key (saga, saga_id))`);
+  const rows = [...rebuilt.values()].flatMap((instances) => [...instances].filter(([, f]) => f.state).map(([id, f]) => ({ saga_id: id, saga: f.state!.saga, version: f.state!.version, status: f.state!.status, state: f.state })));
   for (let i = 0; i < rows.length; i += 500) {
     await pool.query(`insert into ${t} select * from jsonb_to_recordset($1::jsonb) as x(saga_id text, saga text, version int, status text, state jsonb)`, [JSON.stringify(rows.slice(i, i + 500))]);
   }

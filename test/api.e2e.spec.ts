@@ -8,11 +8,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../core/config.ts';
 import { SagalineError } from '../core/errors.ts';
+import { pgPool } from '../core/clients.ts';
 import { newId } from '../core/ids.ts';
 import { waitFor } from '../core/wait.ts';
 import type { SagaRecord } from '../processors/engine/client.ts';
+import { SAGAS_DATABASE } from '../processors/engine/monitor.ts';
 import { freePorts } from './support/cli.ts';
-import { uniqueName } from './support/fixtures.ts';
+import { config, uniqueName } from './support/fixtures.ts';
 import { addTestModel, PROCESSOR_ENV, startProcessors, stopProcessors, TERMINAL, TRAINING_CONFIG } from './support/saga.ts';
 import { trainingRequested } from '../examples/ml-training/request.ts';
 
@@ -155,6 +157,29 @@ describe('the HTTP API', () => {
     const res = await get(`/sagas/${newId()}`);
     expect(res.status).toBe(404);
     expect(((await res.json()) as ErrorBody).error.code).toBe('SAGA_NOT_FOUND');
+  });
+
+  it('given an id an instance of another saga holds, when POST /sagas/model-training with it, then 409 naming that saga, and nothing is started', async () => {
+    // Given: the projection holds the id as an instance of a saga of another project
+    const sagaId = newId();
+    const engine = pgPool(config, SAGAS_DATABASE, 1);
+    try {
+      await engine.query(
+        `insert into saga_instances (saga_id, saga, version, status, tenant_id, traceparent, last_message_id, state, started_at)
+         values ($1, 'parcel-delivery', 1, 'Running', $2, '', gen_random_uuid(), '{"saga":"parcel-delivery"}', now())`,
+        [sagaId, tenant],
+      );
+      // When
+      const res = await post('/sagas/model-training', JSON.stringify({ tenantId: tenant, sagaId, payload: trainingRequested(sagaId, { tenantId: tenant, modelId, trainingDurationMs: 300 }) }));
+      // Then
+      expect(res.status).toBe(409);
+      expect(await res.json()).toEqual({ error: { code: 'SAGA_ID_TAKEN', message: `saga id "${sagaId}" is already an instance of parcel-delivery; an instance of model-training needs an id of its own` } });
+      const rows = await engine.query<{ saga: string }>('select saga from saga_instances where saga_id = $1', [sagaId]);
+      expect(rows.rows).toEqual([{ saga: 'parcel-delivery' }]);
+    } finally {
+      await engine.query('delete from saga_instances where saga_id = $1', [sagaId]);
+      await engine.end();
+    }
   });
 
   it('given the compensated saga, when GET /sagas/:id/events, then the forward steps, the failure and the compensations in causal order', async () => {

@@ -8,12 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pgPool } from '../core/clients.ts';
+import { partitionForKey } from '../audit/log-reader.ts';
+import { kafkaClient, pgPool } from '../core/clients.ts';
 import { createLogger } from '../core/log.ts';
 import { waitFor } from '../core/wait.ts';
-import { provisionSagas, runParticipant, runSagaMonitor, sagaClient, SAGAS_DATABASE, type SagaClient } from '../index.ts';
+import { provisionSagas, runParticipant, runSagaMonitor, sagaClient, SagaIdTakenError, SAGAS_DATABASE, type SagaClient } from '../index.ts';
 import { ORDER_PARTICIPANTS, ORDER_SCHEMAS, orderFulfilment, type OrderPlaced } from './fixtures/order-saga/saga.ts';
 import { inFlightV1, inFlightV2 } from './fixtures/order-saga/in-flight.config.ts';
+import { sagaTopic } from '../topics/derived.ts';
 import { sagaline } from './support/cli.ts';
 import { config, uniqueName } from './support/fixtures.ts';
 
@@ -94,6 +96,55 @@ describe('history of a saga of its user’s own, from the log', () => {
       expect(result.stdout).toContain(`saga ${completed} differs:\n  state.steps.SHIP.status: "corrupted" ≠ "${original}"\n`);
     } finally {
       await engine.query(`update saga_instances set state = jsonb_set(state, '{steps,SHIP,status}', to_jsonb($2::text)) where saga_id = $1`, [completed, original]);
+    }
+  });
+
+  it('given an id another saga holds, when a saga is started under it, then refused, naming the holder; when two sagas start under one id at once, then the first projected keeps it and both monitors go on', async () => {
+    const other = await sagaClient([inFlightV1, inFlightV2], { config, schemas: ORDER_SCHEMAS });
+    try {
+      // Given an order that ended: when an instance of another saga asks for its id, then refused
+      const before = await orders.get(completed);
+      await expect(other.start(inFlightV1, { orderId: uniqueName('order'), amountCents: 5 }, { tenantId: tenant, sagaId: completed })).rejects.toThrow(SagaIdTakenError);
+      await expect(other.start(inFlightV1, { orderId: uniqueName('order'), amountCents: 5 }, { tenantId: tenant, sagaId: completed })).rejects.toThrow(`saga id "${completed}" is already an instance of order-fulfilment; an instance of order-in-flight needs an id of its own`);
+      expect(await orders.get(completed)).toEqual(before);
+
+      // When two sagas start under one id before either is projected (no check can see it yet): the
+      // in-flight one is projected first, then the order's start commits and its participants run it
+      const shared = uniqueName('shared');
+      const held = await engine.connect();
+      try {
+        await held.query('begin');
+        await orders.start(orderFulfilment, { orderId: uniqueName('order'), amountCents: 990 }, { tenantId: tenant, sagaId: shared, tx: held });
+        await other.start(inFlightV1, { orderId: uniqueName('order'), amountCents: 5 }, { tenantId: tenant, sagaId: shared });
+        await waitFor(`${shared} to be projected as order-in-flight`, async () => (await other.get(shared))?.saga === 'order-in-flight', { timeoutMs: 90_000 });
+        await held.query('commit');
+      } finally {
+        held.release();
+      }
+      // Then the id is one saga's instance, and each monitor goes on past it on that partition: later instances there are projected
+      const admin = kafkaClient(config, uniqueName('history-admin')).admin();
+      await admin.connect();
+      const partitionsOf = async (saga: typeof orderFulfilment) => (await admin.fetchTopicOffsets(sagaTopic([saga]).name)).length;
+      const [orderPartitions, inFlightPartitions] = await Promise.all([partitionsOf(orderFulfilment), partitionsOf(inFlightV1)]).finally(() => admin.disconnect());
+      const besideIt = (partitions: number, prefix: string) => {
+        for (let i = 0; ; i++) if (partitionForKey(`${prefix}-${i}`, partitions) === partitionForKey(shared, partitions)) return `${prefix}-${i}`;
+      };
+      const nextOrder = await orders.start(orderFulfilment, { orderId: uniqueName('order'), amountCents: 990 }, { tenantId: tenant, sagaId: besideIt(orderPartitions, uniqueName('next-order')) });
+      const nextInFlight = await other.start(inFlightV1, { orderId: uniqueName('order'), amountCents: 5 }, { tenantId: tenant, sagaId: besideIt(inFlightPartitions, uniqueName('next-in-flight')) });
+      await settled(orders, nextOrder);
+      await waitFor(`${nextInFlight} to be projected`, async () => (await other.get(nextInFlight))?.status === 'Running', { timeoutMs: 90_000 });
+      // And the id stays the in-flight saga's instance, untouched by the order's messages
+      const holder = await engine.query<{ saga: string; status: string }>('select saga, status from saga_instances where saga_id = $1', [shared]);
+      expect(holder.rows).toEqual([{ saga: 'order-in-flight', status: 'Running' }]);
+      // And a rebuild of the whole log reports the id, naming the saga that holds it, and finds the others as the live projection has them
+      const rebuilt = await sagaline(['replay', '--rebuild', '--json', ...ORDERS]);
+      expect(rebuilt.code, rebuilt.stderr).toBe(1);
+      const { differences } = (JSON.parse(rebuilt.stdout) as { rebuild: { differences: { sagaId: string; differences: string[] }[] } }).rebuild;
+      expect(differences).toContainEqual({ sagaId: shared, differences: ['the live projection holds this id as an instance of order-in-flight (a saga id must be unique across sagas)'] });
+      const differing = differences.map((d) => d.sagaId);
+      for (const sagaId of [completed, compensated, nextOrder]) expect(differing).not.toContain(sagaId);
+    } finally {
+      await other.close();
     }
   });
 

@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { pgPool } from '../../core/clients.ts';
 import { loadConfig } from '../../core/config.ts';
-import { ConfigError } from '../../core/errors.ts';
+import { ConfigError, SagalineError } from '../../core/errors.ts';
 import { newId, newTraceparent } from '../../core/ids.ts';
 import { OutboxWriter } from '../../outbox-connector/outbox-writer.ts';
 import { sagaContracts, type SagaStartedPayload } from '../../schemas/saga-contracts.ts';
@@ -20,12 +20,22 @@ import { SAGAS_DATABASE } from './monitor.ts';
 import type { RunOptions } from './run-participant.ts';
 
 export interface StartOptions {
-  /** Default: a new UUID. Starting the same id twice starts one saga (the second start is ignored by the fold). */
+  /**
+   * Default: a new UUID. Starting the same id twice starts one saga (the second start is ignored by
+   * the fold). An id that is already an instance of another saga is refused (SagaIdTakenError).
+   */
   sagaId?: string;
   tenantId: string;
   traceparent?: string;
   /** Write the start in this transaction (of a database provisioned for the saga) instead of the engine's. */
   tx?: pg.ClientBase;
+}
+
+/** The id asked for is an instance of another saga already: ids find instances across every saga, so each is used once. */
+export class SagaIdTakenError extends SagalineError {
+  constructor(sagaId: string, saga: string, heldBy: string) {
+    super('SAGA_ID_TAKEN', `saga id ${JSON.stringify(sagaId)} is already an instance of ${heldBy}; an instance of ${saga} needs an id of its own`);
+  }
 }
 
 export interface SagaRecord {
@@ -69,6 +79,15 @@ export async function sagaClient(sagas: readonly SagaDefinition[], options: RunO
     async start(saga, payload, start) {
       if (!sagas.includes(saga)) throw new ConfigError(`saga ${saga.name} v${saga.version} is not one this client was created with (${sagas.map((s) => `${s.name} v${s.version}`).join(', ')})`);
       const sagaId = start.sagaId ?? newId();
+      // An id chosen by the caller may be one another saga's instance already has (a new id cannot).
+      if (start.sagaId !== undefined) {
+        const held = await pool.query<{ saga: string }>('select saga from saga_instances where saga_id = $1', [sagaId]).catch((err: { code?: string }) => {
+          if (err.code === '42P01') return { rows: [] }; // no monitor has run here yet
+          throw err;
+        });
+        const heldBy = held.rows[0]?.saga;
+        if (heldBy !== undefined && heldBy !== saga.name) throw new SagaIdTakenError(sagaId, saga.name, heldBy);
+      }
       const message = {
         type: saga.startedBy as never,
         payload: payload as never,

@@ -285,7 +285,8 @@ interface Folded {
 /** One message folded into a view: the new view, and what it asks of this service. Pure. */
 function fold(shell: Shell, message: DecodedMessage, stored: StoredInstance): Folded {
   const { evolution, version } = evolveVersioned(shell.definitions, stored.state, stored.version, instanceMessage(message));
-  const under = version === undefined ? shell.p : (shell.versions.of(version) as Participant);
+  // (An instance of another saga under the same id folds to itself, ignored: its version is not one of ours.)
+  const under = (version === undefined ? undefined : shell.versions.of(version)) ?? shell.p;
   const view: StoredInstance = {
     state: evolution.state,
     version,

@@ -51,6 +51,10 @@ export interface VersionedEvolution {
  * SagaStarted already recorded for an instance that has no state yet.
  */
 export function evolveVersioned(versions: Versions<SagaDefinition>, state: InstanceState | undefined, recorded: number | undefined, message: InstanceMessage): VersionedEvolution {
+  // Instances are found by id: an id one producer gave an instance of another saga names someone else's instance here.
+  if (state !== undefined && state.saga !== versions.name) {
+    return { evolution: { state, commands: [], ignored: `${message.sagaId} is an instance of ${state.saga}, not of ${versions.name}: a saga id must be unique across sagas` }, version: state.version };
+  }
   if (message.type === SAGA_STARTED) {
     const version = (message.payload as SagaStartedPayload | undefined)?.version;
     if (state !== undefined || typeof version !== 'number') return { evolution: { state, commands: [], ignored: 'a SagaStarted for an instance that has already started' }, version: state?.version ?? recorded };

@@ -31,6 +31,18 @@ describe('definition versions side by side', () => {
     expect(() => evolveVersioned(onlyV2, undefined, 1, { sagaId: 's', type: 'Requested', at })).toThrow('saga booking v1 is not among the versions this runner was given (v2)');
   });
 
+  it('given an instance of another saga under the same id, when a message of this saga is folded, then it is ignored, naming both, and the instance is untouched', () => {
+    // Given: id "s" is an instance of another saga (what a producer reusing an id makes a runner find)
+    const other = defineSaga({ name: 'parcel', version: 3, startedBy: 'Shipped', steps: { SEND: { owner: 'courier', succeeded: 'Sent', failed: 'Lost' } } });
+    const theirs = evolveVersioned(versionsOf([other], (d) => d), undefined, undefined, { sagaId: 's', type: 'Shipped', at }).evolution.state!;
+    // When
+    const folded = evolveVersioned(versions, theirs, undefined, { sagaId: 's', type: 'Held', at });
+    // Then
+    expect(folded.evolution.state).toBe(theirs);
+    expect(folded.evolution.commands).toEqual([]);
+    expect(folded.evolution.ignored).toBe('s is an instance of parcel, not of booking: a saga id must be unique across sagas');
+  });
+
   it('given the same version twice or two names, then a ConfigError', () => {
     expect(() => versionsOf([v1, defineSaga({ name: 'booking', version: 1, startedBy: 'Requested', steps: { HOLD: { owner: 'rooms', succeeded: 'Held', failed: 'NoRoom' } } })], (d) => d)).toThrow(ConfigError);
     expect(() => versionsOf([v1, defineSaga({ name: 'other', version: 1, startedBy: 'Requested', steps: { HOLD: { owner: 'rooms', succeeded: 'Held', failed: 'NoRoom' } } })], (d) => d)).toThrow(/share its name/);
