@@ -1,11 +1,11 @@
 /**
  * `npm run bench`: every scenario measured in one run on the real stack, side by side, so each
  * throughput can be given as a ratio to a ceiling or baseline taken minutes apart on the same
- * machine. Writes bench/results/<date>.json, .md and .svg. `--quick` is the smoke run `npm test`
+ * machine. Writes bench/results/<date>.json, .md and .svg (<date>-2… for a later run the same day). `--quick` is the smoke run `npm test`
  * makes (tiny loads: it checks the harness, its numbers mean nothing); `--only debezium,replay`
  * runs some scenarios (the ceiling always runs).
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, type, release } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -127,18 +127,36 @@ async function main(): Promise<void> {
   };
   const results: BenchResults = { ...partial, ratios: computeRatios(partial) };
   mkdirSync(outDir, { recursive: true });
-  const previous = previousRun(outDir, date);
+  const name = runName(outDir, date);
+  const previous = previousRun(outDir, name);
   if (previous) results.previous = previous;
-  const base = join(outDir, date);
+  const base = join(outDir, name);
   writeFileSync(`${base}.json`, JSON.stringify(results, null, 2) + '\n');
   writeFileSync(`${base}.md`, markdown(results));
   writeFileSync(`${base}.svg`, chart(results));
   process.stdout.write('\n' + markdown(results) + `\nwritten: ${base}.json, ${base}.md, ${base}.svg\n`);
 }
 
-/** The newest full run recorded before `date` (bench/results/<date>.json), as headline figures. */
-function previousRun(dir: string, date: string): BenchResults['previous'] | undefined {
-  const files = readdirSync(dir).filter((f) => /^\d{4}-\d{2}-\d{2}\.json$/.test(f) && f < `${date}.json`).sort();
+/** A run's file name: its date, then `<date>-2`, `-3`… for later runs the same day (so none overwrites another). */
+const RUN_FILE = /^(\d{4}-\d{2}-\d{2})(?:-(\d+))?\.json$/;
+const runOrder = (f: string): [string, number] => {
+  const m = RUN_FILE.exec(f) as RegExpExecArray;
+  return [m[1] as string, Number(m[2] ?? 1)];
+};
+const before = (a: [string, number], b: [string, number]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+
+function runName(dir: string, date: string): string {
+  let n = 1;
+  while (existsSync(join(dir, `${n === 1 ? date : `${date}-${n}`}.json`))) n++;
+  return n === 1 ? date : `${date}-${n}`;
+}
+
+/** The newest full run recorded before the run `name` (bench/results/<date>[-n].json), as headline figures. */
+function previousRun(dir: string, name: string): BenchResults['previous'] | undefined {
+  const self = runOrder(`${name}.json`);
+  const files = readdirSync(dir)
+    .filter((f) => RUN_FILE.test(f) && before(runOrder(f), self))
+    .sort((a, b) => (before(runOrder(a), runOrder(b)) ? -1 : 1));
   const last = files.at(-1);
   if (!last) return undefined;
   const old = JSON.parse(readFileSync(join(dir, last), 'utf8')) as BenchResults;

@@ -5,7 +5,7 @@
  * `replay --rebuild` does before comparing). The log is the training example's saga topic.
  */
 import { kafkaClient } from '../../core/clients.ts';
-import { foldMessage, type FoldedInstance } from '../../audit/fold.ts';
+import { foldIntoSaga, type FoldedBySaga } from '../../audit/fold.ts';
 import { readLog } from '../../audit/log-reader.ts';
 import { historySources } from '../../audit/sources.ts';
 import { config, uniqueName } from '../../test/support/fixtures.ts';
@@ -108,10 +108,10 @@ export async function measureReplay(lastPerPartition: number | null, timeoutMs: 
   const sources = historySources(await testProject());
   const topics = [...sources.sagas.keys()];
   await timed('decode through the registry', async () => (await readLog(config, { topics, catalogue: sources.catalogue, startAt: r.start, upTo: r.end, timeoutMs, onMessage: () => undefined })).messages);
-  const instances = new Map<string, FoldedInstance>();
+  const instances: FoldedBySaga = new Map();
   const seen = new Set<string>();
   await timed('rebuild saga state', async () =>
-    (await readLog(config, { topics, catalogue: sources.catalogue, startAt: r.start, upTo: r.end, timeoutMs, onMessage: (m) => foldMessage(sources.sagas.get(m.kafka.topic)!, instances, seen, m) })).messages,
+    (await readLog(config, { topics, catalogue: sources.catalogue, startAt: r.start, upTo: r.end, timeoutMs, onMessage: (m) => foldIntoSaga(sources.sagas.get(m.kafka.topic)!, instances, seen, m) })).messages,
   );
   return { scenario: 'replay', lastPerPartition, runs };
 }
