@@ -6,7 +6,9 @@ import { ratio } from './stats.ts';
 
 export interface BenchResults {
   date: string;
-  machine: { cpus: number; cpuModel: string; memoryGb: number; os: string; node: string; postgres: string; kafka: string; debezium: string };
+  /** The run's file name: its date, or `<date>-2`… for a later run the same day. */
+  run?: string;
+  machine: { cpus: number; cpuModel: string; memoryGb: number; os: string; node: string; postgres: string; kafka: string; debezium: string; connectorsAtStart?: string[] };
   settings: Record<string, unknown>;
   ceiling: CeilingResult;
   delivery: DeliveryResult[];
@@ -16,7 +18,7 @@ export interface BenchResults {
   ratios: { what: string; value: number; unit: string; baseline: string; baselineValue: number; ratio: number | null }[];
   elapsedMs: number;
   /** The figures of the run recorded before this one (bench/results), shown beside this run's. */
-  previous?: { date: string; figures: Record<string, number | null> };
+  previous?: { date: string; run?: string; figures: Record<string, number | null> };
 }
 
 /** The headline figures of a run, by name, to set two runs side by side. */
@@ -68,9 +70,9 @@ const rateLabel = (v: number | null, unit: string) => (v === null ? 'saturation'
 export function markdown(r: BenchResults): string {
   const m = r.machine;
   const lines = [
-    `# Benchmark ${r.date}`,
+    `# Benchmark ${r.run ?? r.date}`,
     '',
-    `Machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryGb} GB RAM, ${m.os}; Node ${m.node}, PostgreSQL ${m.postgres}, Kafka ${m.kafka}, Debezium ${m.debezium}. Everything (stack, load generator, consumer) on this one machine.`,
+    `Machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryGb} GB RAM, ${m.os}; Node ${m.node}, PostgreSQL ${m.postgres}, Kafka ${m.kafka}, Debezium ${m.debezium}. Everything (stack, load generator, consumer) on this one machine.${m.connectorsAtStart ? ` Connect carried ${m.connectorsAtStart.length} connector(s) at the start (each idle one costs CPU): ${m.connectorsAtStart.join(', ') || 'none'}.` : ''}`,
     '',
     `Rows: ${r.settings.payloadBytes}-byte payload, ${r.settings.txSize} rows per transaction, ${r.settings.writers} writer connections. Run took ${(r.elapsedMs / 60_000).toFixed(1)} min.`,
     '',
@@ -103,7 +105,8 @@ export function markdown(r: BenchResults): string {
   if (r.previous) {
     const now = headline(r);
     const keys = [...new Set([...Object.keys(now), ...Object.keys(r.previous.figures)])];
-    lines.push('', `## Beside the previous recorded run (${r.previous.date})`, '', `| figure | ${r.previous.date} | ${r.date} |`, '|---|---:|---:|');
+    const before = r.previous.run ?? r.previous.date;
+    lines.push('', `## Beside the previous recorded run (${before})`, '', `| figure | ${before} | ${r.run ?? r.date} |`, '|---|---:|---:|');
     for (const k of keys) lines.push(`| ${k} | ${fmt(r.previous.figures[k] ?? null)} | ${fmt(now[k] ?? null)} |`);
   }
   if (r.replay) {

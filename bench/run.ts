@@ -75,6 +75,9 @@ async function main(): Promise<void> {
   const project = await testProject();
   await provisionSagas(config, project, log);
   await ensureBenchTopic();
+  // Each idle Debezium connector costs CPU on two cores (docs/performance.md): the run says how many it shared Connect with.
+  const connectors = ((await (await fetch(`${config.connectUrl}/connectors`)).json()) as string[]).sort();
+  log(`connect: ${connectors.length} connector(s) on the worker at the start: ${connectors.join(', ')}`);
   const pool = pgPool(config, 'sagaline', 1);
   const postgres = (await pool.query<{ server_version: string }>('show server_version')).rows[0]!.server_version;
   await pool.end();
@@ -117,6 +120,7 @@ async function main(): Promise<void> {
       postgres,
       kafka: VERSIONS.kafka,
       debezium: VERSIONS.debezium,
+      connectorsAtStart: connectors,
     },
     settings: { ...settings.delivery, sagas: settings.sagas, replayLastPerPartition: settings.replayLastPerPartition, quick: values.quick, variants: VARIANTS },
     ceiling,
@@ -128,6 +132,7 @@ async function main(): Promise<void> {
   const results: BenchResults = { ...partial, ratios: computeRatios(partial) };
   mkdirSync(outDir, { recursive: true });
   const name = runName(outDir, date);
+  results.run = name;
   const previous = previousRun(outDir, name);
   if (previous) results.previous = previous;
   const base = join(outDir, name);
@@ -160,7 +165,7 @@ function previousRun(dir: string, name: string): BenchResults['previous'] | unde
   const last = files.at(-1);
   if (!last) return undefined;
   const old = JSON.parse(readFileSync(join(dir, last), 'utf8')) as BenchResults;
-  return { date: old.date, figures: headline(old) };
+  return { date: old.date, run: last.replace(/\.json$/, ''), figures: headline(old) };
 }
 
 main().then(
