@@ -194,6 +194,11 @@ async function project(pool: pg.Pool, versions: Versions<SagaDefinition>, messag
       const { sagaId, messageId } = message.metadata;
       if (!fresh.delete(messageId)) continue;
       const now = current.get(sagaId);
+      if (now?.state && now.state.saga !== versions.name) {
+        // Another saga's instance holds this id: it stays as it is, and this message is not projected.
+        log.error({ sagaId, type: message.type, messageId, saga: versions.name, heldBy: now.state.saga }, 'saga id already used by an instance of another saga; message not projected');
+        continue;
+      }
       let versioned;
       try {
         versioned = evolveVersioned(versions, now?.state, recordedVersions.get(sagaId), instanceMessage(message));
@@ -207,11 +212,6 @@ async function project(pool: pg.Pool, versions: Versions<SagaDefinition>, messag
         continue;
       }
       const { evolution, version } = versioned;
-      if (now?.state && now.state.saga !== versions.name) {
-        // Another saga's instance holds this id: it stays as it is, and this message is not projected.
-        log.error({ sagaId, type: message.type, messageId, saga: versions.name, heldBy: now.state.saga }, 'saga id already used by an instance of another saga; message not projected');
-        continue;
-      }
       if ((message.type as string) === SAGA_STARTED && version !== undefined && !recordedVersions.has(sagaId) && !now?.state) {
         recordedVersions.set(sagaId, version);
         newVersions.set(sagaId, version);
