@@ -282,15 +282,37 @@ export function roleOf(definition: SagaDefinition, message: string): MessageRole
   return definition.messages.get(message);
 }
 
+/** Each step's status: a record by step name, or a function that looks one up (a fold reads its state's steps without copying them out). */
+export type StepStatuses = Readonly<Record<string, StepStatus>> | ((step: string) => StepStatus | undefined);
+const reader = (status: StepStatuses) => (typeof status === 'function' ? status : (name: string) => status[name]);
+
 /** Steps that may start now: pending, with every step they run after succeeded. None once any step failed. */
-export function runnableSteps(definition: SagaDefinition, status: Readonly<Record<string, StepStatus>>): DefinedStep[] {
-  if (definition.steps.some((s) => status[s.name] === 'failed' && !s.forwardOnly)) return [];
-  return definition.steps.filter((s) => (status[s.name] ?? 'pending') === 'pending' && s.after.every((d) => status[d] === 'succeeded'));
+export function runnableSteps(definition: SagaDefinition, status: StepStatuses): DefinedStep[] {
+  // Plain loops: a replay runs this for nearly every message it folds.
+  const of = reader(status);
+  const out: DefinedStep[] = [];
+  for (const s of definition.steps) if (of(s.name) === 'failed' && !s.forwardOnly) return [];
+  next: for (const s of definition.steps) {
+    if ((of(s.name) ?? 'pending') !== 'pending') continue;
+    for (const d of s.after) if (of(d) !== 'succeeded') continue next;
+    out.push(s);
+  }
+  return out;
 }
 
 /** Every step succeeded. */
-export function isCompleted(definition: SagaDefinition, status: Readonly<Record<string, StepStatus>>): boolean {
-  return definition.steps.every((s) => status[s.name] === 'succeeded');
+export function isCompleted(definition: SagaDefinition, status: StepStatuses): boolean {
+  const of = reader(status);
+  for (const s of definition.steps) if (of(s.name) !== 'succeeded') return false;
+  return true;
+}
+
+const stepsByName = new WeakMap<SagaDefinition, ReadonlyMap<string, DefinedStep>>();
+/** A definition's steps by name (built once per definition). */
+export function stepNamed(definition: SagaDefinition, name: string): DefinedStep | undefined {
+  let byName = stepsByName.get(definition);
+  if (!byName) stepsByName.set(definition, (byName = new Map(definition.steps.map((s) => [s.name, s]))));
+  return byName.get(name);
 }
 
 /**
@@ -299,9 +321,8 @@ export function isCompleted(definition: SagaDefinition, status: Readonly<Record<
  * `succeededInOrder` lists step names in the order their success arrived.
  */
 export function compensationOrder(definition: SagaDefinition, succeededInOrder: readonly string[]): DefinedStep[] {
-  const byName = new Map(definition.steps.map((s) => [s.name, s]));
   return [...succeededInOrder]
     .reverse()
-    .map((name) => byName.get(name))
+    .map((name) => stepNamed(definition, name))
     .filter((s): s is DefinedStep => s !== undefined && s.compensatedBy !== null && !s.forwardOnly);
 }

@@ -11,7 +11,7 @@
  * first (a branch that succeeds after its sibling failed is undone too). A failure from the pivot
  * on is retried forward by its participant; once it gives up, the saga is parked, never compensated.
  */
-import { compensationOrder, isCompleted, runnableSteps, type DefinedStep, type SagaDefinition, type StepStatus } from './define-saga.ts';
+import { compensationOrder, isCompleted, runnableSteps, stepNamed, type DefinedStep, type SagaDefinition, type StepStatus } from './define-saga.ts';
 
 export type InstanceStatus = 'Running' | 'Compensating' | 'Completed' | 'Compensated' | 'Parked' | 'Failed';
 export const INSTANCE_STATUSES: readonly InstanceStatus[] = ['Running', 'Compensating', 'Completed', 'Compensated', 'Parked', 'Failed'];
@@ -84,18 +84,28 @@ export function isTerminal(status: InstanceStatus): boolean {
 
 const ignored = (state: InstanceState | undefined, why: string): Evolution => ({ state, commands: [], ignored: why });
 
+/**
+ * The next state while one message is folded: a copy of the previous state made once, then
+ * changed in place — the previous state is never touched. A replay folds every message of the
+ * log through here, so a message costs one copy, not one per change.
+ */
+type Draft = { -readonly [K in keyof InstanceState]: InstanceState[K] } & { steps: Record<string, StepState> };
+const draftOf = (state: InstanceState): Draft => ({ ...state, steps: { ...state.steps } });
+
 export function evolveInstance(definition: SagaDefinition, state: InstanceState | undefined, message: InstanceMessage): Evolution {
 
   if (state === undefined) {
     if (message.type !== definition.startedBy) return ignored(state, `no instance ${message.sagaId} yet, and ${message.type} does not start ${definition.name}`);
-    const started: InstanceState = {
+    const steps: Record<string, StepState> = {};
+    for (const s of definition.steps) steps[s.name] = { status: 'pending', attempts: 0 };
+    const started: Draft = {
       sagaId: message.sagaId,
       saga: definition.name,
       version: definition.version,
       status: 'Running',
       start: { type: message.type, payload: message.payload },
       startedAt: message.at,
-      steps: Object.fromEntries(definition.steps.map((s) => [s.name, { status: 'pending', attempts: 0 } satisfies StepState])),
+      steps,
       succeededInOrder: [],
     };
     return advance(definition, started, message.at);
@@ -106,7 +116,7 @@ export function evolveInstance(definition: SagaDefinition, state: InstanceState 
   const engine = engineMessage(definition, message);
   const role = engine ?? definition.messages.get(message.type);
   if (role === undefined || role.kind === 'start') return ignored(state, `${message.type} is not a message of ${definition.name}`);
-  const step = definition.steps.find((s) => s.name === role.step) as DefinedStep;
+  const step = stepNamed(definition, role.step) as DefinedStep;
   const current = state.steps[step.name] as StepState;
 
   if (role.kind === 'succeeded' && current.timedOut && current.status === 'failed') return lateSuccess(definition, state, step, current, message);
@@ -117,31 +127,45 @@ export function evolveInstance(definition: SagaDefinition, state: InstanceState 
   switch (role.kind) {
     case 'succeeded': {
       if (current.status !== 'running') return ignored(state, `${step.name} is ${current.status}, not waiting for ${message.type}`);
-      const next = withStep(state, step.name, { ...current, status: 'succeeded', attempts: current.attempts + 1, endedAt: message.at, result: message.payload });
-      return advance(definition, { ...next, succeededInOrder: [...state.succeededInOrder, step.name] }, message.at);
+      const next = draftOf(state);
+      next.steps[step.name] = { ...current, status: 'succeeded', attempts: current.attempts + 1, endedAt: message.at, result: message.payload };
+      next.succeededInOrder = [...state.succeededInOrder, step.name];
+      return advance(definition, next, message.at);
     }
     case 'failed':
     case 'timedOut': {
       if (current.status !== 'running') return ignored(state, `${step.name} is ${current.status}, not waiting for an answer`);
       const reason = message.reason ?? (role.kind === 'timedOut' ? `${step.name} did not answer within ${step.deadlineMs} ms` : `${message.type}`);
       const timedOut = role.kind === 'timedOut';
-      const failed = withStep(state, step.name, { ...current, status: 'failed', attempts: current.attempts + (timedOut ? 0 : 1), endedAt: message.at, reason, ...(timedOut ? { timedOut } : {}) });
+      const next = draftOf(state);
+      next.steps[step.name] = { ...current, status: 'failed', attempts: current.attempts + (timedOut ? 0 : 1), endedAt: message.at, reason, ...(timedOut ? { timedOut } : {}) };
       if (step.forwardOnly) {
         // Past the point of no return nothing is undone: the saga waits, visibly, for someone to act
-        return { state: { ...failed, status: 'Parked', reason: `${step.name} failed after the pivot: ${reason}` }, commands: [] };
+        next.status = 'Parked';
+        next.reason = `${step.name} failed after the pivot: ${reason}`;
+        return { state: next, commands: [] };
       }
-      const compensating = state.status === 'Compensating' ? failed : { ...failed, status: 'Compensating' as const, reason: `${step.name} failed: ${reason}` };
-      return advance(definition, compensating, message.at);
+      if (state.status !== 'Compensating') {
+        next.status = 'Compensating';
+        next.reason = `${step.name} failed: ${reason}`;
+      }
+      return advance(definition, next, message.at);
     }
     case 'compensated': {
       if (current.status !== 'compensating') return ignored(state, `${step.name} is ${current.status}, not being undone`);
-      const undone = withStep(state, step.name, { ...current, status: 'compensated', endedAt: message.at });
-      return isTerminal(state.status) ? { state: undone, commands: [] } : advance(definition, undone, message.at);
+      const next = draftOf(state);
+      next.steps[step.name] = { ...current, status: 'compensated', endedAt: message.at };
+      return isTerminal(state.status) ? { state: next, commands: [] } : advance(definition, next, message.at);
     }
     case 'compensationFailed': {
       if (current.status !== 'compensating') return ignored(state, `${step.name} is ${current.status}, not being undone`);
       const reason = message.reason ?? `undoing ${step.name} failed`;
-      return { state: { ...withStep(state, step.name, { ...current, status: 'failed', reason }), status: 'Failed', endedAt: state.endedAt ?? message.at, reason: `compensation of ${step.name} failed: ${reason}` }, commands: [] };
+      const next = draftOf(state);
+      next.steps[step.name] = { ...current, status: 'failed', reason };
+      next.status = 'Failed';
+      next.endedAt = state.endedAt ?? message.at;
+      next.reason = `compensation of ${step.name} failed: ${reason}`;
+      return { state: next, commands: [] };
     }
   }
 }
@@ -152,57 +176,55 @@ export function evolveInstance(definition: SagaDefinition, state: InstanceState 
  * there is nothing to undo: the late success moves a parked saga on instead.
  */
 function lateSuccess(definition: SagaDefinition, state: InstanceState, step: DefinedStep, current: StepState, message: InstanceMessage): Evolution {
-  const succeeded = withStep(state, step.name, { ...current, status: 'succeeded', endedAt: message.at, result: message.payload, reason: 'succeeded after its deadline' });
-  const inOrder = { ...succeeded, succeededInOrder: [...state.succeededInOrder, step.name] };
+  const next = draftOf(state);
+  next.steps[step.name] = { ...current, status: 'succeeded', endedAt: message.at, result: message.payload, reason: 'succeeded after its deadline' };
+  next.succeededInOrder = [...state.succeededInOrder, step.name];
   if (step.forwardOnly) {
-    if (state.status !== 'Parked') return { state: inOrder, commands: [] };
-    const { reason: _parkedFor, ...running } = inOrder;
-    return advance(definition, { ...running, status: 'Running' }, message.at);
+    if (state.status !== 'Parked') return { state: next, commands: [] };
+    delete next.reason; // what it was parked for
+    next.status = 'Running';
+    return advance(definition, next, message.at);
   }
-  if (state.status === 'Compensating') return advance(definition, inOrder, message.at);
-  if (step.compensatedBy === null) return { state: inOrder, commands: [] };
+  if (state.status === 'Compensating') return advance(definition, next, message.at);
+  if (step.compensatedBy === null) return { state: next, commands: [] };
   // Ended (Compensated or Failed): undo this one step; the saga's status stays what it was.
-  return {
-    state: withStep(inOrder, step.name, { ...(inOrder.steps[step.name] as StepState), status: 'compensating' }),
-    commands: [{ kind: 'compensate', step: step.name, owner: step.owner }],
-  };
+  next.steps[step.name] = { ...(next.steps[step.name] as StepState), status: 'compensating' };
+  return { state: next, commands: [{ kind: 'compensate', step: step.name, owner: step.owner }] };
 }
 
 type EngineRole = { kind: 'timedOut' | 'compensationFailed'; step: string };
 
 function engineMessage(definition: SagaDefinition, message: InstanceMessage): EngineRole | undefined {
   const kind = message.type === ENGINE_MESSAGES.stepTimedOut ? 'timedOut' : message.type === ENGINE_MESSAGES.compensationFailed ? 'compensationFailed' : undefined;
-  if (kind === undefined || message.step === undefined || !definition.steps.some((s) => s.name === message.step)) return undefined;
+  if (kind === undefined || message.step === undefined || stepNamed(definition, message.step) === undefined) return undefined;
   return { kind, step: message.step };
 }
 
-function withStep(state: InstanceState, name: string, step: StepState): InstanceState {
-  return { ...state, steps: { ...state.steps, [name]: step } };
-}
-
-/** Each step's status by name (a plain loop: this runs for nearly every message a replay folds). */
-function statusesOf(state: InstanceState): Record<string, StepStatus> {
-  const out: Record<string, StepStatus> = {};
-  for (const name in state.steps) out[name] = (state.steps[name] as StepState).status;
-  return out;
-}
-
-/** After a change: start what may run, or finish, or undo the next step. */
-function advance(definition: SagaDefinition, state: InstanceState, at: string): Evolution {
-  if (state.status === 'Running') {
-    const statuses = statusesOf(state);
-    if (isCompleted(definition, statuses)) return { state: { ...state, status: 'Completed', endedAt: at }, commands: [] };
-    const runnable = runnableSteps(definition, statuses);
-    let next = state;
-    for (const s of runnable) next = withStep(next, s.name, { ...(next.steps[s.name] as StepState), status: 'running', startedAt: at });
+/** After a change: start what may run, or finish, or undo the next step (changes the draft). */
+function advance(definition: SagaDefinition, next: Draft, at: string): Evolution {
+  const statusOf = (name: string) => next.steps[name]?.status;
+  if (next.status === 'Running') {
+    if (isCompleted(definition, statusOf)) {
+      next.status = 'Completed';
+      next.endedAt = at;
+      return { state: next, commands: [] };
+    }
+    const runnable = runnableSteps(definition, statusOf);
+    for (const s of runnable) next.steps[s.name] = { ...(next.steps[s.name] as StepState), status: 'running', startedAt: at };
     return { state: next, commands: runnable.map((s) => ({ kind: 'run', step: s.name, owner: s.owner })) };
   }
   // Compensating: wait for every step still running, then undo one step at a time
-  const steps = Object.values(state.steps);
-  if (steps.some((s) => s.status === 'running' || s.status === 'compensating')) return { state, commands: [] };
-  const toUndo = compensationOrder(definition, state.succeededInOrder).find((s) => state.steps[s.name]?.status === 'succeeded');
-  if (toUndo === undefined) return { state: { ...state, status: 'Compensated', endedAt: at }, commands: [] };
-  const next = withStep(state, toUndo.name, { ...(state.steps[toUndo.name] as StepState), status: 'compensating' });
+  for (const name in next.steps) {
+    const status = (next.steps[name] as StepState).status;
+    if (status === 'running' || status === 'compensating') return { state: next, commands: [] };
+  }
+  const toUndo = compensationOrder(definition, next.succeededInOrder).find((s) => next.steps[s.name]?.status === 'succeeded');
+  if (toUndo === undefined) {
+    next.status = 'Compensated';
+    next.endedAt = at;
+    return { state: next, commands: [] };
+  }
+  next.steps[toUndo.name] = { ...(next.steps[toUndo.name] as StepState), status: 'compensating' };
   return { state: next, commands: [{ kind: 'compensate', step: toUndo.name, owner: toUndo.owner }] };
 }
 

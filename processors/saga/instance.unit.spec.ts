@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defineSaga } from './define-saga.ts';
-import { foldInstance } from './instance.ts';
+import { evolveInstance, foldInstance, type InstanceState } from './instance.ts';
 import { sagaSpecification } from './testing.ts';
 
 /** No example's saga: check → (pay ‖ reserve stock) → ship (pivot) → notify. */
@@ -86,6 +86,37 @@ describe('an instance of a defined saga', () => {
     spec().given([]).when({ type: 'OrderChecked' }).then({ ignored: true });
     spec().given([...checked, { type: 'PaymentTaken' }, { type: 'StockReserved' }, { type: 'Shipped' }, { type: 'CustomerNotified' }]).when({ type: 'StepTimedOut', step: 'NOTIFY' }).then({ ignored: true, status: 'Completed' });
   });
+});
+
+describe('the fold never changes the state it is given', () => {
+  const deepFreeze = <T>(value: T): T => {
+    if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+      Object.freeze(value);
+      for (const v of Object.values(value)) deepFreeze(v);
+    }
+    return value;
+  };
+  // Every path that builds a new state: success, failure, timeout, compensation, a failed compensation, a late success, parking.
+  const histories: Record<string, { type: string; step?: string; reason?: string; payload?: unknown }[]> = {
+    completed: [...checked, { type: 'PaymentTaken' }, { type: 'StockReserved' }, { type: 'Shipped' }, { type: 'CustomerNotified' }],
+    compensated: [...checked, { type: 'StockReserved' }, { type: 'PaymentDeclined', reason: 'no funds' }, { type: 'StockReleased' }, { type: 'OrderCancelled' }],
+    failedCompensation: [...checked, { type: 'StockReserved' }, { type: 'StepTimedOut', step: 'PAY' }, { type: 'CompensationFailed', step: 'HOLD_STOCK', reason: 'warehouse gone' }],
+    lateSuccess: [...checked, { type: 'StockReserved' }, { type: 'StepTimedOut', step: 'PAY' }, { type: 'StockReleased' }, { type: 'OrderCancelled' }, { type: 'PaymentTaken' }, { type: 'PaymentRefunded' }],
+    parkedThenMovedOn: [...checked, { type: 'PaymentTaken' }, { type: 'StockReserved' }, { type: 'StepTimedOut', step: 'SHIP' }, { type: 'Shipped' }, { type: 'NotifyFailed' }],
+  };
+  for (const [name, history] of Object.entries(histories)) {
+    it(`given each state of the ${name} history frozen, when the next message is folded, then the frozen state is as it was`, () => {
+      let state: InstanceState | undefined;
+      history.forEach((m, i) => {
+        const before = JSON.stringify(state);
+        const evolution = evolveInstance(saga, state === undefined ? undefined : deepFreeze(state), { sagaId: 's-1', at: `2026-01-01T00:00:0${i}.000Z`, ...m });
+        expect(JSON.stringify(state)).toBe(before);
+        expect(evolution.ignored, `${m.type} was ignored`).toBeUndefined();
+        state = evolution.state;
+      });
+      expect(state?.status).toBe({ completed: 'Completed', compensated: 'Compensated', failedCompensation: 'Failed', lateSuccess: 'Compensated', parkedThenMovedOn: 'Parked' }[name]);
+    });
+  }
 });
 
 describe('the test kit', () => {
