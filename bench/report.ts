@@ -110,8 +110,9 @@ export function markdown(r: BenchResults): string {
     for (const k of keys) lines.push(`| ${k} | ${fmt(r.previous.figures[k] ?? null)} | ${fmt(now[k] ?? null)} |`);
   }
   if (r.replay) {
-    lines.push('', `## Replay of the event log${r.replay.lastPerPartition === null ? '' : ` (newest ${r.replay.lastPerPartition} per partition)`}`, '', '| reader | events | events/s |', '|---|---:|---:|');
-    for (const run of r.replay.runs) lines.push(`| ${run.label} | ${run.events} | ${fmt(run.eventsPerSec)} |`);
+    const rounds = r.replay.rounds ?? 1;
+    lines.push('', `## Replay of the event log${r.replay.lastPerPartition === null ? '' : ` (newest ${r.replay.lastPerPartition} per partition)`}`, '', `Median of ${rounds} round(s) after a warm-up round; every round's figure beside it.`, '', '| reader | events | events/s (median) | rounds |', '|---|---:|---:|---|');
+    for (const run of r.replay.runs) lines.push(`| ${run.label} | ${run.events} | ${fmt(run.eventsPerSec)} | ${(run.samples ?? []).map((x) => fmt(x)).join(', ')} |`);
   }
   return lines.join('\n') + '\n';
 }

@@ -30,12 +30,15 @@ const FULL = {
   /** Saturation measured again with this many processes per service and for the monitor. */
   scaleOutInstances: [2] as number[],
   replayLastPerPartition: null as number | null,
+  /** Counted rounds of the three replay readers, after a warm-up round. */
+  replayRounds: 5,
 };
 const QUICK: typeof FULL = {
   delivery: { txSize: 10, writers: 2, payloadBytes: 400, saturationMessages: 400, rates: [200], rateSeconds: 1, drainTimeoutMs: 120_000 },
   sagas: { saturationSagas: 4, rates: [2], rateSeconds: 1, warmupSeconds: 1, requesters: 2, drainTimeoutMs: 180_000 },
   scaleOutInstances: [2],
   replayLastPerPartition: 50,
+  replayRounds: 1,
 };
 
 /**
@@ -105,7 +108,7 @@ async function main(): Promise<void> {
       if (wereRunning) processorsUp(config, project); // as they were, with their usual settings
     }
   }
-  const replay = wanted('replay') ? await measureReplay(settings.replayLastPerPartition, 1_800_000, log) : null;
+  const replay = wanted('replay') ? await measureReplay(settings.replayLastPerPartition, 1_800_000, log, settings.replayRounds) : null;
 
   const date = new Date().toISOString().slice(0, 10);
   const cpu = cpus();
@@ -122,7 +125,7 @@ async function main(): Promise<void> {
       debezium: VERSIONS.debezium,
       connectorsAtStart: connectors,
     },
-    settings: { ...settings.delivery, sagas: settings.sagas, replayLastPerPartition: settings.replayLastPerPartition, quick: values.quick, variants: VARIANTS },
+    settings: { ...settings.delivery, sagas: settings.sagas, replayLastPerPartition: settings.replayLastPerPartition, replayRounds: settings.replayRounds, quick: values.quick, variants: VARIANTS },
     ceiling,
     delivery,
     sagas,

@@ -72,6 +72,11 @@ describe('bench smoke run', () => {
     expect(decode!.events).toBeGreaterThan(0);
     expect(bare!.events).toBeGreaterThanOrEqual(decode!.events);
     expect(rebuild!.events).toBe(decode!.events);
+    // each reader measured in every counted round (after a warm-up round), its figure the median
+    for (const run of results.replay!.runs) {
+      expect(run.samples, run.label).toHaveLength(results.replay!.rounds);
+      expect(run.samples, run.label).toContain(run.eventsPerSec);
+    }
 
     // And every throughput has its ratio to a baseline from the same run
     expect(results.ratios.length).toBeGreaterThanOrEqual(6);
