@@ -21,7 +21,7 @@ export function newClusterId(): string {
 }
 
 /** The server.properties of node `i` (from 0) of a cluster of `nodes`. Pure. */
-export function nodeProperties(i: number, nodes: number, ports: { kafka: number; kafkaController: number }, dataDir: string): Record<string, string | number | boolean> {
+export function nodeProperties(i: number, nodes: number, ports: { kafka: number; kafkaController: number }, dataDir: string, heapMb: number): Record<string, string | number | boolean> {
   const own = kafkaNodePorts(ports, i);
   const replicas = Math.min(3, nodes);
   return {
@@ -42,9 +42,19 @@ export function nodeProperties(i: number, nodes: number, ports: { kafka: number;
     'transaction.state.log.replication.factor': replicas,
     'transaction.state.log.min.isr': replicas >= 3 ? 2 : 1,
     'group.initial.rebalance.delay.ms': 0,
+    // The log cleaner (compacted topics: consumer offsets, Connect's own) allocates its dedupe buffer,
+    // 128 MB by default, at start: with a small heap (256 MB for the test cluster's nodes) that
+    // intermittently ended the node with OutOfMemoryError. An eighth of the heap still holds
+    // millions of keys.
+    'log.cleaner.dedupe.buffer.size': cleanerBufferBytes(heapMb),
     // Topics come from the topic catalogue; a name nobody declared must fail, not appear.
     'auto.create.topics.enable': false,
   };
+}
+
+/** The log cleaner's dedupe buffer for a node with `heapMb` of heap: an eighth of it, at most Kafka's default 128 MB. */
+export function cleanerBufferBytes(heapMb: number): number {
+  return Math.min(128, Math.max(8, Math.floor(heapMb / 8))) * 1024 * 1024;
 }
 
 /** One node: its own process, data, ports and log; node 0 keeps the single node's names. */
@@ -73,7 +83,7 @@ class KafkaNode {
     const dataDir = join(this.jvm.dir, 'data');
     const propsFile = join(this.jvm.dir, 'server.properties');
     const log4jFile = join(this.jvm.dir, 'log4j.properties');
-    writeProperties(propsFile, nodeProperties(this.index, this.nodes, this.ctx.config.stack.ports, dataDir));
+    writeProperties(propsFile, nodeProperties(this.index, this.nodes, this.ctx.config.stack.ports, dataDir, this.ctx.config.stack.heapMb.kafka));
     writeLog4j(log4jFile);
     const classpath = `${artifacts.kafkaLibs}/*`;
     const log4j = `-Dlog4j.configuration=file:${log4jFile}`;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newClusterId, nodeProperties } from './kafka.ts';
+import { cleanerBufferBytes, newClusterId, nodeProperties } from './kafka.ts';
 import { replicationFor } from '../../topics/provision.ts';
 
 describe('newClusterId', () => {
@@ -15,18 +15,24 @@ describe('nodeProperties', () => {
   const ports = { kafka: 29092, kafkaController: 29093 };
 
   it('given one node, then it is its own quorum and nothing is replicated', () => {
-    const p = nodeProperties(0, 1, ports, '/data');
+    const p = nodeProperties(0, 1, ports, '/data', 512);
     expect(p['controller.quorum.voters']).toBe('1@127.0.0.1:29093');
     expect(p.listeners).toBe('PLAINTEXT://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093');
     expect([p['default.replication.factor'], p['min.insync.replicas'], p['offsets.topic.replication.factor']]).toEqual([1, 1, 1]);
   });
 
   it('given three nodes, then each votes in one quorum on ports two apart, with three replicas and two in sync', () => {
-    const third = nodeProperties(2, 3, ports, '/data3');
+    const third = nodeProperties(2, 3, ports, '/data3', 256);
     expect(third['node.id']).toBe(3);
     expect(third['controller.quorum.voters']).toBe('1@127.0.0.1:29093,2@127.0.0.1:29095,3@127.0.0.1:29097');
     expect(third['advertised.listeners']).toBe('PLAINTEXT://127.0.0.1:29096');
     expect([third['default.replication.factor'], third['min.insync.replicas'], third['offsets.topic.replication.factor'], third['transaction.state.log.min.isr']]).toEqual([3, 2, 3, 2]);
+  });
+
+  it('given a small heap, then the log cleaner gets an eighth of it, not its 128 MB default', () => {
+    // 128 MB taken at start from a 256 MB heap ended a test node with OutOfMemoryError now and then
+    expect(nodeProperties(0, 3, ports, '/data', 256)['log.cleaner.dedupe.buffer.size']).toBe(32 * 1024 * 1024);
+    expect([64, 512, 2048].map((mb) => cleanerBufferBytes(mb) / 1024 / 1024)).toEqual([8, 64, 128]);
   });
 });
 
