@@ -12,7 +12,7 @@ export {
   DEFAULT_RETRY_LIMIT,
   DEFAULT_STEP_DEADLINE_MS,
 } from './processors/saga/define-saga.ts';
-export type { SagaSpec, StepSpec, SagaDefinition, DefinedStep, MessageRole, StepStatus, DefineOptions, DefinitionProblem, DefinitionProblemCode } from './processors/saga/define-saga.ts';
+export type { SagaSpec, StepSpec, SagaDefinition, DefinedStep, MessageRole, StepStatus, StepStatuses, DefineOptions, DefinitionProblem, DefinitionProblemCode } from './processors/saga/define-saga.ts';
 export { evolveInstance, foldInstance, isTerminal, ENGINE_MESSAGES } from './processors/saga/instance.ts';
 export type { InstanceState, InstanceStatus, InstanceMessage, StepState, Command, Evolution } from './processors/saga/instance.ts';
 export { SagalineError, ConfigError, MessageValidationError } from './core/errors.ts';
