@@ -52,3 +52,10 @@ export { httpParticipant, idempotencyKey, HTTP_MESSAGE_SHAPES } from './processo
 export type { HttpParticipantSpec, HttpStepSpec, HttpReply } from './processors/engine/http-participant.ts';
 export { staticServices, consulServices, configuredServices, firstOf } from './processors/engine/service-registry.ts';
 export type { ServiceRegistry } from './processors/engine/service-registry.ts';
+export { postedSagas, postedSagaRunner, parsePostedSaga, postedDefinition, PostedSagaError, POSTED_SAGA, POSTED_MESSAGES, DEFAULT_POSTED_TENANT } from './processors/engine/posted-sagas.ts';
+export type { PostedSagaRequest, PostedStep, PostedRunnerOptions, RequestProblem } from './processors/engine/posted-sagas.ts';
+export { SagaHttpClient, SagaApiError } from './api/saga-http-client.ts';
+export type { SagaHttpClientOptions, FluxoraStep, TypedStep, PostedSteps } from './api/saga-http-client.ts';
+export type { FluxoraSaga } from './api/fluxora-shape.ts';
+export { definitionOfInstance } from './processors/saga/define-saga.ts';
+export type { StepMessages } from './processors/saga/define-saga.ts';

@@ -4,7 +4,8 @@
  * seconds since the epoch), for clients written against that design. Pure.
  */
 import type { SagaRecord } from '../processors/engine/client.ts';
-import type { SagaDefinition, StepStatus } from '../processors/saga/define-saga.ts';
+import { definitionOfInstance, type SagaDefinition, type StepStatus } from '../processors/saga/define-saga.ts';
+import { postedName } from '../processors/engine/posted-sagas.ts';
 import type { InstanceStatus } from '../processors/saga/instance.ts';
 
 export interface FluxoraSaga {
@@ -52,7 +53,9 @@ function resultOf(result: unknown): unknown {
   return result ?? null;
 }
 
-export function fluxoraShape(definition: SagaDefinition, record: SagaRecord): FluxoraSaga {
+/** `definition`: the version the instance runs under (a posted saga's steps are then read from its start message). */
+export function fluxoraShape(declared: SagaDefinition, record: SagaRecord): FluxoraSaga {
+  const definition = definitionOfInstance(declared, record.state.start.payload);
   const steps = definition.steps.map((step, i) => {
     const s = record.state.steps[step.name];
     return { id: `${record.sagaId}-step-${i}`, name: step.name, service_name: step.owner, state: STEP_STATES[s?.status ?? 'pending'], result: s?.status === 'succeeded' || s?.status === 'compensating' || s?.status === 'compensated' ? resultOf(s.result) : null };
@@ -62,7 +65,8 @@ export function fluxoraShape(definition: SagaDefinition, record: SagaRecord): Fl
   const anyStarted = definition.steps.some((step) => (record.state.steps[step.name]?.status ?? 'pending') !== 'pending');
   return {
     saga_id: record.sagaId,
-    name: record.saga,
+    // A posted saga answers with the name its requester gave it.
+    name: (declared.perInstance && postedName(record.state)) || record.saga,
     state: record.status === 'Running' && !anyStarted ? 'STARTED' : SAGA_STATES[record.status],
     steps,
     current_step_index: current === -1 ? definition.steps.length : current,

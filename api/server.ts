@@ -25,6 +25,8 @@ import type { ActionRegistry } from '../coordinator/actions.ts';
 import { registerTwoPhaseCommitRoutes } from './two-phase-commit-routes.ts';
 import type { SagaClient } from '../processors/engine/client.ts';
 import type { SagaDefinition } from '../processors/saga/define-saga.ts';
+import { DEFAULT_POSTED_TENANT, parsePostedSaga, POSTED_SAGA, PostedSagaError, unknownServices } from '../processors/engine/posted-sagas.ts';
+import { configuredServices } from '../processors/engine/service-registry.ts';
 
 /** One log line per request, when it completes; failures are logged where they are handled. */
 class OneLinePerRequest extends LogController {
@@ -116,13 +118,41 @@ export function buildApi(config: Config, served: ApiProject, options: ApiOptions
     return { sagas: await (await served.client()).list(query) };
   });
 
-  // `?shape=fluxora`: as the Fluxora saga orchestrator's design answers it (api/fluxora-shape.ts).
+  // Sagas posted as data, in the Fluxora orchestrator's shape or the typed one (processors/engine/posted-sagas.ts).
+  const registry = configuredServices(config);
+  app.post<{ Body: unknown }>('/sagas', { bodyLimit: 1024 * 1024 }, async (request, reply) => {
+    const saga = project.sagas.find((s) => s.name === POSTED_SAGA);
+    if (!saga) throw new SagalineError('SAGA_NOT_FOUND', `this config module runs no posted sagas: add postedSagas to its sagas and postedSagaRunner() to its participants (it defines ${names.join(', ')})`);
+    const body = request.body as Record<string, unknown> | null;
+    const known = ['name', 'steps', 'tenantId', 'tenant_id', 'sagaId', 'saga_id'];
+    const extra = body && typeof body === 'object' && !Array.isArray(body) ? Object.keys(body).filter((k) => !known.includes(k)) : [];
+    if (extra.length > 0) throw new SagalineError('REQUEST_INVALID', `${extra.join(', ')} is not a known field (known: ${known.join(', ')})`);
+    const posted = parsePostedSaga(body);
+    const tenantId = body?.tenantId ?? body?.tenant_id ?? DEFAULT_POSTED_TENANT;
+    const sagaId = body?.sagaId ?? body?.saga_id;
+    if (typeof tenantId !== 'string' || tenantId === '' || tenantId.length > 200) throw new SagalineError('REQUEST_INVALID', `tenantId must be a non-empty string of at most 200 characters, got ${JSON.stringify(tenantId)}`);
+    if (sagaId !== undefined && (typeof sagaId !== 'string' || sagaId === '' || sagaId.length > 200)) throw new SagalineError('REQUEST_INVALID', `sagaId must be a non-empty string of at most 200 characters, got ${JSON.stringify(sagaId)}`);
+    // Every service must be one the registry knows now; a registry that cannot answer is a 503.
+    const unknown = await unknownServices(posted, registry);
+    if (unknown.length > 0) throw new PostedSagaError(unknown);
+    let id: string;
+    try {
+      id = await (await served.client()).start(saga, posted, { tenantId, ...(sagaId ? { sagaId } : {}) });
+    } catch (err) {
+      if (err instanceof MessageValidationError) throw new SagalineError('REQUEST_INVALID', err.message);
+      throw err;
+    }
+    // 200 with saga_id and state, as the design's clients expect.
+    return reply.code(200).header('location', `/sagas/${encodeURIComponent(id)}`).send({ saga_id: id, state: 'STARTED', sagaId: id, name: posted.name });
+  });
+
+  // `?shape=fluxora`: as the Fluxora saga orchestrator's design answers it (api/fluxora-shape.ts); a posted saga answers so by default (`?shape=record` for the record).
   app.get<{ Params: { id: string }; Querystring: { shape?: unknown } }>('/sagas/:id', async (request) => {
     const shape = request.query.shape;
-    if (shape !== undefined && shape !== 'fluxora') throw new SagalineError('REQUEST_INVALID', `shape must be fluxora (or left out), got ${JSON.stringify(shape)}`);
+    if (shape !== undefined && shape !== 'fluxora' && shape !== 'record') throw new SagalineError('REQUEST_INVALID', `shape must be fluxora or record (or left out), got ${JSON.stringify(shape)}`);
     const record = await (await served.client()).get(request.params.id);
     if (!record || !names.includes(record.saga)) throw new SagalineError('SAGA_NOT_FOUND', `no saga ${request.params.id} in the projection`);
-    if (shape !== 'fluxora') return record;
+    if (shape === 'record' || (shape === undefined && record.saga !== POSTED_SAGA)) return record;
     return fluxoraShape(project.sagas.find((s) => s.name === record.saga && s.version === record.version) ?? named(record.saga), record);
   });
 

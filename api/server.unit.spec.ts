@@ -6,6 +6,7 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../core/config.ts';
 import { defineSaga } from '../processors/saga/define-saga.ts';
+import { postedSagas } from '../processors/engine/posted-sagas.ts';
 import { buildApi } from './server.ts';
 
 const saga = defineSaga({
@@ -26,7 +27,37 @@ describe('GET /sagas/{id}', () => {
   it('given a shape it does not know, then 400 names it, before the projection is read', async () => {
     const res = await app.inject({ method: 'GET', url: '/sagas/s-1?shape=xml' });
     expect(res.statusCode).toBe(400);
-    expect(res.json().error).toEqual({ code: 'REQUEST_INVALID', message: 'shape must be fluxora (or left out), got "xml"' });
+    expect(res.json().error).toEqual({ code: 'REQUEST_INVALID', message: 'shape must be fluxora or record (or left out), got "xml"' });
+  });
+});
+
+describe('POST /sagas (a saga posted as data)', () => {
+  const body = { name: 'trip', steps: [{ service_name: 'flights', action_endpoint: '/book', compensation_endpoint: null, payload: {} }] };
+  const postSaga = (api: typeof app, payload: unknown) => api.inject({ method: 'POST', url: '/sagas', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) });
+
+  it('given a config module without posted sagas, then 404 says how to add them', async () => {
+    const res = await postSaga(app, body);
+    expect(res.statusCode).toBe(404);
+    expect(res.json().error.message).toContain('add postedSagas to its sagas and postedSagaRunner() to its participants');
+  });
+
+  describe('given a config module with posted sagas', () => {
+    const withPosted = buildApi(loadConfig({ SAGALINE_SERVICES: '{"flights":"http://127.0.0.1:9"}' }), { project: { ...project, sagas: [saga, postedSagas] }, client: () => Promise.reject(new Error('no client in this test: nothing may reach the stack')) }, { logger: pino({ level: 'silent' }) });
+    afterAll(async () => {
+      await withPosted.close();
+    });
+
+    it.each([
+      ['no steps', { name: 'trip', steps: [] }, 'steps: a saga needs at least one step'],
+      ['an unknown service', { name: 'trip', steps: [{ ...body.steps[0], service_name: 'boats' }] }, 'service boats: not known to the configured services (flights)'],
+      ['a tenant that is not a string', { ...body, tenantId: 7 }, 'tenantId must be a non-empty string'],
+      ['a body that is a list', [body], 'body: expected a JSON object'],
+    ])('when it has %s, then 400 names the problem before anything reaches the stack', async (_what, payload, message) => {
+      const res = await postSaga(withPosted, payload);
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error.code).toBe('REQUEST_INVALID');
+      expect(res.json().error.message).toContain(message);
+    });
   });
 });
 

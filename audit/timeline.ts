@@ -8,7 +8,7 @@ import { SagalineError } from '../core/errors.ts';
 import type { Project } from '../processors/engine/project.ts';
 import { SAGA_STARTED, type Versions } from '../processors/engine/versions.ts';
 import type { DecodedMessage } from '../processors/runtime/decode.ts';
-import { roleOf, type SagaDefinition } from '../processors/saga/define-saga.ts';
+import { definitionOfInstance, roleOf, type SagaDefinition } from '../processors/saga/define-saga.ts';
 import { ENGINE_MESSAGES, type InstanceState } from '../processors/saga/instance.ts';
 import { foldLog } from './fold.ts';
 import { readLog } from './log-reader.ts';
@@ -50,7 +50,8 @@ export const REQUESTER = 'requester';
 export function emitterOf(definition: SagaDefinition, type: string, payload: unknown): string {
   if (type === SAGA_STARTED || type === definition.startedBy) return REQUESTER;
   if (type === ENGINE_MESSAGES.stepTimedOut) return MONITOR;
-  const role = roleOf(definition, type);
+  const named = (payload as { step?: unknown } | undefined)?.step;
+  const role = roleOf(definition, type, typeof named === 'string' ? named : undefined);
   const step = type === ENGINE_MESSAGES.compensationFailed || type === ENGINE_MESSAGES.stepAttemptFailed ? (payload as { step?: string } | undefined)?.step : role && role.kind !== 'start' ? role.step : undefined;
   return definition.steps.find((s) => s.name === step)?.owner ?? 'unknown';
 }
@@ -104,7 +105,16 @@ export function timelineOf(versions: Versions<SagaDefinition>, sagaId: string, m
   // The fold goes in log order (as the projection reads it); the timeline shows causal order.
   const inLogOrder = [...messages].sort((a, b) => (earlier(a, b) ? -1 : earlier(b, a) ? 1 : 0));
   const folded = foldLog(versions, inLogOrder).get(sagaId);
-  const definition = versions.of(folded?.version ?? versions.latest.version) ?? versions.latest;
+  const declared = versions.of(folded?.version ?? versions.latest.version) ?? versions.latest;
+  // A posted saga's steps are its own: who called which service comes from its start message.
+  let definition = declared;
+  if (folded?.state) {
+    try {
+      definition = definitionOfInstance(declared, folded.state.start.payload);
+    } catch {
+      definition = declared;
+    }
+  }
   return {
     sagaId,
     saga: versions.name,

@@ -16,6 +16,8 @@ export const ENGINE_SCHEMAS_DIR = join(PROJECT_ROOT, 'schemas', 'engine');
 /** The engine's messages about an instance of any saga, or one of its steps. */
 export const ENGINE_MESSAGE_TYPES = ['SagaStarted', 'StepTimedOut', 'CompensationFailed', 'StepAttemptFailed'] as const;
 export type EngineMessageType = (typeof ENGINE_MESSAGE_TYPES)[number];
+/** The engine's messages of posted sagas (POST /sagas): only on their own topic. */
+export const POSTED_MESSAGE_TYPES = ['PostedSagaRequested', 'PostedStepSucceeded', 'PostedStepFailed', 'PostedStepCompensated'] as const;
 
 export interface SagaStartedPayload { saga: string; version: number }
 export interface StepTimedOutPayload { saga: string; step: string; deadlineMs: number; reason: string }
@@ -28,12 +30,12 @@ export function sagaContracts(schemas: string | Contracts, sagas: readonly SagaD
   const engine = loadContracts(ENGINE_SCHEMAS_DIR);
   const where = typeof schemas === 'string' ? schemas : 'the contracts given';
   const problems: string[] = [];
-  for (const name of ENGINE_MESSAGE_TYPES) {
+  for (const name of [...ENGINE_MESSAGE_TYPES, ...POSTED_MESSAGE_TYPES]) {
     if (own.messages.has(name)) problems.push(`${name} is a message of the engine (sagaline.engine); give the project's record another name`);
   }
   for (const saga of sagas) {
     for (const message of saga.messages.keys()) {
-      if (!own.messages.has(message)) problems.push(`saga ${saga.name} names message ${message}, which has no schema in ${where}/messages`);
+      if (!own.messages.has(message) && !(POSTED_MESSAGE_TYPES as readonly string[]).includes(message)) problems.push(`saga ${saga.name} names message ${message}, which has no schema in ${where}/messages`);
     }
   }
   if (problems.length > 0) throw new ConfigError(`the sagas' schemas do not match their definitions:\n  - ${problems.join('\n  - ')}`);

@@ -15,7 +15,7 @@ export const aggregateTypeOf = (saga: Pick<SagaDefinition, 'name'>): string => s
 /** Every message on a saga's topic: the start, each step's, the engine's — over every version given. */
 export function messagesOfSaga(saga: SagaDefinition | readonly SagaDefinition[]): string[] {
   const versions = Array.isArray(saga) ? saga : [saga as SagaDefinition];
-  return [...new Set([...versions.flatMap((v) => [...v.messages.keys()]), ...ENGINE_MESSAGE_TYPES])];
+  return [...new Set([...versions.flatMap((v) => [...v.messages.keys(), ...(v.stepMessages ? [v.stepMessages.succeeded, v.stepMessages.failed, v.stepMessages.compensated] : [])]), ...ENGINE_MESSAGE_TYPES])];
 }
 
 /** The versions given, by saga name, in the order the names first appear. */

@@ -153,7 +153,7 @@ function parsed(text: string): unknown {
   }
 }
 
-async function callAction(service: string, services: ServiceRegistry, spec: HttpStepSpec, timeoutMs: number, input: StepInput): Promise<StepOutcome> {
+export async function callAction(service: string, services: ServiceRegistry, spec: HttpStepSpec, timeoutMs: number, input: StepInput): Promise<StepOutcome> {
   const payload = spec.payload ? spec.payload(input.saga) : input.saga.start.payload;
   const answer = await post(service, services, spec.action, payload, headersFor(input, 'action'), timeoutMs);
   if ('unknown' in answer) return fail(answer.unknown, { reason: answer.unknown, status: null, body: null });
@@ -171,11 +171,12 @@ async function callAction(service: string, services: ServiceRegistry, spec: Http
   throw new TransientError(`POST ${url} answered ${status}${text ? `: ${excerpt(text)}` : ''}`);
 }
 
-async function callCompensation(service: string, services: ServiceRegistry, spec: HttpStepSpec, timeoutMs: number, input: StepInput & { result: unknown }): Promise<StepOutcome> {
+/** `stepId` names the step in the body (`step_id`); default `<saga id>-<step>`. */
+export async function callCompensation(service: string, services: ServiceRegistry, spec: HttpStepSpec, timeoutMs: number, input: StepInput & { result: unknown }, stepId = `${input.saga.sagaId}-${input.step}`): Promise<StepOutcome> {
   const original = spec.payload ? spec.payload(input.saga) : input.saga.start.payload;
   const result = input.result as Partial<HttpReply> | undefined;
   // The design's compensation body (step_id, original_payload), with the action's answer beside it.
-  const body = { step_id: `${input.saga.sagaId}-${input.step}`, original_payload: original, result: typeof result?.body === 'string' ? parsed(result.body) : null };
+  const body = { step_id: stepId, original_payload: original, result: typeof result?.body === 'string' ? parsed(result.body) : null };
   const answer = await post(service, services, spec.compensation as string, body, headersFor(input, 'compensation'), timeoutMs);
   if ('unknown' in answer) throw new TransientError(answer.unknown);
   const { url, status, text } = answer;

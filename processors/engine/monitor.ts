@@ -18,7 +18,7 @@ import { startDeliveryGuard } from '../../outbox-connector/delivery-guard.ts';
 import { runDecodingConsumer } from '../runtime/consumer.ts';
 import type { DecodedMessage } from '../runtime/decode.ts';
 import { countConsumed, countPublished, timed } from '../runtime/metrics.ts';
-import type { SagaDefinition } from '../saga/define-saga.ts';
+import { definitionOfInstance, type SagaDefinition } from '../saga/define-saga.ts';
 import { ENGINE_MESSAGES, type InstanceState } from '../saga/instance.ts';
 import { evolveVersioned, SAGA_STARTED, UnknownVersionError, versionsOf, type Versions } from './versions.ts';
 import type { RunOptions } from './run-participant.ts';
@@ -217,7 +217,7 @@ async function project(pool: pg.Pool, versions: Versions<SagaDefinition>, messag
         newVersions.set(sagaId, version);
         continue;
       }
-      const saga = versions.of(version ?? versions.latest.version) as SagaDefinition;
+      const saga = versioned.definition ?? (versions.of(version ?? versions.latest.version) as SagaDefinition);
       const state = evolution.state;
       if (!state) {
         log.warn({ sagaId, type: message.type, ignored: evolution.ignored }, 'message of no instance');
@@ -269,8 +269,9 @@ export async function fireDeadlines(pool: pg.Pool, writer: OutboxWriter, sagas: 
   for (const { saga_id: sagaId } of due) {
     fired += await inTransaction(pool, async (client) => {
       const row = (await client.query<{ saga: string; state: InstanceState; tenant_id: string; traceparent: string; last_message_id: string }>('select saga, state, tenant_id, traceparent, last_message_id from saga_instances where saga_id = $1 for update', [sagaId])).rows[0];
-      const saga = row && sagas.find((s) => s.name === row.saga && s.version === row.state.version);
-      if (!row || !saga) return 0;
+      const declared = row && sagas.find((s) => s.name === row.saga && s.version === row.state.version);
+      if (!row || !declared) return 0;
+      const saga = definitionOfInstance(declared, row.state.start.payload);
       const already = new Set((await client.query<{ step: string }>('select step from saga_timeouts where saga_id = $1', [sagaId])).rows.map((r) => r.step));
       const now = Date.now();
       let count = 0;

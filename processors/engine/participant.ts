@@ -11,7 +11,7 @@
 import type pg from 'pg';
 import { ConfigError, SagalineError } from '../../core/errors.ts';
 import type { MessageMetadata } from '../../outbox-connector/outbox-writer.ts';
-import type { SagaDefinition } from '../saga/define-saga.ts';
+import type { DefinedStep, SagaDefinition } from '../saga/define-saga.ts';
 import type { InstanceState } from '../saga/instance.ts';
 
 export interface StepInput {
@@ -125,6 +125,10 @@ export interface Participant {
    * savepoint around each message from the start, instead of running again with them after a failure.
    */
   readonly effectsOutsideTransaction?: boolean;
+  /** It runs every step of its saga, whoever owns it (the runner of posted sagas, whose steps' owners are the services it calls). */
+  readonly runsEveryStep?: boolean;
+  /** Handlers made for a step of one instance's own definition (posted sagas), instead of `steps` by name. */
+  handlersFor?(step: DefinedStep, definition: SagaDefinition): StepHandlers | undefined;
 }
 
 const DATABASE_NAME = /^[a-z][a-z0-9_]{0,62}$/;

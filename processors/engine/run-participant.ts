@@ -29,11 +29,11 @@ import { runDecodingConsumer } from '../runtime/consumer.ts';
 import type { DecodedMessage } from '../runtime/decode.ts';
 import { countConsumed, countPublished, timed, type ProcessorMetrics } from '../runtime/metrics.ts';
 import { backoffMs, isTransient } from '../runtime/transient.ts';
-import type { DefinedStep } from '../saga/define-saga.ts';
+import { stepNamed, type DefinedStep } from '../saga/define-saga.ts';
 import { ENGINE_MESSAGES, isTerminal, type Command, type InstanceState } from '../saga/instance.ts';
 import type { SagaDefinition } from '../saga/define-saga.ts';
 import { evolveVersioned, versionsOf, type Versions } from './versions.ts';
-import type { ActOutcome, Complete, Participant, StepInput, StepOutcome } from './participant.ts';
+import type { ActOutcome, Complete, Participant, StepHandlers, StepInput, StepOutcome } from './participant.ts';
 import { inTransaction, instanceMessage, loadInstances, PARTICIPANT_DDL, saveBatch, saveFoldOnly, type StoredInstance } from './tables.ts';
 import type { OutboxRow } from '../../outbox-connector/outbox-table.ts';
 
@@ -274,6 +274,8 @@ async function foldOnly(shell: Shell, messages: readonly DecodedMessage[]): Prom
 interface Folded {
   evolution: ReturnType<typeof evolveVersioned>['evolution'];
   under: Participant;
+  /** The definition the instance runs under (for a posted saga, its own). */
+  definition: SagaDefinition;
   view: StoredInstance;
   own: Command[];
   timedOut: boolean;
@@ -284,7 +286,7 @@ interface Folded {
 
 /** One message folded into a view: the new view, and what it asks of this service. Pure. */
 function fold(shell: Shell, message: DecodedMessage, stored: StoredInstance): Folded {
-  const { evolution, version } = evolveVersioned(shell.definitions, stored.state, stored.version, instanceMessage(message));
+  const { evolution, version, definition } = evolveVersioned(shell.definitions, stored.state, stored.version, instanceMessage(message));
   // (An instance of another saga under the same id folds to itself, ignored: its version is not one of ours.)
   const under = (version === undefined ? undefined : shell.versions.of(version)) ?? shell.p;
   const view: StoredInstance = {
@@ -294,10 +296,10 @@ function fold(shell: Shell, message: DecodedMessage, stored: StoredInstance): Fo
     traceparent: stored.traceparent || message.metadata.traceparent,
     rev: stored.rev,
   };
-  const own = evolution.commands.filter((c) => c.owner === shell.p.service);
+  const own = shell.p.runsEveryStep ? [...evolution.commands] : evolution.commands.filter((c) => c.owner === shell.p.service);
   const timedOut = message.type === ENGINE_MESSAGES.stepTimedOut && evolution.state !== undefined;
   const ends = evolution.state !== undefined && isTerminal(evolution.state.status) && !(stored.state && isTerminal(stored.state.status)) && under.onEnd !== undefined;
-  return { evolution, under, view, own, timedOut, ends, asksForWork: own.length > 0 || timedOut || ends };
+  return { evolution, under, definition: definition ?? under.saga, view, own, timedOut, ends, asksForWork: own.length > 0 || timedOut || ends };
 }
 
 async function runBatch(shell: Shell, messages: readonly DecodedMessage[], retry: Retry | undefined, savepoints: boolean): Promise<MessageOutcome[]> {
@@ -417,7 +419,7 @@ async function defer(client: pg.ClientBase, message: DecodedMessage, attempts: n
 async function handleOne(shell: Shell, client: pg.ClientBase, message: DecodedMessage, stored: StoredInstance, attemptNo: number, savepoint: boolean): Promise<{ view: StoredInstance; rows: OutboxRow[] }> {
   const { log, writer } = shell;
   const sagaId = message.metadata.sagaId;
-  const { evolution, under, view, own, timedOut, ends, asksForWork } = fold(shell, message, stored);
+  const { evolution, under, definition, view, own, timedOut, ends, asksForWork } = fold(shell, message, stored);
   if (!asksForWork) {
     // Folded only: nothing to write but the view, saved with the batch.
     if (evolution.ignored) log.debug({ sagaId, messageId: message.metadata.messageId, type: message.type, ignored: evolution.ignored }, 'message changed nothing');
@@ -427,13 +429,13 @@ async function handleOne(shell: Shell, client: pg.ClientBase, message: DecodedMe
   if (savepoint) await client.query('savepoint sagaline_message');
   try {
     // The last attempt the longest retry limit among this message's steps allows gives up instead of retrying.
-    const final = attemptNo >= Math.max(1, ...own.map((c) => 1 + stepOf(under, c.step).retryLimit));
+    const final = attemptNo >= Math.max(1, ...own.map((c) => 1 + stepOf(definition, c.step).retryLimit));
     for (const command of own) {
-      const reply = await runCommand(shell, under, client, command, evolution.state as InstanceState, view, message, attemptNo, final);
+      const reply = await runCommand(shell, under, definition, client, command, evolution.state as InstanceState, view, message, attemptNo, final);
       // Checked and encoded now, so a reply its schema refuses fails this message, not the batch.
       if (reply !== null) rows.push(writer.row(reply));
     }
-    if (timedOut) await cancelTimedOut(shell, under, client, evolution.state as InstanceState, message);
+    if (timedOut) await cancelTimedOut(shell, under, definition, client, evolution.state as InstanceState, message);
     if (ends) await under.onEnd?.({ saga: evolution.state as InstanceState, tx: client });
     if (savepoint) await client.query('release savepoint sagaline_message');
   } catch (err) {
@@ -445,13 +447,13 @@ async function handleOne(shell: Shell, client: pg.ClientBase, message: DecodedMe
 }
 
 /** A step of this service that returned later() and whose deadline has now passed: its work is cancelled, once. */
-async function cancelTimedOut(shell: Shell, p: Participant, client: pg.ClientBase, saga: InstanceState, message: DecodedMessage): Promise<void> {
+async function cancelTimedOut(shell: Shell, p: Participant, definition: SagaDefinition, client: pg.ClientBase, saga: InstanceState, message: DecodedMessage): Promise<void> {
   const name = (message.payload as { step?: unknown } | undefined)?.step;
-  const step = typeof name === 'string' ? p.saga.steps.find((s) => s.name === name && s.owner === p.service) : undefined;
-  if (!step) return;
+  const step = typeof name === 'string' ? stepNamed(definition, name) : undefined;
+  if (!step || (step.owner !== p.service && !p.runsEveryStep)) return;
   const pending = await client.query('delete from sagaline_pending where saga_id = $1 and step = $2', [saga.sagaId, step.name]);
   if (pending.rowCount === 0) return;
-  const cancel = p.steps[step.name]?.cancel;
+  const cancel = handlersOf(p, definition, step)?.cancel;
   if (cancel) await cancel({ saga, step: step.name, message: { type: message.type, payload: message.payload, metadata: message.metadata }, tx: client, attempt: 1 });
   shell.log.warn({ sagaId: saga.sagaId, step: step.name, cancelHandler: cancel !== undefined }, 'step deadline passed before its outcome was reported; cancelled');
 }
@@ -460,7 +462,7 @@ async function cancelTimedOut(shell: Shell, p: Participant, client: pg.ClientBas
 async function completeStep(shell: Shell, client: pg.ClientBase, report: { sagaId: string; step: string; outcome: StepOutcome }): Promise<boolean> {
   const { sagaId, step: name, outcome } = report;
   const p = shell.p;
-  const step = p.saga.steps.find((s) => s.name === name);
+  const step = stepNamed(p.saga, name);
   if (!step || step.owner !== p.service) throw new ConfigError(`complete(): ${p.service} owns no step ${JSON.stringify(name)} in ${p.saga.name}`);
   checkOutcome(step, 'complete', outcome);
   if (outcome.outcome !== 'succeeded' && outcome.outcome !== 'failed') throw new SagalineError('BAD_STEP_OUTCOME', `complete() of ${name} takes ok(payload) or fail(reason), got ${JSON.stringify(outcome)}`);
@@ -482,17 +484,23 @@ async function completeStep(shell: Shell, client: pg.ClientBase, report: { sagaI
   return true;
 }
 
-function stepOf(p: Participant, name: string): DefinedStep {
-  return p.saga.steps.find((s) => s.name === name) as DefinedStep;
+function stepOf(definition: SagaDefinition, name: string): DefinedStep {
+  return stepNamed(definition, name) as DefinedStep;
+}
+
+/** A step's handlers: the participant's for that step, or (a participant of posted sagas) those it makes for the instance's step. */
+function handlersOf(p: Participant, definition: SagaDefinition, step: DefinedStep): StepHandlers | undefined {
+  return p.handlersFor ? p.handlersFor(step, definition) : p.steps[step.name];
 }
 
 /**
  * Runs one step (or its compensation); on the final attempt, in a savepoint, so that a transient
  * failure is undone alone and becomes the step's failure. Null: the step goes on (`later()`), its outcome reported afterwards.
  */
-async function runCommand(shell: Shell, p: Participant, client: pg.ClientBase, command: Command, saga: InstanceState, stored: StoredInstance, cause: DecodedMessage, attemptNo: number, final: boolean): Promise<OutgoingMessage | null> {
-  const step = stepOf(p, command.step);
-  const handlers = p.steps[step.name]!;
+async function runCommand(shell: Shell, p: Participant, definition: SagaDefinition, client: pg.ClientBase, command: Command, saga: InstanceState, stored: StoredInstance, cause: DecodedMessage, attemptNo: number, final: boolean): Promise<OutgoingMessage | null> {
+  const step = stepOf(definition, command.step);
+  const handlers = handlersOf(p, definition, step);
+  if (!handlers) throw new SagalineError('NO_STEP_HANDLER', `${p.service} has no handler for step ${step.name} of ${definition.name}`);
   const input: StepInput = { saga, step: step.name, message: { type: cause.type, payload: cause.payload, metadata: cause.metadata }, tx: client, attempt: attemptNo };
   const replyWith = (type: string, payload: unknown): OutgoingMessage => ({
     type: type as OutgoingMessage['type'],
@@ -536,7 +544,7 @@ async function runCommand(shell: Shell, p: Participant, client: pg.ClientBase, c
     const reason = `gave up after ${attemptNo} attempts: ${(err as Error).message}`;
     shell.log.warn({ sagaId: saga.sagaId, step: step.name, compensation: command.kind === 'compensate', attempts: attemptNo, err: (err as Error).message }, 'retries exhausted');
     if (command.kind === 'compensate') {
-      const payload: CompensationFailedPayload = { saga: p.saga.name, step: step.name, attempts: attemptNo, reason };
+      const payload: CompensationFailedPayload = { saga: definition.name, step: step.name, attempts: attemptNo, reason };
       return replyWith(ENGINE_MESSAGES.compensationFailed, payload);
     }
     return replyWith(step.failed, handlers.failurePayload ? handlers.failurePayload(reason, saga) : { reason });

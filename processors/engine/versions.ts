@@ -7,7 +7,7 @@
  */
 import { ConfigError, SagalineError } from '../../core/errors.ts';
 import type { SagaStartedPayload } from '../../schemas/saga-contracts.ts';
-import type { SagaDefinition } from '../saga/define-saga.ts';
+import { definitionOfInstance, SagaDefinitionError, type SagaDefinition } from '../saga/define-saga.ts';
 import { evolveInstance, type Evolution, type InstanceMessage, type InstanceState } from '../saga/instance.ts';
 
 export const SAGA_STARTED = 'SagaStarted';
@@ -44,6 +44,8 @@ export interface VersionedEvolution {
   evolution: Evolution;
   /** The version recorded for the instance (from SagaStarted or its state). */
   version: number | undefined;
+  /** The definition the message was folded with (for a posted saga, the instance's own); undefined when the message was not folded. */
+  definition?: SagaDefinition;
 }
 
 /**
@@ -61,7 +63,16 @@ export function evolveVersioned(versions: Versions<SagaDefinition>, state: Insta
     return { evolution: { state, commands: [], ignored: `records v${version}; the start message follows` }, version };
   }
   const version = state?.version ?? recorded ?? versions.latest.version;
-  const definition = versions.of(version);
-  if (!definition) throw new UnknownVersionError(versions.name, version, versions.all.map((d) => d.version));
-  return { evolution: evolveInstance(definition, state, message), version };
+  const declared = versions.of(version);
+  if (!declared) throw new UnknownVersionError(versions.name, version, versions.all.map((d) => d.version));
+  let definition = declared;
+  if (declared.perInstance && (state !== undefined || message.type === declared.startedBy)) {
+    try {
+      definition = definitionOfInstance(declared, state ? state.start.payload : message.payload);
+    } catch (err) {
+      if (!(err instanceof SagaDefinitionError)) throw err;
+      return { evolution: { state, commands: [], ignored: `${message.sagaId} describes no saga that can run: ${err.message}` }, version };
+    }
+  }
+  return { evolution: evolveInstance(definition, state, message), version, definition };
 }

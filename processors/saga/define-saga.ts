@@ -39,6 +39,17 @@ export interface SagaSpec {
   startedBy: string;
   /** Steps by name, in the order they are written (which orders steps that could run at once). */
   steps: Readonly<Record<string, StepSpec>>;
+  /**
+   * Messages every step shares, each naming its step in its payload's `step` field (the engine's
+   * posted sagas use them). A step may name them as its own; they are exempt from "one meaning".
+   */
+  stepMessages?: StepMessages;
+}
+
+export interface StepMessages {
+  readonly succeeded: string;
+  readonly failed: string;
+  readonly compensated: string;
 }
 
 export interface DefinedStep {
@@ -68,8 +79,16 @@ export interface SagaDefinition {
   readonly pivot: string | null;
   /** The owning services, in the order they first appear. */
   readonly services: readonly string[];
-  /** Every message the definition names, and what it means to the saga. */
+  /** Every message the definition names, and what it means to the saga (shared step messages aside). */
   readonly messages: ReadonlyMap<string, MessageRole>;
+  /** Messages shared by every step, naming their step in the payload's `step` field. */
+  readonly stepMessages?: StepMessages;
+  /**
+   * For a saga whose steps come with each instance (posted sagas): the definition an instance's
+   * start payload describes; throws SagaDefinitionError when it describes none. This definition
+   * itself then has no steps and only starts instances.
+   */
+  readonly perInstance?: (startPayload: unknown) => SagaDefinition;
 }
 
 export const DEFAULT_RETRY_LIMIT = 3;
@@ -161,7 +180,9 @@ export function defineSaga(spec: SagaSpec, options: DefineOptions = {}): SagaDef
   const known = options.knownMessages === undefined ? undefined : new Set(options.knownMessages);
   const messages = new Map<string, MessageRole>();
   const usedAt = new Map<string, string>();
+  const shared = new Set(spec.stepMessages ? [spec.stepMessages.succeeded, spec.stepMessages.failed, spec.stepMessages.compensated] : []);
   const claim = (message: unknown, path: string, role: MessageRole): void => {
+    if (typeof message === 'string' && shared.has(message) && role.kind !== 'start') return;
     if (typeof message !== 'string' || !MESSAGE_NAME.test(message)) {
       problem('UNKNOWN_MESSAGE', path, `expected a message name, got ${JSON.stringify(message)}`);
       return;
@@ -232,7 +253,22 @@ export function defineSaga(spec: SagaSpec, options: DefineOptions = {}): SagaDef
     pivot,
     services: Object.freeze([...new Set(entries.map(([, s]) => s.owner))]),
     messages,
+    ...(spec.stepMessages ? { stepMessages: Object.freeze({ ...spec.stepMessages }) } : {}),
   });
+}
+
+const perInstanceCache = new WeakMap<object, SagaDefinition>();
+/**
+ * The definition an instance runs under: `definition` itself, or — for a saga whose steps come with
+ * each instance — the one its start payload describes (built once per payload object). Throws
+ * SagaDefinitionError when the payload describes no valid saga.
+ */
+export function definitionOfInstance(definition: SagaDefinition, startPayload: unknown): SagaDefinition {
+  if (!definition.perInstance) return definition;
+  if (typeof startPayload !== 'object' || startPayload === null) return definition.perInstance(startPayload);
+  let found = perInstanceCache.get(startPayload);
+  if (!found) perInstanceCache.set(startPayload, (found = definition.perInstance(startPayload)));
+  return found;
 }
 
 /** Kahn's order, stable by the order written; or one cycle, as the steps around it. */
@@ -278,8 +314,12 @@ function ancestors(name: string, depsOf: (name: string) => string[]): Set<string
 export type StepStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'compensating' | 'compensated';
 
 /** The step a message reports on, or the start; undefined for a message the saga does not name. */
-export function roleOf(definition: SagaDefinition, message: string): MessageRole | undefined {
-  return definition.messages.get(message);
+export function roleOf(definition: SagaDefinition, message: string, step?: string): MessageRole | undefined {
+  const role = definition.messages.get(message);
+  if (role !== undefined || !definition.stepMessages || step === undefined || !stepNamed(definition, step)) return role;
+  const shared = definition.stepMessages;
+  const kind = message === shared.succeeded ? 'succeeded' : message === shared.failed ? 'failed' : message === shared.compensated ? 'compensated' : undefined;
+  return kind && { kind, step };
 }
 
 /** Each step's status: a record by step name, or a function that looks one up (a fold reads its state's steps without copying them out). */

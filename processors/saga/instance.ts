@@ -11,7 +11,7 @@
  * first (a branch that succeeds after its sibling failed is undone too). A failure from the pivot
  * on is retried forward by its participant; once it gives up, the saga is parked, never compensated.
  */
-import { compensationOrder, isCompleted, runnableSteps, stepNamed, type DefinedStep, type SagaDefinition, type StepStatus } from './define-saga.ts';
+import { compensationOrder, isCompleted, roleOf, runnableSteps, stepNamed, type DefinedStep, type SagaDefinition, type StepStatus } from './define-saga.ts';
 
 export type InstanceStatus = 'Running' | 'Compensating' | 'Completed' | 'Compensated' | 'Parked' | 'Failed';
 export const INSTANCE_STATUSES: readonly InstanceStatus[] = ['Running', 'Compensating', 'Completed', 'Compensated', 'Parked', 'Failed'];
@@ -114,7 +114,7 @@ export function evolveInstance(definition: SagaDefinition, state: InstanceState 
   if (message.type === ENGINE_MESSAGES.stepAttemptFailed) return ignored(state, `an attempt at ${message.step ?? 'a step'} failed and is retried`);
 
   const engine = engineMessage(definition, message);
-  const role = engine ?? definition.messages.get(message.type);
+  const role = engine ?? roleOf(definition, message.type, message.step);
   if (role === undefined || role.kind === 'start') return ignored(state, `${message.type} is not a message of ${definition.name}`);
   const step = stepNamed(definition, role.step) as DefinedStep;
   const current = state.steps[step.name] as StepState;
