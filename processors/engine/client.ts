@@ -78,6 +78,8 @@ export async function sagaClient(sagas: readonly SagaDefinition[], options: RunO
   return {
     async start(saga, payload, start) {
       if (!sagas.includes(saga)) throw new ConfigError(`saga ${saga.name} v${saga.version} is not one this client was created with (${sagas.map((s) => `${s.name} v${s.version}`).join(', ')})`);
+      // A saga whose steps come with the instance: the steps must make a saga before anything is written.
+      if (saga.perInstance) saga.perInstance(payload);
       const sagaId = start.sagaId ?? newId();
       // An id chosen by the caller may be one another saga's instance already has (a new id cannot).
       if (start.sagaId !== undefined) {

@@ -57,7 +57,7 @@ describe('crash recovery', () => {
     expect(await checkDeploymentEffects(deployments, outcomes)).toEqual({ lost: [], duplicated: [] });
     // And each HTTP service did each step once or undid it, by the one key the step's call carries
     const http = checkHttpEffects(trips, outcomes, services);
-    process.stderr.write(`[crash] HTTP sagas: ${trips.ids.length}; calls repeating a key (answered from the service's record): ${http.repeats}\n`);
+    process.stderr.write(`[crash] HTTP sagas: ${trips.ids.length} (${[...trips.trips.values()].filter((t) => t.posted).length} posted as data); calls repeating a key (answered from the service's record): ${http.repeats}\n`);
     expect({ lost: http.lost, duplicated: http.duplicated }).toEqual({ lost: [], duplicated: [] });
     // And every committed outbox row reached Kafka, each step decided once
     expect(await checkDelivery(batch)).toEqual({ lost: [], duplicated: [] });

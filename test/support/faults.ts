@@ -26,7 +26,7 @@ export type FaultTarget = ComponentName | string;
 export const TRAINING_PROCESSES = ['model-service', 'resource-service', 'training-service', 'audit-service', 'saga-monitor'] as const;
 export const DEPLOYMENT_PROCESSES = ['model-registry', 'model-serving', 'model-catalogue', 'announcements', 'saga-monitor'].map((p) => `${p}@deployment`);
 /** The processes of the saga whose steps are HTTP calls (test/fixtures/http-saga). */
-export const HTTP_PROCESSES = ['flights', 'hotels', 'cars', 'saga-monitor'].map((p) => `${p}@http`);
+export const HTTP_PROCESSES = ['flights', 'hotels', 'cars', 'posted-saga-runner', 'saga-monitor'].map((p) => `${p}@http`);
 /** Every stack component, then every process of both examples. */
 export const FAULT_TARGETS: readonly FaultTarget[] = [...COMPONENT_NAMES, ...TRAINING_PROCESSES, ...DEPLOYMENT_PROCESSES];
 /** The projects whose processes run during the faults. */

@@ -1,19 +1,22 @@
 /**
  * Sagas whose steps are HTTP calls (test/fixtures/http-saga), started one after another through a
- * crash scenario: every fourth has its hotel refuse (409), every fourth another its hotel answer 503
- * once; and the checks that the services' own records agree with each saga's outcome.
+ * crash scenario — four defined, then four the same trip posted as data (a posted saga, its steps named as
+ * the defined saga's, so the checks read both alike): every fourth has its hotel refuse (409), every
+ * fourth another its hotel answer 503 once; and the checks that the services' own records agree
+ * with each saga's outcome.
  */
 import type { InstanceState, InstanceStatus } from '../../processors/saga/instance.ts';
 import { sagaClient } from '../../processors/engine/client.ts';
 import { idempotencyKey } from '../../processors/engine/http-participant.ts';
+import { parsePostedSaga, postedSagas } from '../../processors/engine/posted-sagas.ts';
 import { config, uniqueName } from './fixtures.ts';
 import type { TestServices } from './http-services.ts';
 import { TRIP_SCHEMAS, tripBooking } from '../fixtures/http-saga/saga.ts';
 
 export interface HttpBatch {
   ids: string[];
-  /** Per saga: its trip, and whether its hotel was made to refuse. */
-  trips: Map<string, { tripId: string; refused: boolean }>;
+  /** Per saga: its trip, whether its hotel was made to refuse, and whether it was posted as data. */
+  trips: Map<string, { tripId: string; refused: boolean; posted: boolean }>;
 }
 
 const ACTIONS = { FLIGHT: '/flights/book', HOTEL: '/hotels/book', CAR: '/cars/rent', LOUNGE: '/lounges/book' } as const;
@@ -21,16 +24,25 @@ const COMPENSATIONS = { FLIGHT: '/flights/cancel', HOTEL: '/hotels/cancel', CAR:
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The trip of tripBooking, as a posted saga's typed steps. */
+function postedTrip(trip: { tripId: string; traveller: string }) {
+  const step = (service: string, name: keyof typeof ACTIONS, after: string[]) => ({ service, action: ACTIONS[name], compensation: COMPENSATIONS[name], payload: trip, after, retryLimit: 3 });
+  return parsePostedSaga({
+    name: 'trip',
+    steps: { FLIGHT: step('flights', 'FLIGHT', []), HOTEL: step('hotels', 'HOTEL', ['FLIGHT']), CAR: step('cars', 'CAR', ['HOTEL']), LOUNGE: step('flights', 'LOUNGE', ['HOTEL']) },
+  });
+}
+
 /**
  * Starts one saga every `everyMs` until `stop()` (which resolves to the batch), so some are in
  * flight whenever a process is killed; the hotel takes `hotelMs` to answer, so some kills land
  * while a call is under way.
  */
 export function startHttpTrickle(services: TestServices, label: string, everyMs = 1_000, hotelMs = 500): { stop(): Promise<HttpBatch> } {
-  const trips = new Map<string, { tripId: string; refused: boolean }>();
+  const trips = new Map<string, { tripId: string; refused: boolean; posted: boolean }>();
   let stopping = false;
   const running = (async () => {
-    const client = await sagaClient([tripBooking], { config, schemas: TRIP_SCHEMAS });
+    const client = await sagaClient([tripBooking, postedSagas], { config, schemas: TRIP_SCHEMAS });
     try {
       for (let i = 0; !stopping; i++) {
         const tripId = uniqueName(`${label}-trip`);
@@ -41,8 +53,11 @@ export function startHttpTrickle(services: TestServices, label: string, everyMs 
           if (refused) return { status: 409, body: { error: 'no rooms' } };
           return transient && n === 1 ? { status: 503 } : { status: 200, body: { ref: `h-${tripId}` } };
         });
-        const sagaId = await client.start(tripBooking, { tripId, traveller: `t${i}` }, { tenantId: `${label}-tenant` });
-        trips.set(sagaId, { tripId, refused });
+        // Four defined, then four posted: each kind gets a refusal, a 503 and plain ones.
+        const posted = Math.floor(i / 4) % 2 === 1;
+        const trip = { tripId, traveller: `t${i}` };
+        const sagaId = await client.start(posted ? postedSagas : tripBooking, posted ? postedTrip(trip) : trip, { tenantId: `${label}-tenant` });
+        trips.set(sagaId, { tripId, refused, posted });
         await pause(everyMs);
       }
     } finally {

@@ -9,7 +9,8 @@ import { databaseUrlFor, loadConfig, type Config } from '../../core/config.ts';
 import { TimeoutError } from '../../core/errors.ts';
 import { waitFor } from '../../core/wait.ts';
 import { sagaClient, type SagaClient, type SagaRecord } from '../../processors/engine/client.ts';
-import { SAGAS_DATABASE } from '../../processors/engine/monitor.ts';
+import { monitorGroup, SAGAS_DATABASE } from '../../processors/engine/monitor.ts';
+import { participantGroup } from '../../processors/engine/run-participant.ts';
 import { loadProject, type Project } from '../../processors/engine/project.ts';
 import type { InstanceState, InstanceStatus } from '../../processors/saga/instance.ts';
 import { processorPlan, processorsDown, processorsUp, waitForProcessors } from '../../processors/supervisor.ts';
@@ -252,11 +253,18 @@ export async function waitForNoLag(file = TRAINING_CONFIG, timeoutMs = 90_000): 
     const topics = topicsOf(project);
     const ends = await eventLogEnds(project);
     const groups = processorPlan(baseConfig, project).flatMap((p) => p.groups);
+    const topicOfGroup = new Map<string, string[]>();
+    for (const versions of byName(project.sagas).values()) {
+      const topic = sagaTopic(versions).name;
+      topicOfGroup.set(monitorGroup(versions[0]!.name), [topic]);
+      for (const p of project.participants.filter((x) => x.saga.name === versions[0]!.name)) topicOfGroup.set(participantGroup(p), [topic]);
+    }
     await waitFor(
       `every process of ${project.file} to have consumed its saga topics to their end`,
       async () => {
         for (const groupId of groups) {
-          for (const t of await admin.fetchOffsets({ groupId, topics })) {
+          // A group reads its own saga's topic only (a project may have several sagas).
+          for (const t of await admin.fetchOffsets({ groupId, topics: topicOfGroup.get(groupId) ?? topics })) {
             for (const p of t.partitions) {
               const key = `${t.topic}/${p.partition}`;
               const end = ends.get(key) ?? 0n;
