@@ -76,6 +76,11 @@ export interface StateDifference {
 
 function diff(a: unknown, b: unknown, path: string, out: string[]): void {
   if (JSON.stringify(a) === JSON.stringify(b)) return;
+  // Element by element: a list of objects read back from jsonb has its keys in jsonb's order.
+  if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {
+    a.forEach((x, i) => diff(x, b[i], `${path}[${i}]`, out));
+    return;
+  }
   if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
     for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) diff((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k, out);
     return;

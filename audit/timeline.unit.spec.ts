@@ -93,4 +93,12 @@ describe('folding a log and comparing', () => {
       { sagaId: 's2', differences: ['missing in rebuilt'] },
     ]);
   });
+
+  it('given lists of objects whose keys come in another order (as jsonb returns them), then they compare equal; a differing element is named by its index', () => {
+    const left = new Map<string, unknown>([['s1', { start: { steps: [{ name: 'A', service: 'x' }, { name: 'B', service: 'y' }] } }]]);
+    const same = new Map<string, unknown>([['s1', { start: { steps: [{ service: 'x', name: 'A' }, { service: 'y', name: 'B' }] } }]]);
+    const other = new Map<string, unknown>([['s1', { start: { steps: [{ service: 'x', name: 'A' }, { service: 'z', name: 'B' }] } }]]);
+    expect(compareStates(left, same, 'live', 'rebuilt')).toEqual([]);
+    expect(compareStates(left, other, 'live', 'rebuilt')).toEqual([{ sagaId: 's1', differences: ['start.steps[1].service: "y" ≠ "z"'] }]);
+  });
 });

@@ -13,6 +13,7 @@ import { runSagaMonitor } from '../processors/engine/monitor.ts';
 import { runParticipant } from '../processors/engine/run-participant.ts';
 import { createProcessorMetrics, serveMetrics, type MetricsServer } from '../processors/runtime/metrics.ts';
 import type { InstanceStatus } from '../processors/saga/instance.ts';
+import { definitionOfInstance, stepNamed } from '../processors/saga/define-saga.ts';
 import { printJson, progress, table } from './output.ts';
 import { DEFAULT_CONFIG_FILE, loadProject, sagaNamed, type Project } from '../processors/engine/project.ts';
 
@@ -102,11 +103,19 @@ export function startCommand(): Command {
 function printRecord(r: SagaRecord, project: Project): void {
   console.log(`saga ${r.sagaId} (${r.saga} v${r.version}, tenant ${r.tenantId}): ${r.status}${r.state.reason ? ` (${r.state.reason})` : ''}`);
   // In the definition's order (the stored state keeps its keys in no particular one).
-  const definition = project.sagas.find((s) => s.name === r.saga && s.version === r.version);
+  const declared = project.sagas.find((s) => s.name === r.saga && s.version === r.version);
+  // A posted saga's steps are its own (its start message lists them), each owned by the service it calls.
+  let definition = declared;
+  try {
+    if (declared) definition = definitionOfInstance(declared, r.state.start.payload);
+  } catch {
+    definition = undefined;
+  }
   const order = definition ? definition.steps.map((s) => s.name) : Object.keys(r.state.steps);
   console.log(table(order.filter((step) => r.state.steps[step]).map((step) => {
     const s = r.state.steps[step]!;
-    return { step, status: s.status, attempts: s.attempts, started: s.startedAt ?? '', ended: s.endedAt ?? '', reason: s.reason ?? '' };
+    const service = definition ? { service: stepNamed(definition, step)?.owner ?? '' } : {};
+    return { step, ...service, status: s.status, attempts: s.attempts, started: s.startedAt ?? '', ended: s.endedAt ?? '', reason: s.reason ?? '' };
   })));
 }
 

@@ -67,7 +67,7 @@ describe('sagaline with --config: a saga of its user’s own', () => {
     expect(status).toMatchObject({ sagaId, saga: 'order-fulfilment', version: 1, tenantId: 'cli-tenant' });
     const human = await sagaline(['status', sagaId, '--config', CONFIG]);
     expect(human.stdout).toMatch(new RegExp(`^saga ${sagaId} \\(order-fulfilment v1, tenant cli-tenant\\): Completed\\n`));
-    expect(human.stdout).toMatch(/^CHARGE\s+succeeded\s+1\s/m);
+    expect(human.stdout).toMatch(/^CHARGE\s+payments\s+succeeded\s+1\s/m);
     const listed = await sagaline(['list', '--config', CONFIG, '--saga', 'order-fulfilment', '--tenant', 'cli-tenant', '--state', 'Completed', '--json']);
     expect((JSON.parse(listed.stdout) as { sagas: { sagaId: string }[] }).sagas.map((s) => s.sagaId)).toContain(sagaId);
   });

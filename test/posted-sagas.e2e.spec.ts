@@ -221,5 +221,13 @@ describe('sagas posted as data, on the real stack', () => {
     expect(requested.name).toBe('trip');
     expect(requested.steps.map((s) => [s.name, s.service, s.action])).toEqual([['step_0', 'flights', '/flights/book'], ['step_1', 'hotels', '/hotels/book'], ['step_2', 'cars', '/cars/rent']]);
     expect(timeline.state.status).toBe('Compensated');
+
+    // And the log folds to the projection's state (the steps read from the start message), and `status` names the service each step called
+    const rebuilt = await sagaline(['replay', '--rebuild', '--saga', id, '--config', CONFIG_FILE]);
+    expect(rebuilt.code, rebuilt.stdout + rebuilt.stderr).toBe(0);
+    expect(rebuilt.stdout).toContain('no difference');
+    const status = await sagaline(['status', id, '--config', CONFIG_FILE]);
+    expect(status.stdout).toMatch(/^step_1\s+hotels\s+compensated\s+1\s/m);
+    expect(status.stdout).toMatch(/^step_2\s+cars\s+failed\s+1\s/m);
   });
 });
