@@ -7,6 +7,7 @@ import { fluxoraShape } from './fluxora-shape.ts';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { auditInstance } from '../audit/timeline.ts';
+import { listDeadLetters, redriveDeadLetters } from '../audit/dead-letters.ts';
 import { kafkaClient, pgPool } from '../core/clients.ts';
 import type { Config } from '../core/config.ts';
 import { MessageValidationError, SagalineError } from '../core/errors.ts';
@@ -17,6 +18,7 @@ import { SAGAS_DATABASE } from '../processors/engine/monitor.ts';
 import type { Project } from '../processors/engine/project.ts';
 import { recordedInstances, processorPlan } from '../processors/supervisor.ts';
 import { byName, sagaTopic, streamTopics } from '../topics/derived.ts';
+import { TOPIC_PREFIX } from '../topics/catalogue.ts';
 import { errorResponse } from './errors.ts';
 import { healthReport } from './health.ts';
 import { fetchConsumerLag, fetchSagaCounts, probeProcessors, scrapeRegistry } from './metrics.ts';
@@ -165,6 +167,47 @@ export function buildApi(config: Config, served: ApiProject, options: ApiOptions
   });
 
   app.get<{ Params: { id: string } }>('/sagas/:id/events', async (request) => auditInstance(config, project, request.params.id, options.auditTimeoutMs ?? 60_000));
+
+  // One entry per record that could not be handled, with the groups that failed on it (audit/dead-letters.ts).
+  app.get<{ Querystring: Record<string, unknown> }>('/dead-letters', async (request) => {
+    const q = request.query;
+    const extra = Object.keys(q).filter((k) => !['topic', 'saga', 'error'].includes(k));
+    if (extra.length > 0) throw new SagalineError('REQUEST_INVALID', `${extra.join(', ')} is not a filter of /dead-letters (filters: topic, saga, error)`);
+    for (const k of ['topic', 'saga', 'error'] as const) {
+      if (q[k] !== undefined && (typeof q[k] !== 'string' || q[k] === '')) throw new SagalineError('REQUEST_INVALID', `${k} must be given once, as non-empty text`);
+    }
+    const topic = q.topic as string | undefined;
+    const filter = {
+      ...(topic ? { topic: topic.startsWith(TOPIC_PREFIX) ? topic : `${TOPIC_PREFIX}${topic}` } : {}),
+      ...(q.saga ? { sagaId: q.saga as string } : {}),
+      ...(q.error ? { error: q.error as string } : {}),
+    };
+    return { deadLetters: await listDeadLetters(config, project, filter, options.auditTimeoutMs ?? 60_000) };
+  });
+
+  // Back to the groups that failed, once; refused (409) for an ended saga or a second redrive unless forced.
+  app.post<{ Body: { positions: string[]; reason: string; by?: string; force?: boolean } }>(
+    '/dead-letters/redrive',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['positions', 'reason'],
+          properties: {
+            positions: { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'string', minLength: 1, maxLength: 500 } },
+            reason: { type: 'string', minLength: 1, maxLength: 1000 },
+            by: { type: 'string', minLength: 1, maxLength: 200 },
+            force: { type: 'boolean' },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const b = request.body;
+      return { redriven: await redriveDeadLetters(config, project, b.positions, { reason: b.reason, by: b.by ?? 'http-api', ...(b.force ? { force: true } : {}), timeoutMs: options.auditTimeoutMs ?? 60_000 }) };
+    },
+  );
 
   // Delivery is judged from Postgres (slots, walsenders, heartbeats): null when it cannot be read.
   const delivery = (request: FastifyRequest) =>

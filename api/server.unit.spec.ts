@@ -102,3 +102,24 @@ describe('other routes', () => {
     expect(res.json()).toEqual({ error: { code: 'NOT_FOUND', message: 'no route DELETE /sagas' } });
   });
 });
+
+describe('dead letters', () => {
+  const redrive = (payload: unknown) => app.inject({ method: 'POST', url: '/dead-letters/redrive', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) });
+
+  it.each([
+    ['no reason', { positions: ['orders/0@1'] }, 'reason is required'],
+    ['no position', { positions: [], reason: 'fixed' }, 'positions'],
+    ['an unknown field', { positions: ['orders/0@1'], reason: 'fixed', everything: true }, 'everything is not a known field'],
+  ])('given a redrive with %s, then 400 names it before anything is read or written', async (_what, payload, message) => {
+    const res = await redrive(payload);
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.code).toBe('REQUEST_INVALID');
+    expect(res.json().error.message).toContain(message);
+  });
+
+  it('given a filter the listing does not have, then 400 names the filters it has', async () => {
+    const res = await app.inject({ method: 'GET', url: '/dead-letters?group=x' });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.message).toBe('group is not a filter of /dead-letters (filters: topic, saga, error)');
+  });
+});

@@ -4,7 +4,7 @@
  * registry. The one way audit, replay, export and rebuild read history, so they all see the same
  * messages. It never commits offsets and deletes its throwaway consumer group afterwards.
  */
-import { Partitioners, type Admin, type Kafka, type PartitionMetadata } from 'kafkajs';
+import { Partitioners, type Admin, type Kafka, type KafkaMessage, type PartitionMetadata } from 'kafkajs';
 import { kafkaClient, registryClient } from '../core/clients.ts';
 import type { Config } from '../core/config.ts';
 import { PoisonMessageError, SagalineError, TimeoutError } from '../core/errors.ts';
@@ -27,7 +27,10 @@ export interface ReadLogOptions {
   /** Per "topic/partition", the offset to stop before (instead of the end seen at the start). */
   upTo?: Map<string, bigint>;
   timeoutMs?: number;
-  onMessage: (message: DecodedMessage) => Promise<void> | void;
+  /** Each message, decoded. Give this or `onRecord`. */
+  onMessage?: (message: DecodedMessage) => Promise<void> | void;
+  /** Each record as fetched, not decoded (dead-letter topics, say). */
+  onRecord?: (record: KafkaMessage, position: { topic: string; partition: number }) => void;
   /** A record that can never decode (it went to a dead-letter topic when it was first consumed). */
   onPoison?: (error: PoisonMessageError, position: { topic: string; partition: number; offset: string }) => void;
   /** Called after every record: records read so far, and how many the selection holds. */
@@ -91,6 +94,7 @@ const minBig = (a: bigint, b: bigint) => (a < b ? a : b);
 const maxBig = (a: bigint, b: bigint) => (a > b ? a : b);
 
 export async function readLog(config: Config, options: ReadLogOptions): Promise<ReadLogResult> {
+  if (!options.onMessage === !options.onRecord) throw new SagalineError('REQUEST_INVALID', 'readLog takes exactly one of onMessage and onRecord');
   const t0 = Date.now();
   const kafka = kafkaClient(config, 'sagaline-log-reader');
   const registry = registryClient(config);
@@ -146,7 +150,10 @@ async function read(kafka: Kafka, admin: Admin, registry: ReturnType<typeof regi
           try {
             const inTime = (options.fromMs === undefined || Number(message.timestamp) >= options.fromMs) && (options.toMs === undefined || Number(message.timestamp) <= options.toMs);
             const ofSaga = options.sagaId === undefined || message.key?.toString() === options.sagaId;
-            if (inTime && ofSaga) {
+            if (inTime && ofSaga && options.onRecord) {
+              options.onRecord(message, { topic, partition });
+              messages += 1;
+            } else if (inTime && ofSaga && options.onMessage) {
               // Decoded at once when the schema is known, as nearly every record's is: no Promise per record then.
               const decoded = decodeMessage(registry, topic, partition, message, options.catalogue);
               const handled = options.onMessage(decoded instanceof Promise ? await decoded : decoded);

@@ -1,9 +1,11 @@
-/** Commands that read history from the Kafka log: audit, replay, tail. */
+/** Commands that read history from the Kafka log: audit, replay, tail, dead-letters. */
+import { userInfo } from 'node:os';
 import { Command } from 'commander';
 import { kafkaClient, registryClient } from '../core/clients.ts';
 import { loadConfig } from '../core/config.ts';
 import { PoisonMessageError, SagalineError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { listDeadLetters, redriveDeadLetters } from '../audit/dead-letters.ts';
 import { auditInstance, emitterOf, type AuditTimeline } from '../audit/timeline.ts';
 import { exported, parseTime, replay, type ReplayOptions, type ReplayReport } from '../audit/replay.ts';
 import { historySources } from '../audit/sources.ts';
@@ -159,5 +161,66 @@ export function tailCommand(): Command {
       await cleanup.connect();
       await cleanup.deleteGroups([groupId]).catch(() => undefined);
       await cleanup.disconnect();
+    });
+}
+
+export function deadLettersCommand(): Command {
+  return new Command('dead-letters')
+    .description('records that could not be handled: list them, redrive them to the groups that failed')
+    .addCommand(deadLettersListCommand(), { isDefault: true })
+    .addCommand(redriveCommand());
+}
+
+function redriveCommand(): Command {
+  return new Command('redrive')
+    .description("send records back to the consumer groups that could not handle them, once (after the cause is fixed); refused for a saga that has ended or a record redriven before, unless --force")
+    .argument('<position...>', 'each record by its position in its event log, <topic>/<partition>@<offset>, as `dead-letters` lists them')
+    .requiredOption('--reason <text>', 'why: recorded with the redrive')
+    .option('--by <name>', 'who: recorded with the redrive (default: the user running the command)')
+    .option('--force', 'redrive into a saga that has ended, or a record redriven before')
+    .option(...CONFIG_OPTION)
+    .option('--json', 'print what was redriven as JSON')
+    .action(async (positions: string[], opts: { reason: string; by?: string; force?: boolean; json?: boolean; config?: string | true }) => {
+      const project = await loadProject(opts.config ?? true);
+      const by = opts.by ?? userInfo().username;
+      const results = await redriveDeadLetters(loadConfig(), project, positions, { reason: opts.reason, by, ...(opts.force ? { force: true } : {}) });
+      if (opts.json) return printJson(results);
+      for (const r of results) console.log(`redriven ${r.source.replace(TOPIC_PREFIX, '')} → ${r.to.replace(TOPIC_PREFIX, '')} for ${r.groups.length ? r.groups.join(', ') : 'every group'}`);
+    });
+}
+
+function deadLettersListCommand(): Command {
+  return new Command('list')
+    .description("one entry per record that could not be handled: the consumer groups that failed on it, the error, and its saga's state")
+    .option(...CONFIG_OPTION)
+    .option('--topic <name>', "only this event log's dead letters: a saga's name (or a stream's)")
+    .option('--saga <id>', "only this saga's")
+    .option('--error <text>', 'only those whose error contains this text')
+    .option('--json', 'print the entries as JSON')
+    .action(async (opts: { topic?: string; saga?: string; error?: string; json?: boolean; config?: string | true }) => {
+      const project = await loadProject(opts.config ?? true);
+      const filter = { ...(opts.topic ? { topic: resolveEventLog(project, opts.topic) } : {}), ...(opts.saga ? { sagaId: opts.saga } : {}), ...(opts.error ? { error: opts.error } : {}) };
+      const entries = await listDeadLetters(loadConfig(), project, filter);
+      if (opts.json) return printJson(entries);
+      if (entries.length === 0) return console.log('no dead letters');
+      console.log(`${entries.length} record(s) could not be handled:`);
+      console.log(
+        table(
+          entries.map((e) => ({
+            'topic/partition@offset': `${e.source.topic.replace(TOPIC_PREFIX, '')}/${e.source.partition}@${e.source.offset}`,
+            type: e.type ?? '',
+            saga: e.sagaId ?? '',
+            'saga state': e.saga ? `${e.saga.status} (${e.saga.name})` : 'no instance',
+            groups: e.groups.length + e.unnamedGroups,
+            'last failed': e.lastFailedAt,
+            redriven: e.redriven.map((r) => r.to.replace(TOPIC_PREFIX, '')).join(', '),
+          })),
+        ),
+      );
+      for (const e of entries) {
+        console.log(`\n${e.source.topic.replace(TOPIC_PREFIX, '')}/${e.source.partition}@${e.source.offset}${e.redriveOf ? ` (a redriven copy of ${e.redriveOf.replace(TOPIC_PREFIX, '')})` : ''}: ${e.error}`);
+        console.log(`  failed in: ${[...e.groups, ...(e.unnamedGroups ? [`${e.unnamedGroups} group(s) not named`] : [])].join(', ')}`);
+        for (const r of e.redriven) console.log(`  redriven to ${r.to.replace(TOPIC_PREFIX, '')} at ${r.at} by ${r.by} (${r.reason}) for ${r.groups.join(', ') || 'every group'}`);
+      }
     });
 }

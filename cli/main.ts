@@ -10,7 +10,7 @@ import { relayCommand } from './relay-command.ts';
 import { verifyExportCommand } from './verify-export-command.ts';
 import { listCommand, processorsCommand, statusCommand } from './saga-commands.ts';
 import { serveCommand } from './serve-command.ts';
-import { auditCommand, replayCommand, tailCommand } from './history-commands.ts';
+import { auditCommand, deadLettersCommand, replayCommand, tailCommand } from './history-commands.ts';
 import { definitionsCommand } from './definitions-command.ts';
 import { runCommand, startCommand } from './own-saga-commands.ts';
 import { patternCommand, twoPhaseCommitCommand } from './two-phase-commit-command.ts';
@@ -34,6 +34,7 @@ const program = new Command('sagaline')
   .addCommand(auditCommand())
   .addCommand(replayCommand())
   .addCommand(tailCommand())
+  .addCommand(deadLettersCommand())
   .addCommand(verifyExportCommand())
   .addCommand(definitionsCommand())
   .addCommand(twoPhaseCommitCommand())

@@ -163,10 +163,11 @@ describe.each(['debezium', 'polling'] as RelayMode[])('delivery through %s', (mo
     // When the decoding consumer reads the topic
     const handled: DecodedMessage[] = [];
     const dlqFrom = await endOffsets([deadLetterTopicFor(topic)]);
+    const groupId = uniqueName('poison-group');
     const consumer = await runDecodingConsumer({
       kafka: (await import('../core/clients.ts')).kafkaClient(config, uniqueName('poison')),
       registry: registryClient(config),
-      groupId: uniqueName('poison-group'),
+      groupId,
       topics: [topic],
       catalogue: messages.catalogue,
       log: createLogger({ logLevel: 'silent' }, 'test'),
@@ -183,7 +184,7 @@ describe.each(['debezium', 'polling'] as RelayMode[])('delivery through %s', (mo
       await consumer.stop();
     }
 
-    // And both poison records are on the dead-letter topic, untouched, with the reason
+    // And both poison records are on the dead-letter topic, untouched, with the reason and the group that failed
     const dead = (
       await consumeUntil([deadLetterTopicFor(topic)], 'both poison records on the dead-letter topic',
         (all) => all.filter((r) => r.key === sagaId).length >= 2, { from: dlqFrom })
@@ -192,7 +193,7 @@ describe.each(['debezium', 'polling'] as RelayMode[])('delivery through %s', (mo
     expect(dead[0]!.value?.toString()).toBe('{"json":"not avro"}');
     expect(dead[0]!.headers['dlq.error']).toMatch(/not in the Confluent wire format/);
     expect(dead[1]!.headers['dlq.error']).toMatch(/does not decode/);
-    for (const d of dead) expect(d.headers).toMatchObject({ 'dlq.source.topic': topic, 'dlq.error.code': 'POISON_MESSAGE', eventType: type });
+    for (const d of dead) expect(d.headers).toMatchObject({ 'dlq.group': groupId, 'dlq.source.topic': topic, 'dlq.error.code': 'POISON_MESSAGE', eventType: type });
   });
   it('given a handler that throws a TypeError, then an error marked not retriable, when the consumer reads a record, then the record comes again after each and is handled, not left behind a stopped consumer', async () => {
     // Given one valid record, and a batch handler that fails the first two times it is called

@@ -52,8 +52,13 @@ export interface RunningConsumer {
   stop(): Promise<void>;
 }
 
-export function deadLetterHeaders(error: Error, topic: string, partition: number, message: KafkaMessage, now: Date): Record<string, string> {
+/**
+ * What a dead letter says besides the record itself: the error, where the record is, and the
+ * consumer group that could not handle it (each group that reads the topic sends its own).
+ */
+export function deadLetterHeaders(error: Error, topic: string, partition: number, message: KafkaMessage, now: Date, groupId: string): Record<string, string> {
   return {
+    'dlq.group': groupId,
     'dlq.error': error.message,
     'dlq.error.code': (error as { code?: string }).code ?? error.name,
     'dlq.source.topic': topic,
@@ -63,7 +68,7 @@ export function deadLetterHeaders(error: Error, topic: string, partition: number
   };
 }
 
-export async function sendToDeadLetter(producer: Producer, error: PoisonMessageError, topic: string, partition: number, message: KafkaMessage): Promise<void> {
+export async function sendToDeadLetter(producer: Producer, error: PoisonMessageError, topic: string, partition: number, message: KafkaMessage, groupId: string): Promise<void> {
   const original: Record<string, Buffer | string> = {};
   for (const [k, v] of Object.entries(message.headers ?? {})) {
     const first = Array.isArray(v) ? v[0] : v;
@@ -72,9 +77,29 @@ export async function sendToDeadLetter(producer: Producer, error: PoisonMessageE
   await producer.send({
     topic: deadLetterTopicFor(topic),
     acks: -1,
-    messages: [{ key: message.key, value: message.value, headers: { ...original, ...deadLetterHeaders(error, topic, partition, message, new Date()) } }],
+    messages: [{ key: message.key, value: message.value, headers: { ...original, ...deadLetterHeaders(error, topic, partition, message, new Date(), groupId) } }],
   });
 }
+
+/**
+ * A redriven copy of a record (audit/dead-letters.ts) names the groups that could not handle the
+ * original; every other group passes over it. Records without the header are for every group.
+ */
+export function addressedTo(message: KafkaMessage, groupId: string): boolean {
+  const v = message.headers?.[REDRIVE_HEADERS.groups];
+  const first = Array.isArray(v) ? v[0] : v;
+  if (first === undefined || first === null) return true;
+  return String(first).split(',').includes(groupId);
+}
+
+/** Headers of a redriven copy on the event log: the groups it is for, and who sent it, when and why. */
+export const REDRIVE_HEADERS = {
+  groups: 'sagaline.redrive.groups',
+  of: 'sagaline.redrive.of',
+  by: 'sagaline.redrive.by',
+  reason: 'sagaline.redrive.reason',
+  at: 'sagaline.redrive.at',
+} as const;
 
 /** What a log line about an undecodable record can say about it: where it is, and its ids if its headers have them. */
 export function poisonLogFields(topic: string, partition: number, message: KafkaMessage): Record<string, string | number | null> {
@@ -110,7 +135,7 @@ export async function runDecodingConsumer(options: DecodingConsumerOptions): Pro
   await consumer.connect();
   for (const topic of options.topics) await consumer.subscribe({ topic, fromBeginning: options.fromBeginning ?? true });
   const deadLetter = async (err: PoisonMessageError, topic: string, partition: number, message: KafkaMessage): Promise<void> => {
-    await sendToDeadLetter(producer, err, topic, partition, message);
+    await sendToDeadLetter(producer, err, topic, partition, message, options.groupId);
     deadLettered += 1;
     options.log.warn({ ...poisonLogFields(topic, partition, message), err: err.message }, 'poison message sent to dead-letter topic');
   };
@@ -136,6 +161,7 @@ export async function runDecodingConsumer(options: DecodingConsumerOptions): Pro
     await consumer.run({
       partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
       eachMessage: async ({ topic, partition, message }) => {
+        if (!addressedTo(message, options.groupId)) return;
         const decoded = await decodeOrPoison(topic, partition, message);
         if (decoded instanceof PoisonMessageError) return deadLetter(decoded, topic, partition, message);
         try {
@@ -172,6 +198,12 @@ export async function runDecodingConsumer(options: DecodingConsumerOptions): Pro
         for (const message of batch.messages) {
           // Partitions taken away in a rebalance: stop here; the new owner starts after the last resolved offset.
           if (!isRunning() || isStale()) break;
+          // A copy redriven to other groups: passed over, its offset moves on with the rest.
+          if (!addressedTo(message, options.groupId)) {
+            if (chunk.length === 0) resolveOffset(message.offset);
+            else last = message.offset;
+            continue;
+          }
           const decoded = await decodeOrPoison(topic, partition, message);
           if (decoded instanceof PoisonMessageError) {
             // What came before it is handled first, so the dead letter is sent once, after them.
