@@ -14,7 +14,7 @@ export {
 } from './processors/saga/define-saga.ts';
 export type { SagaSpec, StepSpec, SagaDefinition, DefinedStep, MessageRole, StepStatus, StepStatuses, DefineOptions, DefinitionProblem, DefinitionProblemCode } from './processors/saga/define-saga.ts';
 export { evolveInstance, foldInstance, isTerminal, ENGINE_MESSAGES } from './processors/saga/instance.ts';
-export type { InstanceState, InstanceStatus, InstanceMessage, StepState, Command, Evolution } from './processors/saga/instance.ts';
+export type { InstanceState, InstanceStatus, InstanceMessage, StepState, Command, Evolution, OperatorAction } from './processors/saga/instance.ts';
 export { SagalineError, ConfigError, MessageValidationError } from './core/errors.ts';
 export { newId } from './core/ids.ts';
 export { participant, ok, fail, later, TransientError } from './processors/engine/participant.ts';
@@ -23,8 +23,8 @@ export { runParticipant, participantGroup } from './processors/engine/run-partic
 export type { RunOptions, RunningParticipant } from './processors/engine/run-participant.ts';
 export { runSagaMonitor, SAGAS_DATABASE } from './processors/engine/monitor.ts';
 export type { RunningMonitor } from './processors/engine/monitor.ts';
-export { sagaClient, SagaIdTakenError } from './processors/engine/client.ts';
-export type { SagaClient, SagaRecord, StartOptions } from './processors/engine/client.ts';
+export { ActionRefusedError, sagaClient, SagaIdTakenError } from './processors/engine/client.ts';
+export type { ActionTaken, SagaClient, SagaRecord, StartOptions } from './processors/engine/client.ts';
 export { provisionSagas } from './infra/provision-sagas.ts';
 export type { SagaProvisionInput, SagaProvisionReport } from './infra/provision-sagas.ts';
 export { sagaTopic, streamTopic } from './topics/derived.ts';

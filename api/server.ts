@@ -168,6 +168,16 @@ export function buildApi(config: Config, served: ApiProject, options: ApiOptions
 
   app.get<{ Params: { id: string } }>('/sagas/:id/events', async (request) => auditInstance(config, project, request.params.id, options.auditTimeoutMs ?? 60_000));
 
+  // Operator actions on one instance, recorded in its log (processors/engine/client.ts): 409 ACTION_REFUSED when its state does not allow it.
+  const ACTION_BODY = { type: 'object', additionalProperties: false, required: ['reason'], properties: { reason: { type: 'string', minLength: 1, maxLength: 1000 }, by: { type: 'string', minLength: 1, maxLength: 200 } } };
+  for (const action of ['cancel', 'retry'] as const) {
+    app.post<{ Params: { id: string }; Body: { reason: string; by?: string } }>(`/sagas/:id/${action}`, { schema: { body: ACTION_BODY } }, async (request, reply) => {
+      const client = await served.client();
+      const taken = await client[action](request.params.id, { reason: request.body.reason, by: request.body.by ?? 'http-api' });
+      return reply.code(202).send(taken);
+    });
+  }
+
   // One entry per record that could not be handled, with the groups that failed on it (audit/dead-letters.ts).
   app.get<{ Querystring: Record<string, unknown> }>('/dead-letters', async (request) => {
     const q = request.query;

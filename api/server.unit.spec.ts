@@ -123,3 +123,16 @@ describe('dead letters', () => {
     expect(res.json().error.message).toBe('group is not a filter of /dead-letters (filters: topic, saga, error)');
   });
 });
+
+describe('operator actions', () => {
+  it.each([
+    ['cancel', {}, 'reason is required'],
+    ['retry', { reason: 'fixed', force: true }, 'force is not a known field'],
+    ['cancel', { reason: '' }, 'reason'],
+  ])('given POST /sagas/{id}/%s with a bad body, then 400 names it before anything is read or written', async (action, payload, message) => {
+    const res = await app.inject({ method: 'POST', url: `/sagas/s-1/${action}`, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.code).toBe('REQUEST_INVALID');
+    expect(res.json().error.message).toContain(message);
+  });
+});

@@ -12,7 +12,7 @@ import { listCommand, processorsCommand, statusCommand } from './saga-commands.t
 import { serveCommand } from './serve-command.ts';
 import { auditCommand, deadLettersCommand, replayCommand, tailCommand } from './history-commands.ts';
 import { definitionsCommand } from './definitions-command.ts';
-import { runCommand, startCommand } from './own-saga-commands.ts';
+import { cancelCommand, retryCommand, runCommand, startCommand } from './own-saga-commands.ts';
 import { patternCommand, twoPhaseCommitCommand } from './two-phase-commit-command.ts';
 
 const program = new Command('sagaline')
@@ -29,6 +29,8 @@ const program = new Command('sagaline')
   .addCommand(runCommand())
   .addCommand(startCommand())
   .addCommand(statusCommand())
+  .addCommand(cancelCommand())
+  .addCommand(retryCommand())
   .addCommand(listCommand())
   .addCommand(serveCommand())
   .addCommand(auditCommand())

@@ -3,6 +3,7 @@
  * sagaline.config.mjs): run its participants and the monitor, start a saga, read where sagas stand.
  * (`sagaline provision --config` provisions them.)
  */
+import { userInfo } from 'node:os';
 import { Command } from 'commander';
 import { loadConfig } from '../core/config.ts';
 import { ConfigError, TimeoutError } from '../core/errors.ts';
@@ -150,3 +151,24 @@ export async function ownSagaList(option: string | true, filter: { saga?: string
   if (json) return printJson({ sagas: records.map((r) => ({ sagaId: r.sagaId, saga: r.saga, version: r.version, status: r.status, tenantId: r.tenantId, startedAt: r.startedAt, reason: r.state.reason ?? null })) });
   console.log(table(records.map((r) => ({ saga: r.sagaId, definition: `${r.saga} v${r.version}`, status: r.status, tenant: r.tenantId, started: r.startedAt.toISOString(), reason: r.state.reason ?? '' }))));
 }
+
+/** `cancel <id>` and `retry <id>`: an operator action on one instance, recorded in its log. */
+function actionCommand(name: 'cancel' | 'retry', description: string): Command {
+  return new Command(name)
+    .description(description)
+    .argument('<sagaId>')
+    .requiredOption('--reason <text>', 'why: recorded in the saga\'s log')
+    .option('--by <name>', 'who: recorded in the saga\'s log (default: the user running the command)')
+    .option(...CONFIG_OPTION)
+    .option('--json', 'print {"sagaId","messageId","type","status"}')
+    .action(async (sagaId: string, opts: { reason: string; by?: string; config?: string | true; json?: boolean }) => {
+      const project = await loadProject(opts.config ?? true);
+      const action = { by: opts.by ?? userInfo().username, reason: opts.reason };
+      const taken = await withClient(project, (client) => (name === 'cancel' ? client.cancel(sagaId, action) : client.retry(sagaId, action)));
+      if (opts.json) return printJson(taken);
+      console.log(`${taken.type} written for saga ${sagaId}: it goes on ${taken.status} (watch it with \`sagaline status ${sagaId} --config\`)`);
+    });
+}
+
+export const cancelCommand = () => actionCommand('cancel', 'cancel a running saga: what has run is compensated (refused once its pivot has started); recorded in its log');
+export const retryCommand = () => actionCommand('retry', "retry the compensation of a Failed saga, once the cause of the failure is fixed; recorded in its log");

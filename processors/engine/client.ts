@@ -10,12 +10,12 @@ import { loadConfig } from '../../core/config.ts';
 import { ConfigError, SagalineError } from '../../core/errors.ts';
 import { newId, newTraceparent } from '../../core/ids.ts';
 import { OutboxWriter } from '../../outbox-connector/outbox-writer.ts';
-import { sagaContracts, type SagaStartedPayload } from '../../schemas/saga-contracts.ts';
+import { sagaContracts, type OperatorActionPayload, type SagaStartedPayload } from '../../schemas/saga-contracts.ts';
 import { inTransaction } from '../../core/transaction.ts';
 import { SAGA_STARTED } from './versions.ts';
 import { byName, sagaTopic } from '../../topics/derived.ts';
-import type { SagaDefinition } from '../saga/define-saga.ts';
-import type { InstanceState, InstanceStatus } from '../saga/instance.ts';
+import { definitionOfInstance, type SagaDefinition } from '../saga/define-saga.ts';
+import { ENGINE_MESSAGES, evolveInstance, type InstanceState, type InstanceStatus, type OperatorAction } from '../saga/instance.ts';
 import { SAGAS_DATABASE } from './monitor.ts';
 import type { RunOptions } from './run-participant.ts';
 
@@ -29,6 +29,21 @@ export interface StartOptions {
   traceparent?: string;
   /** Write the start in this transaction (of a database provisioned for the saga) instead of the engine's. */
   tx?: pg.ClientBase;
+}
+
+/** What an operator action was written as, and the status the saga takes on once it is folded. */
+export interface ActionTaken {
+  sagaId: string;
+  messageId: string;
+  type: string;
+  status: InstanceStatus;
+}
+
+/** An operator action the saga's state does not allow: nothing was written. */
+export class ActionRefusedError extends SagalineError {
+  constructor(message: string) {
+    super('ACTION_REFUSED', message);
+  }
 }
 
 /** The id asked for is an instance of another saga already: ids find instances across every saga, so each is used once. */
@@ -56,6 +71,13 @@ export interface SagaClient {
   get(sagaId: string): Promise<SagaRecord | undefined>;
   /** Instances of this client's sagas, newest first. */
   list(filter?: { saga?: string; status?: InstanceStatus; tenantId?: string; limit?: number }): Promise<SagaRecord[]>;
+  /**
+   * Cancels a running saga: what has run is compensated. Refused (ActionRefusedError, nothing
+   * written) once its pivot has started, or when it is not running; SAGA_NOT_FOUND for an unknown id.
+   */
+  cancel(sagaId: string, action: OperatorAction): Promise<ActionTaken>;
+  /** Retries the compensation of a Failed saga, once its cause is fixed. Refused likewise for a saga that is not Failed. */
+  retry(sagaId: string, action: OperatorAction): Promise<ActionTaken>;
   close(): Promise<void>;
 }
 
@@ -75,6 +97,38 @@ export async function sagaClient(sagas: readonly SagaDefinition[], options: RunO
     endedAt: (r.ended_at as Date | null) ?? null,
     state: r.state as InstanceState,
   });
+  const recordOf = async (sagaId: string): Promise<SagaRecord | undefined> => {
+    const { rows } = await pool.query('select * from saga_instances where saga_id = $1', [sagaId]).catch((err: { code?: string }) => {
+      if (err.code === '42P01') return { rows: [] }; // no monitor has run here yet
+      throw err;
+    });
+    return rows[0] ? row(rows[0]) : undefined;
+  };
+  /**
+   * An operator action: checked by folding it into the instance as the projection holds it (the
+   * same rule every processor applies to it later), then written to the saga's log through the
+   * engine's outbox. The fold has the last word: if the saga moved on meanwhile (the pivot started),
+   * the action is in the log, ignored, and audit says why.
+   */
+  const act = async (sagaId: string, action: OperatorAction, type: string, verb: string): Promise<ActionTaken> => {
+    for (const field of ['by', 'reason'] as const) {
+      if (typeof action?.[field] !== 'string' || action[field].trim() === '' || action[field].length > 1000) throw new SagalineError('REQUEST_INVALID', `${field} is required (who acts, and why: both are recorded), as text of at most 1000 characters`);
+    }
+    const record = await recordOf(sagaId);
+    if (!record) throw new SagalineError('SAGA_NOT_FOUND', `no saga ${sagaId} in the projection`);
+    const declared = sagas.find((s) => s.name === record.saga && s.version === record.version);
+    if (!declared) throw new SagalineError('SAGA_NOT_FOUND', `saga ${sagaId} is an instance of ${record.saga} v${record.version}, not of a saga this client was created with`);
+    const definition = definitionOfInstance(declared, record.state.start.payload);
+    const payload: OperatorActionPayload = { saga: record.saga, by: action.by, reason: action.reason };
+    const trial = evolveInstance(definition, record.state, { sagaId, type, payload, at: new Date().toISOString() });
+    if (trial.ignored !== undefined || !trial.state) throw new ActionRefusedError(`cannot ${verb} saga ${sagaId}: ${trial.ignored ?? 'it has no state'}`);
+    const messageId = newId();
+    const message = { type: type as never, payload: payload as never, metadata: { messageId, sagaId, tenantId: record.tenantId, correlationId: sagaId, causationId: sagaId, traceparent: newTraceparent() } };
+    const topic = sagaTopic(sagas.filter((s) => s.name === record.saga)).name;
+    writer.validate(message, topic);
+    await inTransaction(pool, (tx) => writer.publish(tx, message, topic));
+    return { sagaId, messageId, type, status: trial.state.status };
+  };
   return {
     async start(saga, payload, start) {
       if (!sagas.includes(saga)) throw new ConfigError(`saga ${saga.name} v${saga.version} is not one this client was created with (${sagas.map((s) => `${s.name} v${s.version}`).join(', ')})`);
@@ -108,6 +162,8 @@ export async function sagaClient(sagas: readonly SagaDefinition[], options: RunO
       else await inTransaction(pool, write);
       return sagaId;
     },
+    cancel: (sagaId, action) => act(sagaId, action, ENGINE_MESSAGES.cancelRequested, 'cancel'),
+    retry: (sagaId, action) => act(sagaId, action, ENGINE_MESSAGES.compensationRetryRequested, 'retry the compensation of'),
     async get(sagaId) {
       const { rows } = await pool.query('select * from saga_instances where saga_id = $1', [sagaId]);
       return rows[0] ? row(rows[0]) : undefined;

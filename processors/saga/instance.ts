@@ -61,7 +61,17 @@ export const ENGINE_MESSAGES = {
   compensationFailed: 'CompensationFailed',
   /** A transient failure of one attempt, retried: in the log for audit, it changes nothing. */
   stepAttemptFailed: 'StepAttemptFailed',
+  /** An operator cancels a running saga: what has run is compensated. Refused from the pivot on. */
+  cancelRequested: 'SagaCancelRequested',
+  /** An operator retries the compensation of a Failed saga, once its cause is fixed. */
+  compensationRetryRequested: 'CompensationRetryRequested',
 } as const;
+
+/** Who asked for an operator action, and why: the payload of the actions above. */
+export interface OperatorAction {
+  readonly by: string;
+  readonly reason: string;
+}
 
 export interface Command {
   readonly kind: 'run' | 'compensate';
@@ -112,6 +122,8 @@ export function evolveInstance(definition: SagaDefinition, state: InstanceState 
   }
   if (message.type === definition.startedBy) return ignored(state, `${message.sagaId} has already started`);
   if (message.type === ENGINE_MESSAGES.stepAttemptFailed) return ignored(state, `an attempt at ${message.step ?? 'a step'} failed and is retried`);
+  if (message.type === ENGINE_MESSAGES.cancelRequested) return cancel(definition, state, message);
+  if (message.type === ENGINE_MESSAGES.compensationRetryRequested) return retryCompensation(definition, state, message);
 
   const engine = engineMessage(definition, message);
   const role = engine ?? roleOf(definition, message.type, message.step);
@@ -190,6 +202,50 @@ function lateSuccess(definition: SagaDefinition, state: InstanceState, step: Def
   // Ended (Compensated or Failed): undo this one step; the saga's status stays what it was.
   next.steps[step.name] = { ...(next.steps[step.name] as StepState), status: 'compensating' };
   return { state: next, commands: [{ kind: 'compensate', step: step.name, owner: step.owner }] };
+}
+
+const actionOf = (message: InstanceMessage): OperatorAction => {
+  const p = (message.payload ?? {}) as Partial<OperatorAction>;
+  return { by: p.by ?? 'an operator', reason: p.reason ?? 'no reason given' };
+};
+
+/**
+ * An operator's cancel: a running saga stops starting steps and undoes what has run, in the
+ * definition's order, as after a failure (steps still running are waited for, then undone too).
+ * From the pivot on nothing can be undone, so a saga whose pivot has started is not cancelled; nor
+ * is one compensating already, parked (its pivot failed) or ended.
+ */
+function cancel(definition: SagaDefinition, state: InstanceState, message: InstanceMessage): Evolution {
+  const { by, reason } = actionOf(message);
+  if (isTerminal(state.status)) return ignored(state, `${state.sagaId} has ended (${state.status}): nothing to cancel`);
+  const pastPivot = definition.steps.find((s) => s.forwardOnly && state.steps[s.name]?.status !== 'pending');
+  if (pastPivot) return ignored(state, `${state.sagaId} is past its pivot (${definition.pivot ?? pastPivot.name}: ${pastPivot.name} is ${state.steps[pastPivot.name]?.status}): what it did cannot be undone`);
+  if (state.status !== 'Running') return ignored(state, `${state.sagaId} is ${state.status}, not running: nothing to cancel`);
+  const next = draftOf(state);
+  next.status = 'Compensating';
+  next.reason = `cancelled by ${by}: ${reason}`;
+  return advance(definition, next, message.at);
+}
+
+/**
+ * An operator's retry of a Failed saga's compensation, after its cause was fixed: each step whose
+ * undoing failed (a step that had succeeded and is now failed) is undone again, and the saga goes
+ * on compensating from there as if the undoing had not failed.
+ */
+function retryCompensation(definition: SagaDefinition, state: InstanceState, message: InstanceMessage): Evolution {
+  const { by, reason } = actionOf(message);
+  if (state.status !== 'Failed') return ignored(state, `${state.sagaId} is ${state.status}: only a Failed saga's compensation can be retried`);
+  const failed = state.succeededInOrder.filter((name) => state.steps[name]?.status === 'failed');
+  if (failed.length === 0) return ignored(state, `${state.sagaId} has no step whose compensation failed`);
+  const next = draftOf(state);
+  for (const name of failed) {
+    const { reason: _undoingFailed, ...step } = state.steps[name] as StepState;
+    next.steps[name] = { ...step, status: 'succeeded' };
+  }
+  delete next.endedAt;
+  next.status = 'Compensating';
+  next.reason = `compensation retried by ${by}: ${reason}`;
+  return advance(definition, next, message.at);
 }
 
 type EngineRole = { kind: 'timedOut' | 'compensationFailed'; step: string };

@@ -148,4 +148,45 @@ describe('the test kit', () => {
       spec().given(compensated).when({ type: 'StockReserved' }).then({ ignored: true, status: 'Compensated' });
     });
   });
+
+  describe('operator actions', () => {
+    const by = { by: 'ops', reason: 'customer asked' };
+
+    it('given a running saga with a branch still running, when it is cancelled, then nothing new starts, the running branch is waited for, and everything that ran is undone', () => {
+      // Given CHECK and HOLD_STOCK succeeded, PAY still running
+      const cancelled = spec().given([...checked, { type: 'StockReserved' }]).when({ type: 'SagaCancelRequested', payload: by }).then({ status: 'Compensating', commands: [] });
+      expect(cancelled?.reason).toBe('cancelled by ops: customer asked');
+      // When PAY answers, it is undone too, then the rest, last to succeed first
+      spec().given([...checked, { type: 'StockReserved' }, { type: 'SagaCancelRequested', payload: by }]).when({ type: 'PaymentTaken' }).then({ status: 'Compensating', commands: [undo('PAY', 'payments')], steps: { SHIP: { status: 'pending' } } });
+      spec()
+        .given([...checked, { type: 'StockReserved' }, { type: 'SagaCancelRequested', payload: by }, { type: 'PaymentTaken' }, { type: 'PaymentRefunded' }, { type: 'StockReleased' }])
+        .when({ type: 'OrderCancelled' })
+        .then({ status: 'Compensated', commands: [], steps: { CHECK: { status: 'compensated' }, PAY: { status: 'compensated' }, HOLD_STOCK: { status: 'compensated' }, SHIP: { status: 'pending' } } });
+    });
+
+    it('given the pivot has started, or the saga has ended, or it compensates already, when it is cancelled, then nothing changes and the reason names why', () => {
+      const toPivot = [...checked, { type: 'StockReserved' }, { type: 'PaymentTaken' }];
+      spec().given(toPivot).when({ type: 'SagaCancelRequested', payload: by }).then({ status: 'Running', commands: [], ignored: true });
+      const pastPivot = evolveInstance(saga, foldInstance(saga, toPivot.map((m, i) => ({ ...m, sagaId: 's', at: new Date(i * 1000).toISOString() }))).state, { sagaId: 's', type: 'SagaCancelRequested', payload: by, at: new Date(99_000).toISOString() });
+      expect(pastPivot.ignored).toBe('s is past its pivot (SHIP: SHIP is running): what it did cannot be undone');
+      spec().given([...toPivot, { type: 'Shipped' }, { type: 'CustomerNotified' }]).when({ type: 'SagaCancelRequested', payload: by }).then({ status: 'Completed', ignored: true });
+      spec().given([...checked, { type: 'OutOfStock' }]).when({ type: 'SagaCancelRequested', payload: by }).then({ status: 'Compensating', ignored: true });
+    });
+
+    it('given a Failed saga whose undoing of a step failed, when its compensation is retried, then that step is undone again and the saga goes on to Compensated', () => {
+      // Given PAY's refund failed while undoing after HOLD_STOCK ran out
+      const failed = [...checked, { type: 'OutOfStock' }, { type: 'PaymentTaken' }, { type: 'CompensationFailed', step: 'PAY', reason: 'refund refused' }];
+      // When
+      const retried = spec().given(failed).when({ type: 'CompensationRetryRequested', payload: by }).then({ status: 'Compensating', commands: [undo('PAY', 'payments')], steps: { PAY: { status: 'compensating' } } });
+      // Then
+      expect(retried?.reason).toBe('compensation retried by ops: customer asked');
+      expect(retried?.endedAt).toBeUndefined();
+      spec().given([...failed, { type: 'CompensationRetryRequested', payload: by }, { type: 'PaymentRefunded' }]).when({ type: 'OrderCancelled' }).then({ status: 'Compensated', steps: { PAY: { status: 'compensated' }, CHECK: { status: 'compensated' } } });
+    });
+
+    it('given a saga that is not Failed, when its compensation is retried, then nothing changes', () => {
+      spec().given(checked).when({ type: 'CompensationRetryRequested', payload: by }).then({ status: 'Running', ignored: true });
+      spec().given([...checked, { type: 'PaymentDeclined' }, { type: 'StockReserved' }, { type: 'StockReleased' }, { type: 'OrderCancelled' }]).when({ type: 'CompensationRetryRequested', payload: by }).then({ status: 'Compensated', ignored: true });
+    });
+  });
 });
