@@ -8,6 +8,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { auditInstance } from '../audit/timeline.ts';
 import { listDeadLetters, redriveDeadLetters } from '../audit/dead-letters.ts';
+import { parkedMessages, resumeParked, skipParked, stuckSagas } from '../processors/engine/parked.ts';
 import { kafkaClient, pgPool } from '../core/clients.ts';
 import type { Config } from '../core/config.ts';
 import { MessageValidationError, SagalineError } from '../core/errors.ts';
@@ -175,6 +176,23 @@ export function buildApi(config: Config, served: ApiProject, options: ApiOptions
       const client = await served.client();
       const taken = await client[action](request.params.id, { reason: request.body.reason, by: request.body.by ?? 'http-api' });
       return reply.code(202).send(taken);
+    });
+  }
+
+  // Messages a participant parked, and stuck sagas (processors/engine/parked.ts).
+  app.get<{ Querystring: Record<string, unknown> }>('/parked', async (request) => {
+    const q = request.query;
+    const extra = Object.keys(q).filter((k) => !['service', 'saga'].includes(k));
+    if (extra.length > 0) throw new SagalineError('REQUEST_INVALID', `${extra.join(', ')} is not a filter of /parked (filters: service, saga)`);
+    for (const k of ['service', 'saga'] as const) if (q[k] !== undefined && (typeof q[k] !== 'string' || q[k] === '')) throw new SagalineError('REQUEST_INVALID', `${k} must be given once, as non-empty text`);
+    return { parked: await parkedMessages(config, project, { ...(q.service ? { service: q.service as string } : {}), ...(q.saga ? { sagaId: q.saga as string } : {}) }) };
+  });
+  app.get('/stuck', async () => ({ stuck: await stuckSagas(config, project) }));
+  const PARKED_ACTION_BODY = { type: 'object', additionalProperties: false, required: ['service', 'reason'], properties: { service: { type: 'string', minLength: 1, maxLength: 200 }, reason: { type: 'string', minLength: 1, maxLength: 1000 }, by: { type: 'string', minLength: 1, maxLength: 200 } } };
+  for (const [action, run] of [['resume', resumeParked], ['skip', skipParked]] as const) {
+    app.post<{ Params: { id: string }; Body: { service: string; reason: string; by?: string } }>(`/sagas/:id/${action}`, { schema: { body: PARKED_ACTION_BODY } }, async (request, reply) => {
+      const b = request.body;
+      return reply.code(202).send(await run(config, project, request.params.id, b.service, { reason: b.reason, by: b.by ?? 'http-api' }));
     });
   }
 

@@ -136,3 +136,20 @@ describe('operator actions', () => {
     expect(res.json().error.message).toContain(message);
   });
 });
+
+describe('parked messages', () => {
+  it.each([
+    ['resume', { reason: 'fixed' }, 'service is required'],
+    ['skip', { service: 'payments' }, 'reason is required'],
+  ])('given POST /sagas/{id}/%s with a bad body, then 400 names it before anything is read or written', async (action, payload, message) => {
+    const res = await app.inject({ method: 'POST', url: `/sagas/s-1/${action}`, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.message).toContain(message);
+  });
+
+  it('given a filter /parked does not have, then 400 names the filters it has', async () => {
+    const res = await app.inject({ method: 'GET', url: '/parked?tenant=x' });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.message).toBe('tenant is not a filter of /parked (filters: service, saga)');
+  });
+});

@@ -12,7 +12,7 @@ import { listCommand, processorsCommand, statusCommand } from './saga-commands.t
 import { serveCommand } from './serve-command.ts';
 import { auditCommand, deadLettersCommand, replayCommand, tailCommand } from './history-commands.ts';
 import { definitionsCommand } from './definitions-command.ts';
-import { cancelCommand, retryCommand, runCommand, startCommand } from './own-saga-commands.ts';
+import { cancelCommand, parkedCommand, resumeCommand, retryCommand, runCommand, skipCommand, startCommand, stuckCommand } from './own-saga-commands.ts';
 import { patternCommand, twoPhaseCommitCommand } from './two-phase-commit-command.ts';
 
 const program = new Command('sagaline')
@@ -31,6 +31,10 @@ const program = new Command('sagaline')
   .addCommand(statusCommand())
   .addCommand(cancelCommand())
   .addCommand(retryCommand())
+  .addCommand(parkedCommand())
+  .addCommand(resumeCommand())
+  .addCommand(skipCommand())
+  .addCommand(stuckCommand())
   .addCommand(listCommand())
   .addCommand(serveCommand())
   .addCommand(auditCommand())

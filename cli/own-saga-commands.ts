@@ -12,6 +12,7 @@ import { createLogger } from '../core/log.ts';
 import { sagaClient, type SagaRecord } from '../processors/engine/client.ts';
 import { runSagaMonitor } from '../processors/engine/monitor.ts';
 import { runParticipant } from '../processors/engine/run-participant.ts';
+import { parkedMessages, resumeParked, skipParked, stuckSagas } from '../processors/engine/parked.ts';
 import { createProcessorMetrics, serveMetrics, type MetricsServer } from '../processors/runtime/metrics.ts';
 import type { InstanceStatus } from '../processors/saga/instance.ts';
 import { definitionOfInstance, stepNamed } from '../processors/saga/define-saga.ts';
@@ -172,3 +173,55 @@ function actionCommand(name: 'cancel' | 'retry', description: string): Command {
 
 export const cancelCommand = () => actionCommand('cancel', 'cancel a running saga: what has run is compensated (refused once its pivot has started); recorded in its log');
 export const retryCommand = () => actionCommand('retry', "retry the compensation of a Failed saga, once the cause of the failure is fixed; recorded in its log");
+
+/** `resume <id> --service S` and `skip <id> --service S`: a message a participant parked. */
+function parkedActionCommand(name: 'resume' | 'skip', description: string): Command {
+  return new Command(name)
+    .description(description)
+    .argument('<sagaId>')
+    .requiredOption('--service <name>', 'the participant that parked the message (see `sagaline parked`)')
+    .requiredOption('--reason <text>', 'why: recorded in the saga\'s log')
+    .option('--by <name>', 'who: recorded in the saga\'s log (default: the user running the command)')
+    .option(...CONFIG_OPTION)
+    .option('--json', 'print {"sagaId","service","messageId","type","recordedAs"}')
+    .action(async (sagaId: string, opts: { service: string; reason: string; by?: string; config?: string | true; json?: boolean }) => {
+      const project = await loadProject(opts.config ?? true);
+      const action = { by: opts.by ?? userInfo().username, reason: opts.reason };
+      const done = await (name === 'resume' ? resumeParked : skipParked)(loadConfig(), project, sagaId, opts.service, action);
+      if (opts.json) return printJson(done);
+      console.log(name === 'resume' ? `${done.type} ${done.messageId} of saga ${sagaId} is due again at ${opts.service}` : `${done.type} ${done.messageId} of saga ${sagaId} skipped at ${opts.service}; its later messages there go on`);
+    });
+}
+
+export const resumeCommand = () => parkedActionCommand('resume', 'handle again a message a participant parked (a non-transient error), once its cause is fixed; recorded in the saga\'s log');
+export const skipCommand = () => parkedActionCommand('skip', 'record a parked message as handled without acting on it, so the saga\'s later messages at that participant go on; recorded in the saga\'s log');
+
+export function parkedCommand(): Command {
+  return new Command('parked')
+    .description("messages the project's participants parked (a non-transient error), each blocking its saga there until resumed or skipped")
+    .option('--service <name>', "only this participant's")
+    .option('--saga <id>', "only this saga's")
+    .option(...CONFIG_OPTION)
+    .option('--json', 'print them as JSON')
+    .action(async (opts: { service?: string; saga?: string; config?: string | true; json?: boolean }) => {
+      const project = await loadProject(opts.config ?? true);
+      const parked = await parkedMessages(loadConfig(), project, { ...(opts.service ? { service: opts.service } : {}), ...(opts.saga ? { sagaId: opts.saga } : {}) });
+      if (opts.json) return printJson(parked);
+      if (parked.length === 0) return console.log('no parked message');
+      console.log(table(parked.map((m) => ({ saga: m.sagaId, service: m.service, type: m.type, message: m.messageId, attempts: m.attempts, error: m.error }))));
+    });
+}
+
+export function stuckCommand(): Command {
+  return new Command('stuck')
+    .description('sagas waiting on a parked message, or past a deadline the monitor has not ruled on, with why')
+    .option(...CONFIG_OPTION)
+    .option('--json', 'print them as JSON')
+    .action(async (opts: { config?: string | true; json?: boolean }) => {
+      const project = await loadProject(opts.config ?? true);
+      const stuck = await stuckSagas(loadConfig(), project);
+      if (opts.json) return printJson(stuck);
+      if (stuck.length === 0) return console.log('no stuck saga');
+      console.log(table(stuck.map((s) => ({ saga: s.sagaId, definition: s.saga, status: s.status, why: s.reason }))));
+    });
+}

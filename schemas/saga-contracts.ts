@@ -14,7 +14,7 @@ import { loadContracts, type Contracts } from './contracts.ts';
 export const ENGINE_SCHEMAS_DIR = join(PROJECT_ROOT, 'schemas', 'engine');
 
 /** The engine's messages about an instance of any saga, or one of its steps. */
-export const ENGINE_MESSAGE_TYPES = ['SagaStarted', 'StepTimedOut', 'CompensationFailed', 'StepAttemptFailed', 'SagaCancelRequested', 'CompensationRetryRequested'] as const;
+export const ENGINE_MESSAGE_TYPES = ['SagaStarted', 'StepTimedOut', 'CompensationFailed', 'StepAttemptFailed', 'SagaCancelRequested', 'CompensationRetryRequested', 'ParkedMessageResumed', 'ParkedMessageSkipped'] as const;
 export type EngineMessageType = (typeof ENGINE_MESSAGE_TYPES)[number];
 /** The engine's messages of posted sagas (POST /sagas): only on their own topic. */
 export const POSTED_MESSAGE_TYPES = ['PostedSagaRequested', 'PostedStepSucceeded', 'PostedStepFailed', 'PostedStepCompensated'] as const;
@@ -25,6 +25,8 @@ export interface CompensationFailedPayload { saga: string; step: string; attempt
 export interface StepAttemptFailedPayload { saga: string; step: string; attempt: number; compensation: boolean; reason: string }
 /** SagaCancelRequested and CompensationRetryRequested: an operator's action on one instance. */
 export interface OperatorActionPayload { saga: string; by: string; reason: string }
+/** ParkedMessageResumed and ParkedMessageSkipped: an operator's action on a message a participant parked. */
+export interface ParkedMessageActionPayload extends OperatorActionPayload { service: string; messageId: string; messageType: string; error: string }
 
 /** A project's schemas folder (or contracts already loaded) merged with the engine's, checked against `sagas`. */
 export function sagaContracts(schemas: string | Contracts, sagas: readonly SagaDefinition[]): Contracts {

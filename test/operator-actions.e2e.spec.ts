@@ -12,6 +12,7 @@ import { SagalineError } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
 import { waitFor } from '../core/wait.ts';
 import { provisionSagas, runParticipant, runSagaMonitor, sagaClient, sagaTopic, type SagaClient, type SagaRecord } from '../index.ts';
+import { parkedMessages, resumeParked, skipParked, stuckSagas } from '../processors/engine/parked.ts';
 import type { Project } from '../processors/engine/project.ts';
 import { ORDER_PARTICIPANTS, ORDER_SCHEMAS, orderFulfilment, type OrderPlaced } from './fixtures/order-saga/saga.ts';
 import { config, uniqueName } from './support/fixtures.ts';
@@ -137,5 +138,67 @@ describe('operator actions on a saga', () => {
     expect(await business(sagaId)).toEqual({ charges: ['refunded'], reservations: [], shipments: [] });
     const rebuilt = await replay(config, project, { sagaId, rebuild: true });
     expect(rebuilt.rebuild?.differences).toEqual([]);
+  });
+
+  describe('a message a participant parked', () => {
+    const parkedAt = (sagaId: string, what: string, ok: (attempts: number) => boolean = () => true) =>
+      waitFor(what, async () => (await parkedMessages(config, project, { sagaId })).find((m) => m.service === 'payments' && ok(m.attempts)), { timeoutMs: 30_000 });
+
+    it('given a charge that hits a bug, then its message is parked and the saga listed as stuck; resumed while the bug is there it parks again; resumed once fixed, the charge is made once and the saga completes', async () => {
+      // Given
+      const sagaId = uniqueName('broken');
+      await pools.payments.query('insert into faults (saga_id) values ($1)', [sagaId]);
+      await place({ brokenAt: 'CHARGE' }, sagaId);
+      const parked = await parkedAt(sagaId, 'the start message parked at payments');
+      expect(parked).toMatchObject({ saga: orderFulfilment.name, type: 'OrderPlaced', error: 'CHARGE hit a bug the test planted' });
+      const stuck = (await stuckSagas(config, project)).find((s) => s.sagaId === sagaId);
+      expect(stuck?.reason).toMatch(/^its OrderPlaced is parked at payments after \d+ attempt\(s\): CHARGE hit a bug the test planted \(resume or skip it\)$/);
+
+      // When it is resumed with the bug still there, then it parks again, one attempt more
+      const first = await resumeParked(config, project, sagaId, 'payments', { by: 'the test', reason: 'trying again' });
+      expect(first).toMatchObject({ sagaId, service: 'payments', messageId: parked.messageId, type: 'OrderPlaced' });
+      await parkedAt(sagaId, 'the message parked again, one attempt more', (attempts) => attempts > parked.attempts);
+
+      // When the bug is fixed and it is resumed
+      await pools.payments.query('delete from faults where saga_id = $1', [sagaId]);
+      await resumeParked(config, project, sagaId, 'payments', { by: 'the test', reason: 'bug fixed' });
+
+      // Then the charge is made once and the saga completes; nothing is parked; the log says who and why
+      expect((await ended(sagaId)).status).toBe('Completed');
+      expect(await business(sagaId)).toEqual({ charges: ['charged'], reservations: ['reserved'], shipments: [true] });
+      expect(await parkedMessages(config, project, { sagaId })).toEqual([]);
+      const timeline = await auditInstance(config, project, sagaId, 60_000);
+      expect(timeline.events.filter((e) => e.type === 'ParkedMessageResumed').map((e) => (e.payload as { reason: string }).reason)).toEqual(['trying again', 'bug fixed']);
+    });
+
+    it('given a parked charge, when it is skipped, then the charge is never made, its deadline passes, the stock is released and nothing stays parked', async () => {
+      const sagaId = uniqueName('skipped');
+      await pools.payments.query('insert into faults (saga_id) values ($1)', [sagaId]);
+      await place({ brokenAt: 'CHARGE' }, sagaId);
+      await parkedAt(sagaId, 'the start message parked at payments');
+
+      const skipped = await skipParked(config, project, sagaId, 'payments', { by: 'the test', reason: 'charged by hand' });
+
+      expect(skipped).toMatchObject({ sagaId, service: 'payments', type: 'OrderPlaced' });
+      expect(await parkedMessages(config, project, { sagaId })).toEqual([]);
+      const saga = await ended(sagaId);
+      expect(saga.status).toBe('Compensated');
+      expect(stepStatuses(saga)).toMatchObject({ CHARGE: 'failed', RESERVE_STOCK: 'compensated' });
+      expect(saga.state.steps.CHARGE?.timedOut).toBe(true);
+      expect(await business(sagaId)).toEqual({ charges: [], reservations: ['released'], shipments: [] });
+      const timeline = await auditInstance(config, project, sagaId, 60_000);
+      expect(timeline.events.filter((e) => e.type === 'ParkedMessageSkipped').map((e) => e.payload)).toEqual([
+        { saga: orderFulfilment.name, service: 'payments', messageId: skipped.messageId, messageType: 'OrderPlaced', error: 'CHARGE hit a bug the test planted', by: 'the test', reason: 'charged by hand' },
+      ]);
+    });
+
+    it('given no parked message, or an unknown service, when resumed or skipped, then each is a clear error and nothing is written', async () => {
+      const completed = await place();
+      expect((await ended(completed)).status).toBe('Completed');
+      const none = await refusedWithNothingWritten(completed, () => resumeParked(config, project, completed, 'payments', by));
+      expect(none).toMatchObject({ code: 'PARKED_MESSAGE_NOT_FOUND', message: `no message of saga ${completed} is parked at payments` });
+      const unknown = await refusedWithNothingWritten(completed, () => skipParked(config, project, completed, 'boats', by));
+      expect(unknown).toMatchObject({ code: 'REQUEST_INVALID', message: expect.stringContaining('has no participant of service "boats"') });
+    });
   });
 });

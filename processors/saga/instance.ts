@@ -65,6 +65,9 @@ export const ENGINE_MESSAGES = {
   cancelRequested: 'SagaCancelRequested',
   /** An operator retries the compensation of a Failed saga, once its cause is fixed. */
   compensationRetryRequested: 'CompensationRetryRequested',
+  /** An operator resumed, or skipped, a message a participant had parked: for audit, it changes nothing in the saga. */
+  parkedMessageResumed: 'ParkedMessageResumed',
+  parkedMessageSkipped: 'ParkedMessageSkipped',
 } as const;
 
 /** Who asked for an operator action, and why: the payload of the actions above. */
@@ -122,6 +125,7 @@ export function evolveInstance(definition: SagaDefinition, state: InstanceState 
   }
   if (message.type === definition.startedBy) return ignored(state, `${message.sagaId} has already started`);
   if (message.type === ENGINE_MESSAGES.stepAttemptFailed) return ignored(state, `an attempt at ${message.step ?? 'a step'} failed and is retried`);
+  if (message.type === ENGINE_MESSAGES.parkedMessageResumed || message.type === ENGINE_MESSAGES.parkedMessageSkipped) return ignored(state, `an operator acted on a message a participant had parked (${message.type})`);
   if (message.type === ENGINE_MESSAGES.cancelRequested) return cancel(definition, state, message);
   if (message.type === ENGINE_MESSAGES.compensationRetryRequested) return retryCompensation(definition, state, message);
 
