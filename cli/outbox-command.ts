@@ -2,11 +2,12 @@ import { Command } from 'commander';
 import { parseTime } from '../audit/replay.ts';
 import { loadConfig } from '../core/config.ts';
 import { SagalineError } from '../core/errors.ts';
+import { cleanOutboxes } from '../outbox-connector/cleanup.ts';
 import { recoverLostSlots, RESEND_MARGIN_MS } from '../outbox-connector/slot-recovery.ts';
 import { printJson, progress, table } from './output.ts';
 
 export function outboxCommand(): Command {
-  const outbox = new Command('outbox').description('outbox delivery: recover what a lost replication slot stranded');
+  const outbox = new Command('outbox').description('outbox delivery: recover what a lost replication slot stranded; clean up delivered rows');
 
   outbox
     .command('recover')
@@ -24,6 +25,21 @@ export function outboxCommand(): Command {
       if (opts.json) return printJson(results);
       if (results.length === 0) return progress('no replication slot is lost: nothing to recover');
       console.log(table(results.map((r) => ({ connector: r.connector, slot: r.slot, 'new slot at': r.newSlotLsn, 're-sent rows': r.resent, 'written since': r.resentSince ?? 'ever', seconds: (r.elapsedMs / 1000).toFixed(1) }))));
+    });
+
+  outbox
+    .command('cleanup')
+    .description('Debezium mode: delete outbox rows the connector\'s replication slot has confirmed past (never before), older than the retention; the saga monitor also runs this every SAGALINE_OUTBOX_CLEANUP_INTERVAL_MS. A row is marked on one run and deleted on a later one, once confirmed.')
+    .option('--database <name>', 'this source database only')
+    .option('--retention-ms <ms>', 'keep rows younger than this (default SAGALINE_OUTBOX_RETENTION_MS, an hour)')
+    .option('--json', 'print [{"database","slot","confirmedLsn","deleted","marked"}]')
+    .action(async (opts: { database?: string; retentionMs?: string; json?: boolean }) => {
+      const retentionMs = opts.retentionMs === undefined ? undefined : Number(opts.retentionMs);
+      if (retentionMs !== undefined && !(Number.isInteger(retentionMs) && retentionMs >= 0)) throw new SagalineError('REQUEST_INVALID', `--retention-ms must be a whole number of milliseconds, 0 or more, got "${opts.retentionMs}"`);
+      const results = await cleanOutboxes(loadConfig(), { ...(opts.database ? { database: opts.database } : {}), ...(retentionMs !== undefined ? { retentionMs } : {}) });
+      if (opts.json) return printJson(results);
+      if (results.length === 0) return progress(opts.database ? `no source database ${opts.database} is provisioned for Debezium` : 'no source database is provisioned for Debezium: nothing to clean');
+      console.log(table(results.map((r) => ({ database: r.database, slot: r.slot, 'slot confirmed': r.confirmedLsn ?? 'no such slot: nothing deleted', deleted: r.deleted, 'marked for a later run': r.marked }))));
     });
 
   return outbox;

@@ -48,6 +48,10 @@ export const DEFAULTS = {
   relay: 'debezium',
   relayBatchSize: 500,
   relayIdlePollMs: 100,
+  /** Debezium mode: outbox rows the slot confirmed are deleted once older than this (outbox-connector/cleanup.ts). */
+  outboxRetentionMs: 3_600_000,
+  /** How often the saga monitor runs that cleanup (0: never; `sagaline outbox cleanup` runs it by hand). */
+  outboxCleanupIntervalMs: 600_000,
   timerPollMs: 250,
   sessionTimeoutMs: 30_000,
   batchMaxMessages: 500,
@@ -166,6 +170,8 @@ export interface Config {
   /** Polling relay: rows per batch, and pause when the outbox is empty. */
   relayBatchSize: number;
   relayIdlePollMs: number;
+  outboxRetentionMs: number;
+  outboxCleanupIntervalMs: number;
   /**
    * Debezium's `max.batch.size` for the outbox connectors provisioned, when set
    * (SAGALINE_DEBEZIUM_MAX_BATCH_SIZE); otherwise the connector template's 1, which hands each change
@@ -434,6 +440,8 @@ export function loadConfig(env: Env = process.env): Config {
     relay: relayRaw as RelayMode,
     relayBatchSize: positiveInt(env, 'SAGALINE_RELAY_BATCH_SIZE', DEFAULTS.relayBatchSize),
     relayIdlePollMs: positiveInt(env, 'SAGALINE_RELAY_IDLE_POLL_MS', DEFAULTS.relayIdlePollMs),
+    outboxRetentionMs: nonNegativeInt(env, 'SAGALINE_OUTBOX_RETENTION_MS', DEFAULTS.outboxRetentionMs),
+    outboxCleanupIntervalMs: nonNegativeInt(env, 'SAGALINE_OUTBOX_CLEANUP_INTERVAL_MS', DEFAULTS.outboxCleanupIntervalMs),
     debeziumMaxBatchSize: debeziumMaxBatchSize(env),
     provisionConnectors: booleanVar(env, 'SAGALINE_PROVISION_CONNECTORS', true),
     logLevel,

@@ -10,6 +10,7 @@ import { kafkaClient, pgPool, registryClient } from '../../core/clients.ts';
 import { loadConfig } from '../../core/config.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { createLogger, type Logger } from '../../core/log.ts';
+import { cleanOutboxes } from '../../outbox-connector/cleanup.ts';
 import { startPoller } from '../../core/poller.ts';
 import { OutboxWriter } from '../../outbox-connector/outbox-writer.ts';
 import { sagaContracts, type StepTimedOutPayload } from '../../schemas/saga-contracts.ts';
@@ -133,10 +134,20 @@ export async function runSagaMonitor(sagas: readonly SagaDefinition[], options: 
       if (metrics) for (let i = 0; i < fired; i++) countPublished(metrics, [{ type: ENGINE_MESSAGES.stepTimedOut }]);
     });
     const guard = options.deliveryGuard === false ? undefined : startDeliveryGuard(config, log.child({ component: 'delivery-guard' }));
+    // Debezium-mode outboxes lose the rows their slots confirmed (outbox-connector/cleanup.ts); the first run one interval after the start.
+    let started = false;
+    const cleanup =
+      config.outboxCleanupIntervalMs > 0
+        ? startPoller('outbox cleanup', config.outboxCleanupIntervalMs, log, async () => {
+            if (started) await cleanOutboxes(config, { log: log.child({ component: 'outbox-cleanup' }) });
+            started = true;
+          })
+        : undefined;
     log.info({ sagas: sagas.map((s) => s.name), deliveryGuard: guard !== undefined }, 'saga monitor running');
     return {
       async stop() {
         await guard?.stop();
+        await cleanup?.stop();
         await deadlines.stop();
         for (const consumer of consumers) await consumer.stop();
         await pool.end();

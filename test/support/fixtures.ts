@@ -45,7 +45,8 @@ export async function createTestDatabase(prefix: string): Promise<TestDatabase> 
 
 export interface Delivery {
   mode: RelayMode;
-  /** Debezium: the connector's replication slot. */
+  /** Debezium: the connector, and its replication slot. */
+  connector?: string;
   slotName?: string;
   stop(): Promise<void>;
 }
@@ -95,6 +96,7 @@ export async function startDelivery(
   const connect = new ConnectClient(tuning.connectUrl ? [tuning.connectUrl] : config.connectUrls);
   return {
     mode,
+    connector: rendered.name,
     slotName: rendered.slotName,
     async stop() {
       await connect.delete(rendered.name);
