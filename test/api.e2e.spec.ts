@@ -229,4 +229,35 @@ describe('the HTTP API', () => {
     expect(named('sagaline_sagas').find((s) => s.labels.saga === 'model-training' && s.labels.status === 'Completed')?.value).toBeGreaterThanOrEqual(1);
     expect(named('sagaline_processor_up').map((s) => [s.labels.service, s.value])).toEqual(PROCESSES.map((n) => [n, 1]));
   });
+
+  it('given the finished sagas, when an operator acts on them over HTTP, then each refusal names why (409), an unknown saga is a 404, and nothing is written', async () => {
+    const before = await (await get(`/sagas/${completed}?shape=record`)).json();
+    const cancel = await post(`/sagas/${completed}/cancel`, JSON.stringify({ reason: 'customer asked', by: 'ops' }));
+    expect(cancel.status).toBe(409);
+    expect(((await cancel.json()) as ErrorBody).error).toEqual({ code: 'ACTION_REFUSED', message: `cannot cancel saga ${completed}: ${completed} has ended (Completed): nothing to cancel` });
+    const retry = await post(`/sagas/${compensated}/retry`, JSON.stringify({ reason: 'fixed' }));
+    expect(retry.status).toBe(409);
+    expect(((await retry.json()) as ErrorBody).error.message).toContain(`${compensated} is Compensated: only a Failed saga's compensation can be retried`);
+    const unknown = await post('/sagas/no-such-saga/cancel', JSON.stringify({ reason: 'r' }));
+    expect(unknown.status).toBe(404);
+    const resume = await post(`/sagas/${completed}/resume`, JSON.stringify({ service: 'model-service', reason: 'r' }));
+    expect(resume.status).toBe(404);
+    expect(((await resume.json()) as ErrorBody).error).toEqual({ code: 'PARKED_MESSAGE_NOT_FOUND', message: `no message of saga ${completed} is parked at model-service` });
+    expect(await (await get(`/sagas/${completed}?shape=record`)).json()).toEqual(before);
+  });
+
+  it('when GET /parked, /stuck and /dead-letters, then each answers its list, and a filter it does not have is a 400', async () => {
+    const parked = await get(`/parked?saga=${completed}`);
+    expect(parked.status).toBe(200);
+    expect(await parked.json()).toEqual({ parked: [] });
+    const stuck = await get('/stuck');
+    expect(stuck.status).toBe(200);
+    expect(((await stuck.json()) as { stuck: { sagaId: string }[] }).stuck.map((s) => s.sagaId)).not.toContain(completed);
+    const letters = await get(`/dead-letters?saga=${completed}`);
+    expect(letters.status).toBe(200);
+    expect(await letters.json()).toEqual({ deadLetters: [] });
+    const badTopic = await get('/dead-letters?topic=nope');
+    expect(badTopic.status).toBe(400);
+    expect(((await badTopic.json()) as ErrorBody).error.message).toContain('"nope" is not an event log');
+  });
 });

@@ -24,6 +24,8 @@ const running: { stop(): Promise<void> }[] = [];
 const pools = { payments: pgPool(config, 'orders_payments', 2), warehouse: pgPool(config, 'orders_warehouse', 2), shipping: pgPool(config, 'orders_shipping', 2) };
 const admin = kafkaClient(config, uniqueName('actions-admin')).admin();
 let client: SagaClient;
+let monitor: { stop(): Promise<void> } | undefined;
+const startMonitor = () => runSagaMonitor([orderFulfilment], { config, schemas: ORDER_SCHEMAS, logger });
 const by = { by: 'the test', reason: 'customer asked' };
 
 const place = (levers: Partial<OrderPlaced> = {}, sagaId?: string) => client.start(orderFulfilment, { orderId: uniqueName('order'), amountCents: 700, ...levers }, { tenantId: 'ops', ...(sagaId ? { sagaId } : {}) });
@@ -54,7 +56,7 @@ describe('operator actions on a saga', () => {
   beforeAll(async () => {
     await provisionSagas(config, { sagas: [orderFulfilment], participants: ORDER_PARTICIPANTS, schemas: ORDER_SCHEMAS });
     await admin.connect();
-    running.push(await runSagaMonitor([orderFulfilment], { config, schemas: ORDER_SCHEMAS, logger }));
+    monitor = await startMonitor();
     for (const p of ORDER_PARTICIPANTS) running.push(await runParticipant(p, { config, schemas: ORDER_SCHEMAS, logger }));
     client = await sagaClient([orderFulfilment], { config, schemas: ORDER_SCHEMAS });
   });
@@ -62,6 +64,7 @@ describe('operator actions on a saga', () => {
   afterAll(async () => {
     await client?.close();
     for (const r of running.reverse()) await r.stop();
+    await monitor?.stop();
     await admin.disconnect();
     for (const pool of Object.values(pools)) await pool.end();
   });
@@ -200,5 +203,25 @@ describe('operator actions on a saga', () => {
       const unknown = await refusedWithNothingWritten(completed, () => skipParked(config, project, completed, 'boats', by));
       expect(unknown).toMatchObject({ code: 'REQUEST_INVALID', message: expect.stringContaining('has no participant of service "boats"') });
     });
+  });
+
+  it('given the monitor down while a step runs past its deadline, then the saga is listed as stuck with why; once the monitor is back, the deadline fires and it is stuck no more', async () => {
+    // Given the stock reservation busy for longer than its 5 s deadline, and the monitor stopped
+    const sagaId = await place({ slowAt: 'RESERVE_STOCK', slowMs: 12_000 });
+    await recordOf(sagaId, 'the stock reservation running', (r) => r.state.steps.RESERVE_STOCK?.status === 'running');
+    await monitor!.stop();
+    monitor = undefined;
+
+    // Then, its deadline passed with no verdict, it is stuck, and says why
+    const stuck = await waitFor('the saga listed as stuck', async () => (await stuckSagas(config, project, 500)).find((s) => s.sagaId === sagaId), { timeoutMs: 30_000 });
+    expect(stuck).toMatchObject({ saga: orderFulfilment.name, status: 'Running' });
+    expect(stuck.reason).toMatch(/^a step's deadline passed at \S+ with no verdict: is the saga monitor running\?$/);
+
+    // When the monitor runs again, then the deadline fires, the saga compensates and is not stuck
+    monitor = await startMonitor();
+    const saga = await recordOf(sagaId, 'the saga compensated, the late reservation undone too', (r) => r.status === 'Compensated' && r.state.steps.RESERVE_STOCK?.status === 'compensated');
+    expect(saga.state.steps.RESERVE_STOCK).toMatchObject({ timedOut: true, reason: 'succeeded after its deadline' });
+    expect((await stuckSagas(config, project, 500)).map((s) => s.sagaId)).not.toContain(sagaId);
+    expect(await business(sagaId)).toEqual({ charges: ['refunded'], reservations: ['released'], shipments: [] });
   });
 });
