@@ -32,7 +32,7 @@ export interface ValidationProblem {
 export function statusOf(err: SagalineError): number {
   if (err.code === 'REQUEST_INVALID') return 400;
   if (err.code === 'SAGA_NOT_FOUND' || err.code === 'DEAD_LETTER_NOT_FOUND' || err.code === 'PARKED_MESSAGE_NOT_FOUND') return 404;
-  if (err.code === 'SAGA_ENDED' || err.code === 'ALREADY_REDRIVEN' || err.code === 'ACTION_REFUSED') return 409;
+  if (err.code === 'SAGA_ENDED' || err.code === 'ALREADY_REDRIVEN' || err.code === 'GROUPS_UNKNOWN' || err.code === 'ACTION_REFUSED') return 409;
   if (err.code === 'SAGA_ID_TAKEN') return 409;
   return err.retriable ? 503 : 500;
 }

@@ -235,7 +235,13 @@ export async function redriveDeadLetters(config: Config, project: Project, posit
     if (last) problems.push(`${positionOf(e.source)}: redriven before, to ${last.to} at ${last.at} by ${last.by}; force it to redrive it again`);
     if (e.groups.length === 0) problems.push(`${positionOf(e.source)}: its dead letters name no consumer group (written before they did); force it to send it to every group`);
   }
-  if (problems.length > 0) throw new SagalineError(problems.some((p) => p.includes('has ended')) ? 'SAGA_ENDED' : 'ALREADY_REDRIVEN', `nothing redriven:\n  - ${problems.join('\n  - ')}`);
+  // Where the copy goes must be known, forced or not.
+  const nowhere = chosen.filter((e) => !(e.source.partition >= 0) || !/^\d+$/.test(e.source.offset)).map((e) => `${positionOf(e.source)}: its dead letters do not say which partition and offset the record had`);
+  if (nowhere.length > 0) throw new SagalineError('REQUEST_INVALID', `nothing redriven:\n  - ${nowhere.join('\n  - ')}`);
+  if (problems.length > 0) {
+    const code = problems.some((p) => p.includes('has ended')) ? 'SAGA_ENDED' : problems.some((p) => p.includes('redriven before')) ? 'ALREADY_REDRIVEN' : 'GROUPS_UNKNOWN';
+    throw new SagalineError(code, `nothing redriven:\n  - ${problems.join('\n  - ')}`);
+  }
 
   const kafka = kafkaClient(config, 'sagaline-redrive');
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });

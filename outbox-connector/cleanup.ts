@@ -10,9 +10,12 @@
  *      statement itself. A row that statement sees was committed before it ran, so its commit
  *      record lies before that position: once `confirmed_flush_lsn` reaches the mark, the row's
  *      transaction was streamed to Kafka and acknowledged.
- * A slot that is missing (lost) confirms nothing: nothing is deleted, and `sagaline outbox recover`
- * still finds every row it may need to re-send. The retention (default an hour, more than the
- * recovery's margin) keeps recent rows in any case.
+ * A slot that is missing or lost confirms nothing: nothing is deleted or marked, and `sagaline
+ * outbox recover` still finds every row it may need to re-send; while a recovery works on the slot
+ * (it holds an advisory lock), cleanup stays away. The retention (default an hour, more than the
+ * recovery's margin) keeps recent rows in any case. Not covered: a slot dropped by hand and created
+ * again by Debezium itself, outside `outbox recover` — its new slot confirms past rows the old one
+ * never streamed, and those older than the retention may be deleted before they are re-sent.
  */
 import pg from 'pg';
 import { databaseUrlFor, type Config } from '../core/config.ts';
@@ -31,6 +34,8 @@ export interface OutboxCleanup {
   deleted: number;
   /** Rows marked by this run, to be deleted by a later one once the slot confirms past them. */
   marked: number;
+  /** Why nothing was done, when nothing was. */
+  skipped?: string;
 }
 
 export interface CleanupOptions {
@@ -46,11 +51,21 @@ export async function cleanOutbox(databaseUrl: string, database: string, slotNam
   await client.connect();
   const t = pg.escapeIdentifier(options.table ?? DEFAULT_OUTBOX_TABLE);
   try {
+    // Not while `outbox recover` works on this slot (it holds this lock throughout): its new slot
+    // confirms past rows it has not re-sent yet. (A recovery started during a run is refused; run it again.)
+    if (!(await client.query('select pg_try_advisory_lock(hashtext($1)) as ok', [`sagaline-recover:${slotName}`])).rows[0].ok) {
+      return { database, slot: slotName, confirmedLsn: null, deleted: 0, marked: 0, skipped: 'the slot is being recovered' };
+    }
     await client.query(`create table if not exists ${MARKS} (id uuid primary key, bound pg_lsn not null)`);
-    const slot = (await client.query<{ lsn: string | null }>('select confirmed_flush_lsn::text as lsn from pg_replication_slots where slot_name = $1', [slotName])).rows[0];
-    const confirmedLsn = slot?.lsn ?? null;
+    const slot = (await client.query<{ lsn: string | null; lost: boolean }>("select confirmed_flush_lsn::text as lsn, wal_status = 'lost' as lost from pg_replication_slots where slot_name = $1", [slotName])).rows[0];
+    // A missing or lost slot confirms nothing, and rows are not marked against it either: marks
+    // made while no valid slot exists would be passed by the next slot without being streamed.
+    if (!slot || slot.lost || slot.lsn === null) {
+      return { database, slot: slotName, confirmedLsn: null, deleted: 0, marked: 0, skipped: !slot ? 'the slot does not exist' : 'the slot is lost (outbox recover mends it)' };
+    }
+    const confirmedLsn = slot.lsn;
     let deleted = 0;
-    if (confirmedLsn !== null) {
+    {
       await client.query('begin');
       try {
         const gone = await client.query<{ id: string }>(
@@ -82,7 +97,7 @@ export async function cleanOutboxes(config: Config, options: { database?: string
   const results: OutboxCleanup[] = [];
   for (const s of sources) {
     const result = await cleanOutbox(databaseUrlFor(config, s.database), s.database, s.slotName, { retentionMs: options.retentionMs ?? config.outboxRetentionMs });
-    if (result.deleted > 0 || result.confirmedLsn === null) options.log?.info(result, result.confirmedLsn === null ? 'outbox cleanup: the replication slot is missing; nothing deleted' : 'outbox cleanup');
+    if (result.deleted > 0 || result.skipped) options.log?.info(result, result.skipped ? `outbox cleanup skipped: ${result.skipped}` : 'outbox cleanup');
     results.push(result);
   }
   return results;

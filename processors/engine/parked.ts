@@ -138,34 +138,36 @@ async function inParticipant<T>(config: Config, database: string, work: (tx: pg.
   }
 }
 
-/** Handles the parked message again (after its cause was fixed); it parks again if it fails the same way. */
-export async function resumeParked(config: Config, project: Project, sagaId: string, service: string, action: OperatorAction): Promise<ParkedActionResult> {
+/**
+ * One action on the parked message, all or nothing on the participant's side: its row is locked
+ * (another operator's resume or skip waits, then finds nothing to act on), the action is written to
+ * the saga's log, then the row changed and the lock released. Nothing parked any more: nothing written.
+ */
+async function actOnParked(config: Config, project: Project, sagaId: string, service: string, action: OperatorAction, type: string, change: string): Promise<ParkedActionResult> {
   checkAction(action);
   const parked = await theParked(config, project, sagaId, service);
-  const tenantId = await tenantOf(config, parked);
-  const recordedAs = await record(config, project, parked, ENGINE_MESSAGES.parkedMessageResumed, action, tenantId);
-  // Due now: the participant's retry poller handles it as the head of the saga's queue.
-  await inParticipant(config, parked.database, (tx) => tx.query("update sagaline_deferred set next_at = now() where message_id = $1 and next_at = 'infinity'", [parked.messageId]));
-  return { sagaId, service, messageId: parked.messageId, type: parked.type, recordedAs };
-}
-
-/** Records the parked message as handled without acting on it; the saga's later messages at that participant go on. */
-export async function skipParked(config: Config, project: Project, sagaId: string, service: string, action: OperatorAction): Promise<ParkedActionResult> {
-  checkAction(action);
-  const parked = await theParked(config, project, sagaId, service);
-  const tenantId = await tenantOf(config, parked);
-  const recordedAs = await record(config, project, parked, ENGINE_MESSAGES.parkedMessageSkipped, action, tenantId);
-  await inParticipant(config, parked.database, async (tx) => {
-    const gone = await tx.query("delete from sagaline_deferred where message_id = $1 and next_at = 'infinity'", [parked.messageId]);
-    // In the inbox, so a redelivery of it is a duplicate; only if this call took it off the queue.
-    if (gone.rowCount) await tx.query('insert into sagaline_inbox (message_id, saga_id, type) values ($1, $2, $3) on conflict do nothing', [parked.messageId, parked.sagaId, parked.type]);
+  return inParticipant(config, parked.database, async (tx) => {
+    const { rows } = await tx.query<{ tenant: string | null }>("select message->'metadata'->>'tenantId' as tenant from sagaline_deferred where message_id = $1 and next_at = 'infinity' for update", [parked.messageId]);
+    if (rows.length === 0) throw new SagalineError('PARKED_MESSAGE_NOT_FOUND', `message ${parked.messageId} of saga ${sagaId} is no longer parked at ${service} (resumed or skipped meanwhile)`);
+    const recordedAs = await record(config, project, parked, type, action, rows[0]?.tenant ?? '');
+    await tx.query(`update sagaline_deferred set ${change} where message_id = $1`, [parked.messageId]);
+    return { sagaId, service, messageId: parked.messageId, type: parked.type, recordedAs };
   });
-  return { sagaId, service, messageId: parked.messageId, type: parked.type, recordedAs };
 }
 
-async function tenantOf(config: Config, parked: ParkedMessage): Promise<string> {
-  const { rows } = await inParticipant(config, parked.database, (tx) => tx.query<{ tenant: string | null }>("select message->'metadata'->>'tenantId' as tenant from sagaline_deferred where message_id = $1", [parked.messageId]));
-  return rows[0]?.tenant ?? '';
+/** Handles the parked message again (after its cause was fixed), with its retries afresh; it parks again if it fails the same way. */
+export function resumeParked(config: Config, project: Project, sagaId: string, service: string, action: OperatorAction): Promise<ParkedActionResult> {
+  // Due now: the participant's retry poller handles it as the head of the saga's queue.
+  return actOnParked(config, project, sagaId, service, action, ENGINE_MESSAGES.parkedMessageResumed, 'next_at = now(), attempts = 0');
+}
+
+/**
+ * Records the parked message as handled without acting on it: on its next turn the participant
+ * folds it into its view of the saga and its inbox, runs none of its handlers, and the saga's later
+ * messages there go on. (A participant not running does it when it starts.)
+ */
+export function skipParked(config: Config, project: Project, sagaId: string, service: string, action: OperatorAction): Promise<ParkedActionResult> {
+  return actOnParked(config, project, sagaId, service, action, ENGINE_MESSAGES.parkedMessageSkipped, 'next_at = now(), skip = true');
 }
 
 /** Sagas waiting on a parked message, and sagas past a deadline the monitor has not ruled on: each with why. */

@@ -98,7 +98,8 @@ export interface ParticipantSpec {
   /**
    * Called once when this service's view of an instance reaches its end (Completed, Compensated or
    * Failed), in the transaction that folds the message that ended it: to let go of what the saga
-   * held while it ran (a lock, a reservation), which is not a step of its own.
+   * held while it ran (a lock, a reservation), which is not a step of its own. A Failed saga whose
+   * compensation an operator retries ends again (Compensated, say): it is called again then.
    */
   onEnd?(input: EndInput): Promise<void> | void;
   /** The service's own schedule (due jobs, an external system to ask): `run` every `intervalMs`, typically reporting `later()` steps with `complete`. */

@@ -196,6 +196,8 @@ export type MessageOutcome = 'handled' | 'duplicate' | 'deferred' | 'parked';
 interface Retry {
   seq: string;
   attemptNo: number;
+  /** Skipped by an operator: folded into the view and recorded as handled, its handlers not run. */
+  skip?: boolean;
 }
 
 /** The step (and whether it was being undone) a transient error of runCommand came from, for its StepAttemptFailed. */
@@ -348,7 +350,7 @@ async function runBatch(shell: Shell, messages: readonly DecodedMessage[], retry
       const attemptNo = retry?.attemptNo ?? 1;
       const stored = views.get(sagaId) ?? EMPTY_VIEW;
       try {
-        const handled = await handleOne(shell, client, message, stored, attemptNo, savepoints);
+        const handled = await handleOne(shell, client, message, stored, attemptNo, savepoints, retry?.skip === true);
         rows.push(...handled.rows);
         published.push(...handled.rows);
         views.set(sagaId, handled.view);
@@ -416,10 +418,14 @@ async function defer(client: pg.ClientBase, message: DecodedMessage, attempts: n
  * batch's transaction when `savepoint`, undone alone if it throws). Returns the new view and the
  * outbox rows of its replies, to be written with the batch.
  */
-async function handleOne(shell: Shell, client: pg.ClientBase, message: DecodedMessage, stored: StoredInstance, attemptNo: number, savepoint: boolean): Promise<{ view: StoredInstance; rows: OutboxRow[] }> {
+async function handleOne(shell: Shell, client: pg.ClientBase, message: DecodedMessage, stored: StoredInstance, attemptNo: number, savepoint: boolean, skip = false): Promise<{ view: StoredInstance; rows: OutboxRow[] }> {
   const { log, writer } = shell;
   const sagaId = message.metadata.sagaId;
   const { evolution, under, definition, view, own, timedOut, ends, asksForWork } = fold(shell, message, stored);
+  if (skip) {
+    log.warn({ sagaId, messageId: message.metadata.messageId, type: message.type, notRun: own.map((c) => `${c.kind} ${c.step}`) }, 'message skipped by an operator: folded, its handlers not run');
+    return { view, rows: [] };
+  }
   if (!asksForWork) {
     // Folded only: nothing to write but the view, saved with the batch.
     if (evolution.ignored) log.debug({ sagaId, messageId: message.metadata.messageId, type: message.type, ignored: evolution.ignored }, 'message changed nothing');
@@ -561,11 +567,11 @@ function checkOutcome(step: DefinedStep, handler: string, value: unknown): ActOu
 export async function retryDeferred(shell: Shell): Promise<number> {
   const heads = (
     await shell.pool.query(
-      `select seq::text, message, attempts from sagaline_deferred d
+      `select seq::text, message, attempts, skip from sagaline_deferred d
         where next_at <= now() and seq = (select min(seq) from sagaline_deferred e where e.saga_id = d.saga_id)
         order by seq limit 50`,
     )
-  ).rows as { seq: string; message: DecodedMessage; attempts: number }[];
-  for (const head of heads) await handleMessages(shell, [head.message], { seq: head.seq, attemptNo: head.attempts + 1 });
+  ).rows as { seq: string; message: DecodedMessage; attempts: number; skip: boolean }[];
+  for (const head of heads) await handleMessages(shell, [head.message], { seq: head.seq, attemptNo: head.attempts + 1, ...(head.skip ? { skip: true } : {}) });
   return heads.length;
 }

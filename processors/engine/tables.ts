@@ -40,6 +40,8 @@ export const PARTICIPANT_DDL = [
      next_at    timestamptz not null default now(),
      last_error text)`,
   `create index if not exists sagaline_deferred_saga on sagaline_deferred (saga_id, seq)`,
+  // An operator skipped it (processors/engine/parked.ts): folded into the view on its next turn, its handlers not run.
+  `alter table sagaline_deferred add column if not exists skip boolean not null default false`,
   // Steps whose act returned later(): the message that started each, until its outcome is reported or it is cancelled.
   `create table if not exists sagaline_pending (
      saga_id          text not null,
