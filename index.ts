@@ -25,6 +25,7 @@ export { runSagaMonitor, SAGAS_DATABASE } from './processors/engine/monitor.ts';
 export type { RunningMonitor } from './processors/engine/monitor.ts';
 export { ActionRefusedError, sagaClient, SagaIdTakenError } from './processors/engine/client.ts';
 export type { ActionTaken, SagaClient, SagaRecord, StartOptions } from './processors/engine/client.ts';
+export type { SagaListFilter } from './processors/engine/saga-list.ts';
 export { provisionSagas } from './infra/provision-sagas.ts';
 export type { SagaProvisionInput, SagaProvisionReport } from './infra/provision-sagas.ts';
 export { sagaTopic, streamTopic } from './topics/derived.ts';

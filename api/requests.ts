@@ -1,6 +1,7 @@
 /** What the API accepts: the body of `POST /sagas/{name}` (a JSON schema) and the query of `GET /sagas`. */
 import { SagalineError } from '../core/errors.ts';
-import { INSTANCE_STATUSES, type InstanceStatus } from '../processors/saga/instance.ts';
+import { decodeCursor, type SagaListFilter } from '../processors/engine/saga-list.ts';
+import { INSTANCE_STATUSES } from '../processors/saga/instance.ts';
 
 /** `POST /sagas/{name}`: the start message's payload (checked against its Avro schema), the tenant, optionally the saga id. */
 export const START_BODY_SCHEMA = {
@@ -20,21 +21,27 @@ export interface StartBody {
   payload: unknown;
 }
 
-export interface ListQuery {
-  saga?: string;
-  status?: InstanceStatus;
-  tenantId?: string;
-  limit: number;
-}
+export type ListQuery = SagaListFilter & { limit: number };
 
 export const DEFAULT_LIST_LIMIT = 100;
 export const MAX_LIST_LIMIT = 1_000;
 
 const invalid = (message: string) => new SagalineError('REQUEST_INVALID', message);
 
-/** `GET /sagas?saga=&status=&tenant=&limit=`: status in any case, limit 1…1000 (default 100). */
+/** A time as ISO 8601 with a date and a time (`2026-12-05T10:00:00Z`, or with an offset). */
+function parseTime(name: string, value: unknown): Date {
+  const time = typeof value === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(value) ? new Date(value) : undefined;
+  if (!time || Number.isNaN(time.getTime())) throw invalid(`${name} must be a time in ISO 8601 with its offset, like 2026-12-05T10:00:00Z (got ${JSON.stringify(value)})`);
+  return time;
+}
+
+/**
+ * `GET /sagas?saga=&status=&tenant=&from=&to=&after=&limit=`: status in any case; `from` (at or
+ * after) and `to` (before) bound the start time; `after` is the `next` of the page before; limit
+ * 1…1000 (default 100).
+ */
 export function parseListQuery(query: Record<string, unknown>, sagaNames: readonly string[]): ListQuery {
-  const known = ['saga', 'status', 'tenant', 'limit'];
+  const known = ['saga', 'status', 'tenant', 'from', 'to', 'after', 'limit'];
   const unknown = Object.keys(query).filter((k) => !known.includes(k));
   if (unknown.length) throw invalid(`unknown query parameter ${unknown.join(', ')} (known: ${known.join(', ')})`);
   const result: ListQuery = { limit: DEFAULT_LIST_LIMIT };
@@ -50,6 +57,16 @@ export function parseListQuery(query: Record<string, unknown>, sagaNames: readon
   if (query.tenant !== undefined) {
     if (typeof query.tenant !== 'string' || query.tenant === '') throw invalid(`tenant must be a non-empty string (got ${JSON.stringify(query.tenant)})`);
     result.tenantId = query.tenant;
+  }
+  if (query.from !== undefined) result.startedFrom = parseTime('from', query.from);
+  if (query.to !== undefined) result.startedBefore = parseTime('to', query.to);
+  if (result.startedFrom && result.startedBefore && result.startedFrom >= result.startedBefore) {
+    throw invalid(`from must be before to (got from ${query.from as string}, to ${query.to as string})`);
+  }
+  if (query.after !== undefined) {
+    if (typeof query.after !== 'string') throw invalid('after must be given once: the "next" of the page before');
+    decodeCursor(query.after);
+    result.after = query.after;
   }
   if (query.limit !== undefined) {
     const limit = typeof query.limit === 'string' && /^\d+$/.test(query.limit) ? Number(query.limit) : NaN;

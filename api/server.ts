@@ -20,6 +20,7 @@ import type { Project } from '../processors/engine/project.ts';
 import { recordedInstances, processorPlan } from '../processors/supervisor.ts';
 import { byName, sagaTopic, streamTopics } from '../topics/derived.ts';
 import { TOPIC_PREFIX } from '../topics/catalogue.ts';
+import { describeDefinition } from './definitions.ts';
 import { errorResponse } from './errors.ts';
 import { healthReport } from './health.ts';
 import { fetchConsumerLag, fetchSagaCounts, probeProcessors, scrapeRegistry } from './metrics.ts';
@@ -27,7 +28,8 @@ import { parseListQuery, START_BODY_SCHEMA, type StartBody } from './requests.ts
 import type { ActionRegistry } from '../coordinator/actions.ts';
 import { registerTwoPhaseCommitRoutes } from './two-phase-commit-routes.ts';
 import type { SagaClient } from '../processors/engine/client.ts';
-import type { SagaDefinition } from '../processors/saga/define-saga.ts';
+import { definitionOfInstance, type SagaDefinition } from '../processors/saga/define-saga.ts';
+import { registerUi } from './ui.ts';
 import { DEFAULT_POSTED_TENANT, parsePostedSaga, POSTED_SAGA, PostedSagaError, unknownServices } from '../processors/engine/posted-sagas.ts';
 import { configuredServices } from '../processors/engine/service-registry.ts';
 
@@ -118,7 +120,7 @@ export function buildApi(config: Config, served: ApiProject, options: ApiOptions
 
   app.get<{ Querystring: Record<string, unknown> }>('/sagas', async (request) => {
     const query = parseListQuery(request.query, names);
-    return { sagas: await (await served.client()).list(query) };
+    return (await served.client()).page(query);
   });
 
   // Sagas posted as data, in the Fluxora orchestrator's shape or the typed one (processors/engine/posted-sagas.ts).
@@ -165,6 +167,17 @@ export function buildApi(config: Config, served: ApiProject, options: ApiOptions
     const record = await (await served.client()).get(request.params.id);
     if (!record || record.saga !== saga.name) throw new SagalineError('SAGA_NOT_FOUND', `no ${saga.name} saga ${request.params.id} in the projection`);
     return record;
+  });
+
+  // Definitions, to draw: every version the project defines, and the one an instance runs under.
+  app.get('/definitions', async () => ({
+    definitions: [...project.sagas].sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version).map(describeDefinition),
+  }));
+  app.get<{ Params: { id: string } }>('/sagas/:id/definition', async (request) => {
+    const record = await (await served.client()).get(request.params.id);
+    const saga = record && project.sagas.find((s) => s.name === record.saga && s.version === record.version);
+    if (!record || !saga) throw new SagalineError('SAGA_NOT_FOUND', `no saga ${request.params.id} in the projection`);
+    return describeDefinition(definitionOfInstance(saga, record.state.start.payload));
   });
 
   app.get<{ Params: { id: string } }>('/sagas/:id/events', async (request) => auditInstance(config, project, request.params.id, options.auditTimeoutMs ?? 60_000));
@@ -268,6 +281,9 @@ export function buildApi(config: Config, served: ApiProject, options: ApiOptions
     const registry = scrapeRegistry({ processors, ...(sagas ? { sagas } : {}), ...(lag ? { lag } : {}), ...(deliveries ? { delivery: deliveries } : {}) });
     return reply.type(registry.contentType).send(await registry.metrics());
   });
+
+  // The web UI: static files under /ui, reading the routes above.
+  registerUi(app);
 
   // The two-phase commit coordinator: /2pc/transactions…
   registerTwoPhaseCommitRoutes(app, config, options.twoPhaseCommitActions ?? {}, { schemas: project.schemas, topics: streamTopics(project.streams) });

@@ -96,6 +96,36 @@ describe('other routes', () => {
     expect(res.json().error).toMatchObject({ code: 'REQUEST_INVALID', message: expect.stringContaining('status must be one of') });
   });
 
+  it('given a cursor the API did not give, when GET /sagas, then 400 before the projection is read', async () => {
+    const res = await app.inject({ method: 'GET', url: '/sagas?after=b3JkZXJz' });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error).toMatchObject({ code: 'REQUEST_INVALID', message: expect.stringContaining('is not one a page of sagas gave') });
+  });
+
+  it('given the project, when GET /definitions, then each definition with its steps and levels', async () => {
+    const res = await app.inject({ method: 'GET', url: '/definitions' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({
+      definitions: [
+        {
+          name: 'ledger-transfer', version: 1, startedBy: 'TransferRequested', pivot: null, services: ['ledger'], perInstance: false,
+          steps: [{ name: 'DEBIT', owner: 'ledger', after: [], level: 0, pivot: false, forwardOnly: false, succeeded: 'Debited', failed: 'DebitRefused', compensatedBy: null, deadlineMs: 30_000, retryLimit: 3 }],
+        },
+      ],
+    });
+  });
+
+  it.each([
+    ['/ui', 'text/html', '<script type="module" src="/ui/app.js">'],
+    ['/ui/app.js', 'text/javascript', "fetch(path"],
+    ['/ui/style.css', 'text/css', '.badge'],
+  ])('given the web UI, when GET %s, then it is served as %s', async (url, type, content) => {
+    const res = await app.inject({ method: 'GET', url });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toContain(type);
+    expect(res.body).toContain(content);
+  });
+
   it('given an unknown route, then a JSON 404', async () => {
     const res = await app.inject({ method: 'DELETE', url: '/sagas?x=1' });
     expect(res.statusCode).toBe(404);

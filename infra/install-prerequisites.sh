@@ -2,7 +2,7 @@
 # Installs, from Debian's packages, whatever of the stack's prerequisites is missing:
 # Java 17+ (Kafka, Connect), Maven (fetches the JVM components), PostgreSQL 15 server binaries,
 # and for the containers (images, compose, testcontainers) the Docker engine, Compose and
-# debootstrap; then starts the Docker engine when it is not running.
+# debootstrap, and Chromium for the web UI's browser test; then starts the Docker engine when it is not running.
 # Apicurio Registry 3.3 also needs a Java 21+ runtime; Debian 12 has none, so it must already be
 # under /usr/lib/jvm (or be given with SAGALINE_REGISTRY_JAVA).
 set -euo pipefail
@@ -15,6 +15,8 @@ command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+# The web UI's browser test drives Debian's headless Chromium (nothing downloads a browser of its own).
+command -v "${SAGALINE_CHROMIUM:-chromium}" >/dev/null 2>&1 || missing+=(chromium)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"

@@ -18,6 +18,7 @@ import { definitionOfInstance, type SagaDefinition } from '../saga/define-saga.t
 import { ENGINE_MESSAGES, evolveInstance, type InstanceState, type InstanceStatus, type OperatorAction } from '../saga/instance.ts';
 import { SAGAS_DATABASE } from './monitor.ts';
 import type { RunOptions } from './run-participant.ts';
+import { encodeCursor, sagaListQuery, type SagaListFilter } from './saga-list.ts';
 
 export interface StartOptions {
   /**
@@ -69,8 +70,10 @@ export interface SagaClient {
   start(saga: SagaDefinition, payload: unknown, options: StartOptions): Promise<string>;
   /** The monitor's projection of one instance; undefined until its first message is projected. */
   get(sagaId: string): Promise<SagaRecord | undefined>;
-  /** Instances of this client's sagas, newest first. */
-  list(filter?: { saga?: string; status?: InstanceStatus; tenantId?: string; limit?: number }): Promise<SagaRecord[]>;
+  /** Instances of this client's sagas, newest first: the first page of `page(filter)`. */
+  list(filter?: SagaListFilter): Promise<SagaRecord[]>;
+  /** One page of instances, newest first; `next` (null on the last page) is the `after` of the page that follows. */
+  page(filter?: SagaListFilter): Promise<{ sagas: SagaRecord[]; next: string | null }>;
   /**
    * Cancels a running saga: what has run is compensated. Refused (ActionRefusedError, nothing
    * written) once its pivot has started, or when it is not running; SAGA_NOT_FOUND for an unknown id.
@@ -97,6 +100,12 @@ export async function sagaClient(sagas: readonly SagaDefinition[], options: RunO
     endedAt: (r.ended_at as Date | null) ?? null,
     state: r.state as InstanceState,
   });
+  const page = async (filter: SagaListFilter = {}) => {
+    const query = sagaListQuery(filter, sagas.map((s) => s.name));
+    const { rows } = await pool.query(query.text, query.values);
+    const last = rows.length > query.limit ? rows[query.limit - 1] : undefined;
+    return { sagas: rows.slice(0, query.limit).map(row), next: last ? encodeCursor(last.page_key, last.saga_id) : null };
+  };
   const recordOf = async (sagaId: string): Promise<SagaRecord | undefined> => {
     const { rows } = await pool.query('select * from saga_instances where saga_id = $1', [sagaId]).catch((err: { code?: string }) => {
       if (err.code === '42P01') return { rows: [] }; // no monitor has run here yet
@@ -168,14 +177,8 @@ export async function sagaClient(sagas: readonly SagaDefinition[], options: RunO
       const { rows } = await pool.query('select * from saga_instances where saga_id = $1', [sagaId]);
       return rows[0] ? row(rows[0]) : undefined;
     },
-    async list(filter = {}) {
-      const { rows } = await pool.query(
-        `select * from saga_instances where ($1::text is null or saga = $1) and ($2::text is null or status = $2) and ($3::text is null or tenant_id = $3)
-            and saga = any($5) order by started_at desc limit $4`,
-        [filter.saga ?? null, filter.status ?? null, filter.tenantId ?? null, filter.limit ?? 100, [...new Set(sagas.map((s) => s.name))]],
-      );
-      return rows.map(row);
-    },
+    list: async (filter = {}) => (await page(filter)).sagas,
+    page,
     async close() {
       await pool.end();
     },

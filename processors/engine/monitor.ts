@@ -45,7 +45,13 @@ export const MONITOR_DDL = [
      updated_at      timestamptz not null default now(),
      ended_at        timestamptz,
      next_deadline   timestamptz)`,
-  `create index if not exists saga_instances_by_saga on saga_instances (saga, status, started_at desc)`,
+  // Listing (saga-list.ts): newest first, keyset-paged, under any one filter or saga with status.
+  `drop index if exists saga_instances_by_saga`,
+  `create index if not exists saga_instances_by_start on saga_instances (started_at desc, saga_id desc)`,
+  `create index if not exists saga_instances_by_saga_start on saga_instances (saga, started_at desc, saga_id desc)`,
+  `create index if not exists saga_instances_by_saga_status on saga_instances (saga, status, started_at desc, saga_id desc)`,
+  `create index if not exists saga_instances_by_status on saga_instances (status, started_at desc, saga_id desc)`,
+  `create index if not exists saga_instances_by_tenant on saga_instances (tenant_id, started_at desc, saga_id desc)`,
   `create index if not exists saga_instances_deadlines on saga_instances (next_deadline) where next_deadline is not null`,
   // The version a SagaStarted recorded for an instance whose start message is not projected yet.
   `create table if not exists saga_start_versions (
