@@ -18,7 +18,7 @@ import { definitionOfInstance, type SagaDefinition } from '../saga/define-saga.t
 import { ENGINE_MESSAGES, evolveInstance, type InstanceState, type InstanceStatus, type OperatorAction } from '../saga/instance.ts';
 import { SAGAS_DATABASE } from './monitor.ts';
 import type { RunOptions } from './run-participant.ts';
-import { encodeCursor, sagaListQuery, type SagaListFilter } from './saga-list.ts';
+import { fetchSagaPage, type SagaListFilter } from './saga-list.ts';
 
 export interface StartOptions {
   /**
@@ -101,10 +101,8 @@ export async function sagaClient(sagas: readonly SagaDefinition[], options: RunO
     state: r.state as InstanceState,
   });
   const page = async (filter: SagaListFilter = {}) => {
-    const query = sagaListQuery(filter, sagas.map((s) => s.name));
-    const { rows } = await pool.query(query.text, query.values);
-    const last = rows.length > query.limit ? rows[query.limit - 1] : undefined;
-    return { sagas: rows.slice(0, query.limit).map(row), next: last ? encodeCursor(last.page_key, last.saga_id) : null };
+    const { rows, next } = await fetchSagaPage(pool, filter, sagas.map((s) => s.name));
+    return { sagas: rows.map(row), next };
   };
   const recordOf = async (sagaId: string): Promise<SagaRecord | undefined> => {
     const { rows } = await pool.query('select * from saga_instances where saga_id = $1', [sagaId]).catch((err: { code?: string }) => {

@@ -7,6 +7,7 @@
  * Every filter combination is served by one of the projection's indexes in this order (see
  * MONITOR_DDL in monitor.ts): no sequential scan and no sort, however many sagas there are.
  */
+import type pg from 'pg';
 import { SagalineError } from '../../core/errors.ts';
 import type { InstanceStatus } from '../saga/instance.ts';
 
@@ -66,4 +67,12 @@ export function sagaListQuery(filter: SagaListFilter, sagaNames: readonly string
   const limit = filter.limit ?? DEFAULT_PAGE_SIZE;
   const text = `select *, ${PAGE_KEY_SQL} as page_key from saga_instances where ${where.join(' and ')} order by started_at desc, saga_id desc limit ${param(limit + 1)}`;
   return { text, values, limit };
+}
+
+/** Runs one page's query on the projection's database: its rows (with `page_key`) and the cursor of the next page, if any. */
+export async function fetchSagaPage(db: Pick<pg.Pool, 'query'>, filter: SagaListFilter, sagaNames: readonly string[]): Promise<{ rows: Record<string, unknown>[]; next: string | null }> {
+  const query = sagaListQuery(filter, sagaNames);
+  const { rows } = await db.query(query.text, query.values);
+  const last = rows.length > query.limit ? rows[query.limit - 1] : undefined;
+  return { rows: rows.slice(0, query.limit), next: last ? encodeCursor(last.page_key, last.saga_id) : null };
 }
