@@ -1,6 +1,6 @@
 /** What the API accepts: the body of `POST /sagas/{name}` (a JSON schema) and the query of `GET /sagas`. */
 import { SagalineError } from '../core/errors.ts';
-import { decodeCursor, type SagaListFilter } from '../processors/engine/saga-list.ts';
+import { decodeCursor, isRealTime, type SagaListFilter } from '../processors/engine/saga-list.ts';
 import { INSTANCE_STATUSES } from '../processors/saga/instance.ts';
 
 /** `POST /sagas/{name}`: the start message's payload (checked against its Avro schema), the tenant, optionally the saga id. */
@@ -30,7 +30,7 @@ const invalid = (message: string) => new SagalineError('REQUEST_INVALID', messag
 
 /** A time as ISO 8601 with a date and a time (`2026-12-05T10:00:00Z`, or with an offset). */
 function parseTime(name: string, value: unknown): Date {
-  const time = typeof value === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(value) ? new Date(value) : undefined;
+  const time = typeof value === 'string' && isRealTime(value) ? new Date(value) : undefined;
   if (!time || Number.isNaN(time.getTime())) throw invalid(`${name} must be a time in ISO 8601 with its offset, like 2026-12-05T10:00:00Z (got ${JSON.stringify(value)})`);
   return time;
 }

@@ -36,6 +36,7 @@ describe('the query of GET /sagas', () => {
     [{ from: 'yesterday' }, /from must be a time in ISO 8601 with its offset, like 2026-12-05T10:00:00Z \(got "yesterday"\)/],
     [{ to: '2026-12-05T10:00' }, /to must be a time in ISO 8601 with its offset/],
     [{ to: '2026-13-45T10:00:00Z' }, /to must be a time in ISO 8601/],
+    [{ from: '2026-02-31T10:00Z' }, /from must be a time in ISO 8601/],
     [{ from: '2026-12-05T10:00:00Z', to: '2026-12-05T09:00:00Z' }, /from must be before to/],
     [{ after: 'bm90LWEtY3Vyc29y' }, /cursor "bm90LWEtY3Vyc29y" is not one a page of sagas gave/],
     [{ after: ['a', 'b'] }, /after must be given once/],

@@ -15,13 +15,15 @@ import { join } from 'node:path';
 import { Partitioners, type Producer } from 'kafkajs';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kafkaClient } from '../core/clients.ts';
+import { kafkaClient, pgPool } from '../core/clients.ts';
 import { PROJECT_ROOT } from '../core/config.ts';
 import { SagalineError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { createLogger } from '../core/log.ts';
 import { waitFor } from '../core/wait.ts';
-import { provisionSagas, runParticipant, runSagaMonitor, sagaClient, sagaTopic, type SagaClient, type SagaRecord } from '../index.ts';
+import { provisionSagas, runParticipant, runSagaMonitor, sagaClient, sagaTopic, SAGAS_DATABASE, type SagaClient, type SagaRecord } from '../index.ts';
+import { skipParked } from '../processors/engine/parked.ts';
+import type { Project } from '../processors/engine/project.ts';
 import { ORDER_PARTICIPANTS, ORDER_SCHEMAS, orderFulfilment, type OrderPlaced } from './fixtures/order-saga/saga.ts';
 import { freePorts } from './support/cli.ts';
 import { ORDER_CONFIG } from './support/messages.ts';
@@ -52,6 +54,23 @@ const recordOf = (sagaId: string, what: string, ok: (r: SagaRecord) => boolean) 
 const texts = (selector: string) => page.$$eval(selector, (els) => els.map((e) => (e.textContent ?? '').trim()));
 /** Waits until the page shows what `check` looks for, reading it the way a user would. */
 const untilShown = <T>(what: string, check: () => Promise<T | undefined | false>) => waitFor(what, async () => (await check()) || undefined, { timeoutMs: 60_000, intervalMs: 250 });
+const engine = pgPool(config, SAGAS_DATABASE, 1);
+/** Cancels the engine's outbox holds for a saga: where the action is written first (the monitor's own timeouts go there too). */
+const cancelsWritten = async (sagaId: string) => (await engine.query<{ n: number }>("select count(*)::int as n from outbox where saga_id = $1 and type = 'SagaCancelRequested'", [sagaId])).rows[0]!.n;
+const project: Project = { file: ORDER_CONFIG, schemas: ORDER_SCHEMAS, sagas: [orderFulfilment], participants: ORDER_PARTICIPANTS, streams: {} };
+const payments = pgPool(config, 'orders_payments', 1);
+const held: string[] = [];
+/**
+ * A saga held Running: its charge hits a bug the test plants, so payments parks it and the saga waits
+ * for the charge until its 15 s deadline — time enough for a page to open and act, however loaded the machine.
+ */
+async function heldSaga(): Promise<string> {
+  const sagaId = uniqueName('held');
+  await payments.query('insert into faults (saga_id) values ($1)', [sagaId]);
+  held.push(sagaId);
+  await client.start(orderFulfilment, { orderId: uniqueName('order'), amountCents: 900, brokenAt: 'CHARGE' }, { tenantId: tenant, sagaId });
+  return sagaId;
+}
 const rowIds = () => page.$$eval('#sagas tbody tr[data-saga]', (rows) => rows.map((r) => r.getAttribute('data-saga')));
 
 describe('the web UI, in a real browser', () => {
@@ -99,8 +118,15 @@ describe('the web UI, in a real browser', () => {
       await exited;
     }
     await producer?.disconnect();
+    // The held sagas' charges stay parked at payments: skipped, with their planted bugs removed
+    for (const sagaId of held) {
+      await payments.query('delete from faults where saga_id = $1', [sagaId]);
+      await skipParked(config, project, sagaId, 'payments', { by: 'the test', reason: 'cleaning up' }).catch(() => undefined);
+    }
     await client?.close();
     for (const r of running.reverse()) await r.stop();
+    await engine.end();
+    await payments.end();
   });
 
   it('given two sagas of one tenant, when the list is filtered by tenant and then by state from the form, then it shows both, then only the compensated one', async () => {
@@ -170,46 +196,66 @@ describe('the web UI, in a real browser', () => {
     expect(await placed!.$('pre')).toBeNull();
     await (await placed!.$('summary'))!.focus();
     await page.keyboard.press('Enter');
-    const payload = JSON.parse(await placed!.$eval('pre', (e) => e.textContent ?? '')) as OrderPlaced;
+    const pre = await placed!.waitForSelector('pre', { timeout: 10_000 }); // the toggle event comes as a task of its own
+    const payload = JSON.parse(await pre!.evaluate((e) => e.textContent ?? '')) as OrderPlaced;
     expect(payload).toMatchObject({ amountCents: 900, failAt: 'RESERVE_STOCK' });
 
     // And neither action is offered to an ended saga
-    expect(await page.$$eval('.actions button', (bs) => bs.map((b) => [b.textContent, (b as unknown as { disabled: boolean }).disabled]))).toEqual([['Cancel saga…', true], ['Retry compensation…', true]]);
+    expect(await page.$$eval('#cancel-saga, #retry-compensation', (bs) => bs.map((b) => [b.textContent, (b as unknown as { disabled: boolean }).disabled]))).toEqual([['Cancel saga…', true], ['Retry compensation…', true]]);
 
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
   });
 
-  it('given a running saga, when cancel is backed out of, nothing happens; when confirmed with a reason, then the open page follows it to Compensated without reloading', async () => {
-    // Given a saga whose reservation is busy for 4 s (its deadline is 5 s)
-    const sagaId = await place({ slowAt: 'RESERVE_STOCK', slowMs: 4_000 });
-    await recordOf(sagaId, 'the charge done while the stock is being reserved', (r) => r.state.steps.CHARGE?.status === 'succeeded' && r.state.steps.RESERVE_STOCK?.status === 'running');
+  it('given a running saga, when the cancel is backed out of, or confirmed without a reason or with only spaces, then the dialog says so and nothing is written', async () => {
+    // Given a running saga's page
+    const sagaId = await heldSaga();
     await page.goto(`${base}/ui#/saga/${encodeURIComponent(sagaId)}`);
-    await page.waitForSelector('#saga-status');
-    await page.evaluate(() => ((globalThis as unknown as { sameDocument: boolean }).sameDocument = true));
-    const cancel = () => page.$$('.actions button').then((bs) => bs[0]!);
-    await untilShown('the cancel button enabled', async () => !(await (await cancel()).evaluate((b) => (b as unknown as { disabled: boolean }).disabled)));
+    await page.waitForSelector('#cancel-saga:not([disabled])', { timeout: 60_000 });
 
-    // When backed out of (Escape), then nothing is written
-    await (await cancel()).click();
+    // When backed out of (Escape)
+    await page.click('#cancel-saga');
     await page.waitForSelector('dialog[open]');
+    expect(await page.$eval('dialog label.force', (e) => (e as unknown as { offsetParent: unknown }).offsetParent)).toBeNull(); // no "force" for a cancel
     await page.keyboard.press('Escape');
     await untilShown('the dialog closed', async () => (await page.$('dialog[open]')) === null);
-    expect((await client.get(sagaId))?.status).toBe('Running');
 
-    // When confirmed without a reason, the dialog stays open; with one, the cancel is sent
-    await (await cancel()).click();
+    // When confirmed without a reason, then with only spaces: the dialog stays open
+    await page.click('#cancel-saga');
     await page.waitForSelector('dialog[open]');
     await page.click('#confirm-ok');
     expect(await page.$('dialog[open]')).not.toBeNull();
+    await page.type('dialog textarea[name="reason"]', '   ');
+    await page.click('#confirm-ok');
+    expect(await page.$('dialog[open]')).not.toBeNull();
+    expect(await page.$eval('dialog textarea[name="reason"]', (e) => (e as unknown as { validationMessage: string }).validationMessage)).toBe('Give a reason: it is recorded in the saga’s log.');
+    await page.click('dialog button[value="back"]');
+    await untilShown('the dialog closed', async () => (await page.$('dialog[open]')) === null);
+
+    // Then nothing was written for the saga (the engine's outbox is where an action goes first)
+    expect(await cancelsWritten(sagaId)).toBe(0);
+  });
+
+  it('given a running saga, when cancelled from its page with a reason and confirmed, then the open page follows it to Compensated without reloading', async () => {
+    // Given a saga held Running, its page open
+    const sagaId = await heldSaga();
+    await page.goto(`${base}/ui#/saga/${encodeURIComponent(sagaId)}`);
+    await page.waitForSelector('#cancel-saga:not([disabled])', { timeout: 60_000 });
+    await page.evaluate(() => ((globalThis as unknown as { sameDocument: boolean }).sameDocument = true));
+
+    // When
+    await page.click('#cancel-saga');
+    await page.waitForSelector('dialog[open]');
     await page.type('dialog textarea[name="reason"]', 'customer changed their mind');
     await page.click('#confirm-ok');
 
-    // Then the same page, never reloaded, shows it compensating, then Compensated, and the cancel in its timeline
+    // Then the request was taken, and the same page, never reloaded, shows it Compensated, and the cancel in its timeline
+    await untilShown('the cancel to be taken', async () => (await page.$eval('#toast', (e) => e.textContent ?? '')).startsWith('Cancel requested'));
     await untilShown('the page to show Compensated', async () => (await page.$eval('#saga-status', (e) => e.textContent)) === 'Compensated');
     expect(await page.evaluate(() => (globalThis as unknown as { sameDocument?: boolean }).sameDocument)).toBe(true);
     await untilShown('the cancel in the timeline', async () => (await page.$('#timeline tr[data-type="SagaCancelRequested"]')) !== null);
     expect(await page.$eval('#saga-reason', (e) => e.textContent)).toBe('cancelled by web-ui: customer changed their mind');
-    expect(await page.$eval('#diagram g[data-step="CHARGE"]', (g) => g.getAttribute('data-status'))).toBe('compensated');
+    expect(await page.$eval('#diagram g[data-step="RESERVE_STOCK"]', (g) => g.getAttribute('data-status'))).toBe('compensated');
+    expect(await page.$eval('#cancel-saga', (b) => (b as unknown as { disabled: boolean }).disabled)).toBe(true);
     const record = await client.get(sagaId);
     expect(record).toMatchObject({ status: 'Compensated', state: { reason: 'cancelled by web-ui: customer changed their mind' } });
   });
@@ -226,10 +272,9 @@ describe('the web UI, in a real browser', () => {
     });
 
     // When selected and redriven
-    const redrive = async () => (await page.$$('.actions button'))[0]!;
-    expect(await (await redrive()).evaluate((b) => (b as unknown as { disabled: boolean }).disabled)).toBe(true);
+    expect(await page.$eval('#redrive', (b) => (b as unknown as { disabled: boolean }).disabled)).toBe(true);
     await page.click(`tr[data-position="${row.at}"] input[type="checkbox"]`);
-    await (await redrive()).click();
+    await page.click('#redrive');
     await page.waitForSelector('dialog[open]');
     await page.type('dialog textarea[name="reason"]', 'decoder fixed');
     await page.click('#confirm-ok');

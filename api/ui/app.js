@@ -85,13 +85,16 @@ function every(ms, work) {
   let stopped = false;
   let timer;
   const tick = async () => {
+    let status;
     try {
       await work();
-      document.getElementById('live').textContent = `live · updated ${new Date().toLocaleTimeString()}`;
+      status = `live · updated ${new Date().toLocaleTimeString()}`;
     } catch (err) {
-      document.getElementById('live').textContent = `not updating: ${err.message}`;
+      status = `not updating: ${err.message}`;
     }
-    if (!stopped) timer = setTimeout(tick, ms);
+    if (stopped) return; // the view was left while this tick ran
+    document.getElementById('live').textContent = status;
+    timer = setTimeout(tick, ms);
   };
   timer = setTimeout(tick, ms);
   return () => {
@@ -110,6 +113,17 @@ function confirmAction({ title, text, withForce = false }) {
   document.getElementById('confirm-title').textContent = title;
   document.getElementById('confirm-text').textContent = text;
   form.reset();
+  const reasonField = form.elements.reason;
+  reasonField.setCustomValidity('');
+  reasonField.oninput = () => reasonField.setCustomValidity('');
+  // `required` lets a reason of spaces through: refuse it here, with the field saying why.
+  form.onsubmit = (event) => {
+    if (event.submitter?.value === 'confirm' && !reasonField.value.trim()) {
+      event.preventDefault();
+      reasonField.setCustomValidity('Give a reason: it is recorded in the saga’s log.');
+      reasonField.reportValidity();
+    }
+  };
   dialog.querySelector('label.force').hidden = !withForce;
   return new Promise((resolve) => {
     dialog.addEventListener(
@@ -127,10 +141,11 @@ function confirmAction({ title, text, withForce = false }) {
 }
 
 /** An action button: confirmation first, then the request; the outcome in a toast, then `after`. */
-function actionButton(label, { title, text, withForce, run, after, danger = true, disabled = false, hint }) {
+function actionButton(label, { id, title, text, withForce, run, after, danger = true, disabled = false, hint }) {
   return h(
     'button',
     {
+      id,
       type: 'button',
       class: danger ? 'danger' : 'primary',
       disabled,
@@ -138,7 +153,7 @@ function actionButton(label, { title, text, withForce, run, after, danger = true
       onclick: async (event) => {
         const button = event.currentTarget;
         const answer = await confirmAction({ title, text, withForce });
-        button.focus();
+        if (button.isConnected) button.focus();
         if (!answer) return;
         try {
           toast(await run(answer));
@@ -210,7 +225,7 @@ async function listPage(view, params) {
   let shown = '';
   const load = async () => {
     const page = await api(`/sagas?${query}`);
-    const key = JSON.stringify(page.sagas.map((s) => [s.sagaId, s.status, s.updatedAt]));
+    const key = JSON.stringify([page.next, page.sagas.map((s) => [s.sagaId, s.status, s.updatedAt])]);
     if (key === shown) return;
     shown = key;
     tbody.replaceChildren(
@@ -323,8 +338,12 @@ async function sagaPage(view, id) {
     record = await api(`${path}?shape=record`);
   } catch (err) {
     if (err.status === 404) {
-      view.append(h('h1', {}, 'Saga not found'), h('p', { class: 'error', role: 'alert' }, `No saga ${id} in the projection.`), h('p', {}, h('a', { href: '#/sagas' }, '← All sagas')));
-      return () => {};
+      // A saga just started reaches the projection a moment later: the page keeps looking, and opens it when it does.
+      view.append(h('h1', {}, 'Saga not found'), h('p', { class: 'error', role: 'alert' }, `No saga ${id} in the projection (yet: this page opens it when it appears).`), h('p', {}, h('a', { href: '#/sagas' }, '← All sagas')));
+      return every(1_500, async () => {
+        const found = await api(`${path}?shape=record`).then(() => true, (e) => (e.status === 404 ? false : Promise.reject(e)));
+        if (found) route();
+      });
     }
     throw err;
   }
@@ -340,10 +359,34 @@ async function sagaPage(view, id) {
     render();
     await Promise.all([loadTimeline(), loadParked()]);
   };
+  // The actions are made once and updated in place: a re-render never swaps a button out from under a click.
+  const cancelButton = actionButton('Cancel saga…', {
+    id: 'cancel-saga',
+    title: `Cancel saga ${id}?`,
+    text: `What has run is undone, last first${def.pivot ? `; refused once the pivot (${def.pivot}) has started` : ''}.`,
+    run: async ({ reason }) => {
+      const taken = await api(`${path}/cancel`, { method: 'POST', body: JSON.stringify({ reason, by: 'web-ui' }) });
+      return `Cancel requested: the saga is ${taken.status}.`;
+    },
+    after: () => refresh(),
+  });
+  const retryButton = actionButton('Retry compensation…', {
+    id: 'retry-compensation',
+    title: `Retry the compensation of ${id}?`,
+    text: 'Each step whose undoing failed is undone again. Do this once its cause is fixed.',
+    danger: false,
+    run: async ({ reason }) => {
+      const taken = await api(`${path}/retry`, { method: 'POST', body: JSON.stringify({ reason, by: 'web-ui' }) });
+      return `Compensation retry requested: the saga is ${taken.status}.`;
+    },
+    after: () => refresh(),
+  });
+  const facts = h('div');
+  head.append(facts, h('div', { class: 'actions' }, cancelButton, retryButton));
   const render = () => {
     const running = record.status === 'Running';
     const failed = record.status === 'Failed';
-    head.replaceChildren(
+    facts.replaceChildren(
       h('dl', { class: 'facts' },
         h('dt', {}, 'Definition'), h('dd', {}, `${record.saga} v${record.version}`),
         h('dt', {}, 'State'), h('dd', { id: 'saga-status' }, badge(record.status)),
@@ -352,43 +395,39 @@ async function sagaPage(view, id) {
         h('dt', {}, 'Ended'), h('dd', {}, time(record.endedAt)),
         record.state.reason ? [h('dt', {}, 'Reason'), h('dd', { id: 'saga-reason' }, record.state.reason)] : [],
       ),
-      h('div', { class: 'actions' },
-        actionButton('Cancel saga…', {
-          title: `Cancel saga ${id}?`,
-          text: `What has run is undone, last first${def.pivot ? `; refused once the pivot (${def.pivot}) has started` : ''}.`,
-          disabled: !running,
-          hint: running ? null : `only a Running saga can be cancelled (this one is ${record.status})`,
-          run: async ({ reason }) => {
-            const taken = await api(`${path}/cancel`, { method: 'POST', body: JSON.stringify({ reason, by: 'web-ui' }) });
-            return `Cancel requested: the saga is ${taken.status}.`;
-          },
-          after: refresh,
-        }),
-        actionButton('Retry compensation…', {
-          title: `Retry the compensation of ${id}?`,
-          text: 'Each step whose undoing failed is undone again. Do this once its cause is fixed.',
-          danger: false,
-          disabled: !failed,
-          hint: failed ? null : `only a Failed saga's compensation can be retried (this one is ${record.status})`,
-          run: async ({ reason }) => {
-            const taken = await api(`${path}/retry`, { method: 'POST', body: JSON.stringify({ reason, by: 'web-ui' }) });
-            return `Compensation retry requested: the saga is ${taken.status}.`;
-          },
-          after: refresh,
-        }),
-      ),
     );
+    cancelButton.disabled = !running;
+    cancelButton.title = running ? '' : `only a Running saga can be cancelled (this one is ${record.status})`;
+    retryButton.disabled = !failed;
+    retryButton.title = failed ? '' : `only a Failed saga's compensation can be retried (this one is ${record.status})`;
     picture.replaceChildren(diagram(def, record), stepsTable(def, record));
   };
+  // Reads may finish out of order (the log takes a few seconds): only the latest one started is shown,
+  // and one that failed is tried again on the next tick.
+  let stale = false;
+  const turns = { timeline: 0, parked: 0 };
   const loadTimeline = async () => {
+    const turn = ++turns.timeline;
     try {
-      timeline.replaceChildren(timelineTable(await api(`${path}/events`)));
+      const events = await api(`${path}/events`);
+      if (turn === turns.timeline) timeline.replaceChildren(timelineTable(events));
     } catch (err) {
+      if (turn !== turns.timeline) return;
+      stale = true;
       timeline.replaceChildren(h('p', { class: 'error' }, `The timeline could not be read: ${err.message}`));
     }
   };
   const loadParked = async () => {
-    const { parked: messages } = await api(`/parked?saga=${encodeURIComponent(id)}`);
+    const turn = ++turns.parked;
+    let messages;
+    try {
+      messages = (await api(`/parked?saga=${encodeURIComponent(id)}`)).parked;
+    } catch (err) {
+      if (turn !== turns.parked) return;
+      stale = true;
+      return parked.replaceChildren(h('p', { class: 'error' }, `Parked messages could not be read: ${err.message}`));
+    }
+    if (turn !== turns.parked) return;
     if (messages.length === 0) return parked.replaceChildren(h('p', { class: 'muted', id: 'no-parked' }, 'None.'));
     parked.replaceChildren(h('table', { id: 'parked', 'aria-label': 'Parked messages' },
       h('thead', {}, h('tr', {}, ['Service', 'Message', 'Attempts', 'Error', ''].map((c) => h('th', { scope: 'col' }, c)))),
@@ -414,7 +453,8 @@ async function sagaPage(view, id) {
   // Live: the record is cheap to read; the log and the parked messages are read again when it moved.
   return every(1_500, async () => {
     const next = await api(`${path}?shape=record`);
-    if (next.updatedAt === record.updatedAt && next.status === record.status) return;
+    if (!stale && next.updatedAt === record.updatedAt && next.status === record.status) return;
+    stale = false;
     record = next;
     render();
     await Promise.all([loadTimeline(), loadParked()]);
@@ -455,6 +495,7 @@ async function deadLettersPage(view, params) {
   const body = h('div');
   const selected = new Set();
   const redrive = actionButton('Redrive selected…', {
+    id: 'redrive',
     title: 'Redrive the selected dead letters?',
     text: 'Each record goes back, once, to the consumer groups that could not handle it. A saga that has ended, or a record redriven before, is refused unless forced.',
     withForce: true,
@@ -463,7 +504,10 @@ async function deadLettersPage(view, params) {
       selected.clear();
       return `Redriven: ${redriven.map((r) => `${r.source} → ${r.to} (${r.groups.join(', ')})`).join('; ')}`;
     },
-    after: () => load(),
+    after: () => {
+      shown = ''; // draw again even if the log read has not caught up yet: the selection was cleared
+      return load();
+    },
   });
   const syncButton = () => (redrive.disabled = selected.size === 0);
   view.append(h('h1', {}, 'Dead letters'), filters, h('div', { class: 'actions' }, redrive), body);
@@ -510,8 +554,10 @@ async function route() {
     if (a.dataset.nav === section) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
-  const view = document.getElementById('view');
-  view.replaceChildren();
+  // Each route draws into a container of its own: a view left while it still loads writes into a detached one.
+  const view = h('div');
+  const main = document.getElementById('view');
+  main.replaceChildren(view);
   document.getElementById('live').textContent = '';
   try {
     const stop = path.startsWith('/saga/')
@@ -529,7 +575,7 @@ async function route() {
   if (turn === routing) {
     document.title = `${view.querySelector('h1')?.textContent ?? 'sagaline'} · sagaline`;
     if (focusSearch && document.getElementById('saga-id')) document.getElementById('saga-id').focus();
-    else if (!view.contains(document.activeElement)) view.focus();
+    else if (!main.contains(document.activeElement)) main.focus();
     focusSearch = false;
   }
 }

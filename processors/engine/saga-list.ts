@@ -31,6 +31,18 @@ export const DEFAULT_PAGE_SIZE = 100;
 const PAGE_KEY_SQL = `to_char(started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 const KEY_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 
+/**
+ * Whether an ISO 8601 time names a real instant as written: a month of 1–12, a day its month has,
+ * hours to 23 — where `new Date` would roll 31 February over into March, and Postgres refuse it.
+ */
+export function isRealTime(text: string): boolean {
+  const m = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)(?::(\d\d)(?:\.\d+)?)?(?:Z|[+-](\d\d):(\d\d))$/.exec(text);
+  if (!m) return false;
+  const [year, month, day, hour, minute, second = 0, offsetHours = 0, offsetMinutes = 0] = m.slice(1).map((v) => (v === undefined ? undefined : Number(v))) as number[];
+  const daysInMonth = new Date(Date.UTC(year!, month!, 0)).getUTCDate();
+  return year! >= 1 && month! >= 1 && month! <= 12 && day! >= 1 && day! <= daysInMonth && hour! <= 23 && minute! <= 59 && second <= 59 && offsetHours <= 23 && offsetMinutes <= 59;
+}
+
 export function encodeCursor(pageKey: string, sagaId: string): string {
   return Buffer.from(`${pageKey}\n${sagaId}`, 'utf8').toString('base64url');
 }
@@ -41,7 +53,7 @@ export function decodeCursor(cursor: string): { startedAt: string; sagaId: strin
   const cut = text.indexOf('\n');
   const startedAt = text.slice(0, cut);
   const sagaId = text.slice(cut + 1);
-  if (cut < 0 || !KEY_TIME.test(startedAt) || sagaId === '') {
+  if (cut < 0 || !KEY_TIME.test(startedAt) || !isRealTime(startedAt) || sagaId === '') {
     throw new SagalineError('REQUEST_INVALID', `cursor ${JSON.stringify(cursor.slice(0, 80))} is not one a page of sagas gave (pass the "next" of the page before)`);
   }
   return { startedAt, sagaId };

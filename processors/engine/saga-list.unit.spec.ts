@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SagalineError } from '../../core/errors.ts';
-import { decodeCursor, encodeCursor, sagaListQuery } from './saga-list.ts';
+import { decodeCursor, encodeCursor, isRealTime, sagaListQuery } from './saga-list.ts';
 
 const NAMES = ['order-fulfilment', 'room-booking', 'order-fulfilment'];
 
@@ -30,6 +30,8 @@ describe('a page of the saga list', () => {
     ['not base64url', 'a+b/c='],
     ['no saga id', encodeCursor('2026-12-05T09:30:00.000001Z', '')],
     ['a time without microseconds', Buffer.from('2026-12-05T09:30:00Z\nsaga').toString('base64url')],
+    ['a month that does not exist', encodeCursor('2026-13-45T99:99:99.000000Z', 'saga')],
+    ['year 0', encodeCursor('0000-01-01T00:00:00.000000Z', 'saga')],
     ['SQL in the time', Buffer.from("2026-12-05'; drop table x;--\nsaga").toString('base64url')],
   ])('given a cursor with %s, then REQUEST_INVALID before any query', (_what, cursor) => {
     const err = (() => {
@@ -41,5 +43,21 @@ describe('a page of the saga list', () => {
     })();
     expect(err).toBeInstanceOf(SagalineError);
     expect(err).toMatchObject({ code: 'REQUEST_INVALID', message: expect.stringContaining('is not one a page of sagas gave') });
+  });
+});
+
+describe('a real time', () => {
+  it.each([
+    ['2026-12-05T10:00:00Z', true],
+    ['2026-12-05T10:00Z', true],
+    ['2024-02-29T23:59:59.999+02:00', true],
+    ['2026-02-29T10:00:00Z', false],
+    ['2026-02-31T10:00Z', false],
+    ['2026-12-05T24:00:00Z', false],
+    ['2026-12-05T10:60:00Z', false],
+    ['2026-12-05T10:00:00', false],
+    ['2026-12-05', false],
+  ])('given %s, then %s', (text, real) => {
+    expect(isRealTime(text)).toBe(real);
   });
 });
