@@ -11,8 +11,8 @@ describe('a definition as the API shows it', () => {
       startedBy: 'OrderPlaced',
       steps: {
         CHARGE: { owner: 'payments', succeeded: 'Charged', failed: 'ChargeFailed', compensatedBy: 'Refunded' },
-        RESERVE: { owner: 'warehouse', succeeded: 'Reserved', failed: 'ReserveFailed', compensatedBy: 'Released', deadlineMs: 5_000 },
-        SHIP: { owner: 'shipping', after: ['CHARGE', 'RESERVE'], pivot: true, succeeded: 'Shipped', failed: 'ShipFailed', retry: { limit: 5 } },
+        HOLD: { owner: 'warehouse', succeeded: 'Reserved', failed: 'ReserveFailed', compensatedBy: 'Released', deadlineMs: 5_000 },
+        SHIP: { owner: 'shipping', after: ['CHARGE', 'HOLD'], pivot: true, succeeded: 'Shipped', failed: 'ShipFailed', retry: { limit: 5 } },
         CONFIRM: { owner: 'shipping', after: ['SHIP'], succeeded: 'Confirmed', failed: 'ConfirmFailed' },
       },
     });
@@ -24,8 +24,8 @@ describe('a definition as the API shows it', () => {
     expect(view).toMatchObject({ name: 'order', version: 2, startedBy: 'OrderPlaced', pivot: 'SHIP', services: ['payments', 'warehouse', 'shipping'], perInstance: false });
     expect(view.steps.map((s) => [s.name, s.level, s.after, s.forwardOnly, s.compensatedBy])).toEqual([
       ['CHARGE', 0, [], false, 'Refunded'],
-      ['RESERVE', 0, [], false, 'Released'],
-      ['SHIP', 1, ['CHARGE', 'RESERVE'], true, null],
+      ['HOLD', 0, [], false, 'Released'],
+      ['SHIP', 1, ['CHARGE', 'HOLD'], true, null],
       ['CONFIRM', 2, ['SHIP'], true, null],
     ]);
     expect(view.steps[1]).toMatchObject({ owner: 'warehouse', deadlineMs: 5_000, retryLimit: 3 });
