@@ -98,6 +98,8 @@ export function errorResponse(err: unknown): ErrorResponse {
     default:
       break;
   }
+  // Text Postgres cannot store (a NUL character, in a column or in JSON it keeps): the request's to fix.
+  if (e.code === '22021' || e.code === '22P05') return invalid(400, 'a value in the request contains a character Postgres cannot store (a NUL, \\u0000)');
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return invalid(e.statusCode, e.message);
   if (isTransient(err)) {
     return { status: 503, body: { error: { code: 'UNAVAILABLE', message: 'a backing service (Postgres, Kafka or the registry) is unavailable; try again' } }, serverFault: true };

@@ -37,6 +37,13 @@ describe('error responses', () => {
     expect(JSON.stringify(response)).not.toContain('rows');
   });
 
+  it('given text Postgres refuses to store (a NUL), then 400: the request is the client\'s to fix', () => {
+    for (const code of ['22021', '22P05']) {
+      const pgError = Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code });
+      expect(errorResponse(pgError)).toMatchObject({ status: 400, serverFault: false, body: { error: { code: 'REQUEST_INVALID' } } });
+    }
+  });
+
   it('answers 503 when a backing service is unreachable', () => {
     expect(errorResponse(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }))).toMatchObject({ status: 503, body: { error: { code: 'UNAVAILABLE' } } });
   });

@@ -71,6 +71,15 @@ export function buildApi(config: Config, served: ApiProject, options: ApiOptions
     loggerInstance: log,
     logController: new OneLinePerRequest(),
     bodyLimit: 64 * 1024,
+    // Saga ids may be 200 characters (Fastify's default refuses path parameters over 100).
+    maxParamLength: 1_000,
+    // Errors raised before routing (a path that is not valid percent-encoding, a parameter over the
+    // limit) get the API's error shape like every other refusal, not Fastify's own.
+    frameworkErrors: (err, request, reply) => {
+      const { status, body } = errorResponse(err);
+      request.log.info({ method: request.method, url: request.url, status, code: (err as { code?: string }).code }, 'request refused before routing');
+      return (reply as unknown as FastifyReply).code(status).type('application/json').send(body);
+    },
     // Strict bodies: no silently dropped properties, no "42" accepted for a string; `verbose` lets
     // the error name the offending value.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, verbose: true } },
@@ -98,6 +107,18 @@ export function buildApi(config: Config, served: ApiProject, options: ApiOptions
     const { status, body, serverFault } = errorResponse(err);
     if (serverFault) request.log.error({ err, method: request.method, url: request.url }, 'request failed');
     return reply.code(status).type('application/json').send(body);
+  });
+
+  // Postgres text cannot hold a NUL character: a path parameter or query value with one is refused
+  // here, naming it, before any route reads or writes with it.
+  app.addHook('onRequest', async (request) => {
+    for (const [where, values] of [['path parameter', request.params], ['query parameter', request.query]] as const) {
+      for (const [name, value] of Object.entries((values ?? {}) as Record<string, unknown>)) {
+        if ([value].flat().some((v) => typeof v === 'string' && v.includes('\u0000'))) {
+          throw new SagalineError('REQUEST_INVALID', `${where} ${name} contains a NUL character (\\u0000), which cannot be stored`);
+        }
+      }
+    }
   });
 
   app.setNotFoundHandler((request, reply) =>

@@ -31,6 +31,31 @@ describe('GET /sagas/{id}', () => {
   });
 });
 
+describe('requests refused before any route runs', () => {
+  it('given a path that is not valid percent-encoding, then 400 in the API\'s error shape', async () => {
+    const res = await app.inject({ method: 'GET', url: '/sagas/%ZZ' });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.code).toBe('REQUEST_INVALID');
+    expect(res.json().error.message).toContain('/sagas/%ZZ');
+  });
+
+  it('given a NUL character in a path or query parameter, then 400 names the parameter', async () => {
+    const path = await app.inject({ method: 'GET', url: '/sagas/a%00b' });
+    expect(path.statusCode).toBe(400);
+    expect(path.json().error).toEqual({ code: 'REQUEST_INVALID', message: 'path parameter id contains a NUL character (\\u0000), which cannot be stored' });
+    const query = await app.inject({ method: 'GET', url: '/sagas?tenant=a%00' });
+    expect(query.statusCode).toBe(400);
+    expect(query.json().error.message).toBe('query parameter tenant contains a NUL character (\\u0000), which cannot be stored');
+  });
+
+  it('given a saga id of 200 characters (the longest a start accepts), then the route is reached, not refused for its length', async () => {
+    const res = await app.inject({ method: 'GET', url: `/sagas/${'s'.repeat(200)}` });
+    // The route ran and asked for the client, which this test does not have.
+    expect(res.statusCode).toBe(500);
+    expect(res.json().error.code).toBe('INTERNAL');
+  });
+});
+
 describe('POST /sagas (a saga posted as data)', () => {
   const body = { name: 'trip', steps: [{ service_name: 'flights', action_endpoint: '/book', compensation_endpoint: null, payload: {} }] };
   const postSaga = (api: typeof app, payload: unknown) => api.inject({ method: 'POST', url: '/sagas', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) });
