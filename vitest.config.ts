@@ -1,10 +1,10 @@
 import { defineConfig } from 'vitest/config';
-import { LONG_SUITES } from './test/long-suites.ts';
+import { LONG_SUITES } from './vitest.long.config.ts';
 
 // Unit specs (`*.unit.spec.ts`) sit beside the code and need nothing running.
 // Integration and end-to-end specs (`*.int.spec.ts`, `*.e2e.spec.ts`) run against the real stack,
 // which the global setup brings up (and stops again afterwards if it started it).
-// The long operational suites (test/long-suites.ts) are left to `npm run test:long`.
+// The long operational suites (LONG_SUITES in vitest.long.config.ts) are left to `npm run test:long`.
 export default defineConfig({
   test: {
     // Two cores and one shared stack: files run one after another, so timings stay sane.
