@@ -58,5 +58,7 @@ export type { PostedSagaRequest, PostedStep, PostedRunnerOptions, RequestProblem
 export { SagaHttpClient, SagaApiError } from './api/saga-http-client.ts';
 export type { SagaHttpClientOptions, FluxoraStep, TypedStep, PostedSteps } from './api/saga-http-client.ts';
 export type { FluxoraSaga } from './api/fluxora-shape.ts';
+export { createToken, listTokens, revokeToken, withTokenStore, TokenError } from './api/tokens.ts';
+export type { Principal, TokenGrant, TokenRow } from './api/tokens.ts';
 export { definitionOfInstance } from './processors/saga/define-saga.ts';
 export type { StepMessages } from './processors/saga/define-saga.ts';

@@ -30,7 +30,10 @@ export interface ValidationProblem {
 }
 
 export function statusOf(err: SagalineError): number {
-  if (err.code === 'REQUEST_INVALID') return 400;
+  if (err.code === 'REQUEST_INVALID' || err.code === 'TOKEN_INVALID') return 400;
+  if (err.code === 'UNAUTHENTICATED') return 401;
+  if (err.code === 'FORBIDDEN') return 403;
+  if (err.code === 'TOKEN_NOT_FOUND') return 404;
   if (err.code === 'SAGA_NOT_FOUND' || err.code === 'DEAD_LETTER_NOT_FOUND' || err.code === 'PARKED_MESSAGE_NOT_FOUND') return 404;
   if (err.code === 'SAGA_ENDED' || err.code === 'ALREADY_REDRIVEN' || err.code === 'GROUPS_UNKNOWN' || err.code === 'ACTION_REFUSED') return 409;
   if (err.code === 'SAGA_ID_TAKEN') return 409;

@@ -6,7 +6,8 @@ import { INSTANCE_STATUSES } from '../processors/saga/instance.ts';
 /** `POST /sagas/{name}`: the start message's payload (checked against its Avro schema), the tenant, optionally the saga id. */
 export const START_BODY_SCHEMA = {
   type: 'object',
-  required: ['tenantId', 'payload'],
+  // tenantId: required unless the caller's token names the tenant (api/server.ts).
+  required: ['payload'],
   additionalProperties: false,
   properties: {
     tenantId: { type: 'string', minLength: 1, maxLength: 200 },
@@ -16,7 +17,7 @@ export const START_BODY_SCHEMA = {
 } as const;
 
 export interface StartBody {
-  tenantId: string;
+  tenantId?: string;
   sagaId?: string;
   payload: unknown;
 }

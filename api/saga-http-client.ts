@@ -47,6 +47,8 @@ export interface SagaHttpClientOptions {
   tenantId?: string;
   /** How long one request may take (default 10 s). */
   timeoutMs?: number;
+  /** The API token (`sagaline tokens create`), sent as `Authorization: Bearer`; a tenant's token also names the tenant. */
+  token?: string;
 }
 
 export class SagaHttpClient {
@@ -73,9 +75,10 @@ export class SagaHttpClient {
   }
 
   private async request(method: string, path: string, body?: unknown): Promise<unknown> {
+    const auth: Record<string, string> = this.options.token ? { authorization: `Bearer ${this.options.token}` } : {};
     const res = await fetch(`${this.base}${path}`, {
       method,
-      headers: body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json', accept: 'application/json' },
+      headers: body === undefined ? { accept: 'application/json', ...auth } : { 'content-type': 'application/json', accept: 'application/json', ...auth },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
     });

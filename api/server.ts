@@ -32,6 +32,23 @@ import { definitionOfInstance, type SagaDefinition } from '../processors/saga/de
 import { registerUi } from './ui.ts';
 import { DEFAULT_POSTED_TENANT, parsePostedSaga, POSTED_SAGA, PostedSagaError, unknownServices } from '../processors/engine/posted-sagas.ts';
 import { configuredServices } from '../processors/engine/service-registry.ts';
+import { authenticate, bearerToken, type Principal } from './tokens.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who the request acts as (api/tokens.ts); the operator when the API runs without tokens. */
+    principal: Principal;
+  }
+}
+
+/** Routes any caller may reach without a token: the probes (an orchestrator's, without credentials) and the UI's static files. */
+const PUBLIC_ROUTES = new Set(['/health/live', '/health', '/ui', '/ui/', '/ui/index.html', '/ui/app.js', '/ui/style.css']);
+/** Routes that need the operator role; every other route is open to a tenant's token, scoped to its tenant. */
+const OPERATOR_ROUTES = new Set(['/parked', '/stuck', '/sagas/:id/resume', '/sagas/:id/skip', '/dead-letters/redrive', '/metrics']);
+const needsOperator = (route: string) => OPERATOR_ROUTES.has(route) || route.startsWith('/2pc');
+const OPERATOR: Principal = { tokenId: 'none', role: 'operator' };
+/** The tenant a request is confined to, or undefined for the operator. */
+const tenantOf = (request: FastifyRequest): string | undefined => (request.principal.role === 'tenant' ? request.principal.tenantId : undefined);
 
 /** One log line per request, when it completes; failures are logged where they are handled. */
 class OneLinePerRequest extends LogController {
@@ -121,16 +138,53 @@ export function buildApi(config: Config, served: ApiProject, options: ApiOptions
     }
   });
 
+  // Who is asking: every route but the public ones needs a live token (Authorization: Bearer), and
+  // the operator's routes the operator role. The token is looked up on every request, so a revoked
+  // one fails at once; it is never logged (the request log has the method, path and status only).
+  app.decorateRequest('principal', null as never);
+  app.addHook('onRequest', async (request) => {
+    const route = request.routeOptions.url;
+    if (route === undefined || PUBLIC_ROUTES.has(route)) return; // unknown routes are the 404 handler's
+    if (config.api.auth === 'none') {
+      request.principal = OPERATOR;
+      return;
+    }
+    const bearer = bearerToken(request.headers.authorization);
+    if ('refused' in bearer) throw new SagalineError('UNAUTHENTICATED', bearer.refused);
+    const principal = await authenticate(pool, bearer.token);
+    if (!principal) throw new SagalineError('UNAUTHENTICATED', 'the bearer token is unknown or revoked');
+    request.principal = principal;
+    if (needsOperator(route) && principal.role !== 'operator') throw new SagalineError('FORBIDDEN', `${request.method} ${route} needs an operator token; this token is for tenant ${JSON.stringify(tenantOf(request))}`);
+  });
+  // A tenant's token names its tenant: any other tenant it asks for is refused.
+  const tenantFor = (request: FastifyRequest, asked: unknown): unknown => {
+    const own = tenantOf(request);
+    if (own === undefined || asked === undefined) return asked ?? own;
+    if (asked !== own) throw new SagalineError('FORBIDDEN', `this token is for tenant ${JSON.stringify(own)}; it cannot act for tenant ${JSON.stringify(asked)}`);
+    return own;
+  };
+  // An instance as the request may see it: another tenant's saga is not found, exactly as a missing one.
+  const visible = <T extends { tenantId: string }>(request: FastifyRequest, record: T | null | undefined): T | null => {
+    const own = tenantOf(request);
+    return record && (own === undefined || record.tenantId === own) ? record : null;
+  };
+  const seeInstance = async (request: FastifyRequest, sagaId: string): Promise<void> => {
+    if (tenantOf(request) === undefined) return;
+    if (!visible(request, await (await served.client()).get(sagaId))) throw new SagalineError('SAGA_NOT_FOUND', `no saga ${sagaId} in the projection`);
+  };
+
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
   );
 
   app.post<{ Params: { name: string }; Body: StartBody }>('/sagas/:name', { schema: { body: START_BODY_SCHEMA } }, async (request, reply) => {
     const saga = named(request.params.name);
+    const tenantId = tenantFor(request, request.body.tenantId);
+    if (tenantId === undefined) throw new SagalineError('REQUEST_INVALID', 'tenantId is required');
     let sagaId: string;
     try {
       const client = await served.client();
-      sagaId = await client.start(saga, request.body.payload, { tenantId: request.body.tenantId, ...(request.body.sagaId ? { sagaId: request.body.sagaId } : {}) });
+      sagaId = await client.start(saga, request.body.payload, { tenantId: tenantId as string, ...(request.body.sagaId ? { sagaId: request.body.sagaId } : {}) });
     } catch (err) {
       // A value the message contract refuses is the client's to fix.
       if (err instanceof MessageValidationError) throw new SagalineError('REQUEST_INVALID', err.message);
@@ -141,7 +195,8 @@ export function buildApi(config: Config, served: ApiProject, options: ApiOptions
 
   app.get<{ Querystring: Record<string, unknown> }>('/sagas', async (request) => {
     const query = parseListQuery(request.query, names);
-    return (await served.client()).page(query);
+    const tenantId = tenantFor(request, query.tenantId) as string | undefined;
+    return (await served.client()).page({ ...query, ...(tenantId === undefined ? {} : { tenantId }) });
   });
 
   // Sagas posted as data, in the Fluxora orchestrator's shape or the typed one (processors/engine/posted-sagas.ts).
@@ -154,7 +209,7 @@ export function buildApi(config: Config, served: ApiProject, options: ApiOptions
     const extra = body && typeof body === 'object' && !Array.isArray(body) ? Object.keys(body).filter((k) => !known.includes(k)) : [];
     if (extra.length > 0) throw new SagalineError('REQUEST_INVALID', `${extra.join(', ')} is not a known field (known: ${known.join(', ')})`);
     const posted = parsePostedSaga(body);
-    const tenantId = body?.tenantId ?? body?.tenant_id ?? DEFAULT_POSTED_TENANT;
+    const tenantId = tenantFor(request, body?.tenantId ?? body?.tenant_id) ?? DEFAULT_POSTED_TENANT;
     const sagaId = body?.sagaId ?? body?.saga_id;
     if (typeof tenantId !== 'string' || tenantId === '' || tenantId.length > 200) throw new SagalineError('REQUEST_INVALID', `tenantId must be a non-empty string of at most 200 characters, got ${JSON.stringify(tenantId)}`);
     if (sagaId !== undefined && (typeof sagaId !== 'string' || sagaId === '' || sagaId.length > 200)) throw new SagalineError('REQUEST_INVALID', `sagaId must be a non-empty string of at most 200 characters, got ${JSON.stringify(sagaId)}`);
@@ -176,7 +231,7 @@ export function buildApi(config: Config, served: ApiProject, options: ApiOptions
   app.get<{ Params: { id: string }; Querystring: { shape?: unknown } }>('/sagas/:id', async (request) => {
     const shape = request.query.shape;
     if (shape !== undefined && shape !== 'fluxora' && shape !== 'record') throw new SagalineError('REQUEST_INVALID', `shape must be fluxora or record (or left out), got ${JSON.stringify(shape)}`);
-    const record = await (await served.client()).get(request.params.id);
+    const record = visible(request, await (await served.client()).get(request.params.id));
     if (!record || !names.includes(record.saga)) throw new SagalineError('SAGA_NOT_FOUND', `no saga ${request.params.id} in the projection`);
     if (shape === 'record' || (shape === undefined && record.saga !== POSTED_SAGA)) return record;
     return fluxoraShape(project.sagas.find((s) => s.name === record.saga && s.version === record.version) ?? named(record.saga), record);
@@ -185,7 +240,7 @@ export function buildApi(config: Config, served: ApiProject, options: ApiOptions
   // The same, scoped to one saga: a 404 unless the instance is of that saga.
   app.get<{ Params: { name: string; id: string } }>('/sagas/:name/:id', async (request) => {
     const saga = named(request.params.name);
-    const record = await (await served.client()).get(request.params.id);
+    const record = visible(request, await (await served.client()).get(request.params.id));
     if (!record || record.saga !== saga.name) throw new SagalineError('SAGA_NOT_FOUND', `no ${saga.name} saga ${request.params.id} in the projection`);
     return record;
   });
@@ -195,18 +250,22 @@ export function buildApi(config: Config, served: ApiProject, options: ApiOptions
     definitions: [...project.sagas].sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version).map(describeDefinition),
   }));
   app.get<{ Params: { id: string } }>('/sagas/:id/definition', async (request) => {
-    const record = await (await served.client()).get(request.params.id);
+    const record = visible(request, await (await served.client()).get(request.params.id));
     const saga = record && project.sagas.find((s) => s.name === record.saga && s.version === record.version);
     if (!record || !saga) throw new SagalineError('SAGA_NOT_FOUND', `no saga ${request.params.id} in the projection`);
     return describeDefinition(definitionOfInstance(saga, record.state.start.payload));
   });
 
-  app.get<{ Params: { id: string } }>('/sagas/:id/events', async (request) => auditInstance(config, project, request.params.id, options.auditTimeoutMs ?? 60_000));
+  app.get<{ Params: { id: string } }>('/sagas/:id/events', async (request) => {
+    await seeInstance(request, request.params.id);
+    return auditInstance(config, project, request.params.id, options.auditTimeoutMs ?? 60_000);
+  });
 
   // Operator actions on one instance, recorded in its log (processors/engine/client.ts): 409 ACTION_REFUSED when its state does not allow it.
   const ACTION_BODY = { type: 'object', additionalProperties: false, required: ['reason'], properties: { reason: { type: 'string', minLength: 1, maxLength: 1000 }, by: { type: 'string', minLength: 1, maxLength: 200 } } };
   for (const action of ['cancel', 'retry'] as const) {
     app.post<{ Params: { id: string }; Body: { reason: string; by?: string } }>(`/sagas/:id/${action}`, { schema: { body: ACTION_BODY } }, async (request, reply) => {
+      await seeInstance(request, request.params.id);
       const client = await served.client();
       const taken = await client[action](request.params.id, { reason: request.body.reason, by: request.body.by ?? 'http-api' });
       return reply.code(202).send(taken);
@@ -244,7 +303,10 @@ export function buildApi(config: Config, served: ApiProject, options: ApiOptions
       ...(q.saga ? { sagaId: q.saga as string } : {}),
       ...(q.error ? { error: q.error as string } : {}),
     };
-    return { deadLetters: await listDeadLetters(config, project, filter, options.auditTimeoutMs ?? 60_000) };
+    const deadLetters = await listDeadLetters(config, project, filter, options.auditTimeoutMs ?? 60_000);
+    // A tenant sees the dead letters of its own sagas only.
+    const own = tenantOf(request);
+    return { deadLetters: own === undefined ? deadLetters : deadLetters.filter((d) => d.saga?.tenantId === own) };
   });
 
   // Back to the groups that failed, once; refused (409) for an ended saga or a second redrive unless forced.

@@ -16,7 +16,7 @@ const saga = defineSaga({
   steps: { DEBIT: { owner: 'ledger', succeeded: 'Debited', failed: 'DebitRefused' } },
 });
 const project = { file: '/project/sagaline.config.mjs', schemas: '/project/schemas', sagas: [saga], participants: [], streams: {} };
-const app = buildApi(loadConfig({}), { project, client: () => Promise.reject(new Error('no client in this test: nothing may reach the stack')) }, { logger: pino({ level: 'silent' }) });
+const app = buildApi(loadConfig({ SAGALINE_API_AUTH: 'none' }), { project, client: () => Promise.reject(new Error('no client in this test: nothing may reach the stack')) }, { logger: pino({ level: 'silent' }) });
 afterAll(async () => {
   await app.close();
 });
@@ -67,7 +67,7 @@ describe('POST /sagas (a saga posted as data)', () => {
   });
 
   describe('given a config module with posted sagas', () => {
-    const withPosted = buildApi(loadConfig({ SAGALINE_SERVICES: '{"flights":"http://127.0.0.1:9"}' }), { project: { ...project, sagas: [saga, postedSagas] }, client: () => Promise.reject(new Error('no client in this test: nothing may reach the stack')) }, { logger: pino({ level: 'silent' }) });
+    const withPosted = buildApi(loadConfig({ SAGALINE_API_AUTH: 'none', SAGALINE_SERVICES: '{"flights":"http://127.0.0.1:9"}' }), { project: { ...project, sagas: [saga, postedSagas] }, client: () => Promise.reject(new Error('no client in this test: nothing may reach the stack')) }, { logger: pino({ level: 'silent' }) });
     afterAll(async () => {
       await withPosted.close();
     });

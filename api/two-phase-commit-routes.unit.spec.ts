@@ -13,7 +13,7 @@ const ACTIONS: ActionRegistry = {
   'ledger.post': { ddl: [], writes: [], run: async () => ({ vote: 'yes' }) },
   'ledger.audit': { ddl: [], writes: [], run: async () => ({ vote: 'yes' }) },
 };
-const app = buildApi(loadConfig({}), served, { logger: pino({ level: 'silent' }), twoPhaseCommitActions: ACTIONS });
+const app = buildApi(loadConfig({ SAGALINE_API_AUTH: 'none' }), served, { logger: pino({ level: 'silent' }), twoPhaseCommitActions: ACTIONS });
 afterAll(() => app.close());
 
 const post = (url: string, payload: unknown) => app.inject({ method: 'POST', url, payload: payload as object });
@@ -45,7 +45,7 @@ describe('POST /2pc/transactions and participants', () => {
 describe('an API given no two-phase commit actions', () => {
   it('refuses every participant with a 400 saying so, before any database is touched', async () => {
     // Given an API built without actions (nothing here runs a database: a coordinator it started would fail)
-    const bare = buildApi(loadConfig({}), served, { logger: pino({ level: 'silent' }) });
+    const bare = buildApi(loadConfig({ SAGALINE_API_AUTH: 'none' }), served, { logger: pino({ level: 'silent' }) });
     try {
       // When a transaction names an action
       const res = await bare.inject({ method: 'POST', url: '/2pc/transactions', payload: { participants: [{ name: 'm', database: 'ledger', action: 'ledger.audit', params: {} }] } });

@@ -47,7 +47,7 @@ export interface DeadLetterEntry {
   /** The dead letters themselves, on `<topic>.dlq`. */
   deadLetters: { topic: string; partition: number; offset: string }[];
   /** The saga in the live projection: null when it has no instance there (or the projection was never created). */
-  saga?: { name: string; status: string } | null;
+  saga?: { name: string; status: string; tenantId: string } | null;
   /** Each time it was redriven: where the copy went, to which groups, by whom and why. */
   redriven: Redrive[];
   /** When the record that failed was itself a redriven copy: the position of the record it copied. */
@@ -176,13 +176,13 @@ async function withSagaStates(config: Config, entries: DeadLetterEntry[]): Promi
   const pool = pgPool(config, SAGAS_DATABASE, 1);
   try {
     const rows = await pool
-      .query<{ saga_id: string; saga: string; status: string }>('select saga_id, saga, status from saga_instances where saga_id = any($1)', [ids])
+      .query<{ saga_id: string; saga: string; status: string; tenant_id: string }>('select saga_id, saga, status, tenant_id from saga_instances where saga_id = any($1)', [ids])
       .then((r) => r.rows)
       .catch((err: { code?: string }) => {
         if (err.code === '42P01' || err.code === '3D000') return []; // the monitor never ran here
         throw err;
       });
-    const byId = new Map(rows.map((r) => [r.saga_id, { name: r.saga, status: r.status }]));
+    const byId = new Map(rows.map((r) => [r.saga_id, { name: r.saga, status: r.status, tenantId: r.tenant_id }]));
     return entries.map((e) => ({ ...e, saga: (e.sagaId !== null && byId.get(e.sagaId)) || null }));
   } finally {
     await pool.end();

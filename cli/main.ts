@@ -10,6 +10,7 @@ import { relayCommand } from './relay-command.ts';
 import { verifyExportCommand } from './verify-export-command.ts';
 import { listCommand, processorsCommand, statusCommand } from './saga-commands.ts';
 import { serveCommand } from './serve-command.ts';
+import { tokensCommand } from './tokens-command.ts';
 import { auditCommand, deadLettersCommand, replayCommand, tailCommand } from './history-commands.ts';
 import { definitionsCommand } from './definitions-command.ts';
 import { cancelCommand, parkedCommand, resumeCommand, retryCommand, runCommand, skipCommand, startCommand, stuckCommand } from './own-saga-commands.ts';
@@ -37,6 +38,7 @@ const program = new Command('sagaline')
   .addCommand(stuckCommand())
   .addCommand(listCommand())
   .addCommand(serveCommand())
+  .addCommand(tokensCommand())
   .addCommand(auditCommand())
   .addCommand(replayCommand())
   .addCommand(tailCommand())

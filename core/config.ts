@@ -218,8 +218,12 @@ export interface Config {
   /** Every Connect worker's REST address: a request goes to the next when one is unreachable. */
   connectUrls: string[];
   logLevel: string;
-  /** The HTTP API (`sagaline serve`). */
-  api: { host: string; port: number };
+  /**
+   * The HTTP API (`sagaline serve`). `auth`: `tokens` (the default) asks every request but the
+   * health probes and the UI's static files for an API token (api/tokens.ts); `none` lets anyone
+   * who reaches the API act as the operator.
+   */
+  api: { host: string; port: number; auth: 'tokens' | 'none' };
   /** Process i of a project's plan (processors/supervisor.ts) serves GET /metrics on 127.0.0.1:base+1+i. */
   processorMetricsPortBase: number;
   /** Outbox delivery health and its guard (outbox-connector/delivery-health.ts, delivery-guard.ts). */
@@ -368,7 +372,9 @@ export function loadConfig(env: Env = process.env): Config {
     registry: port(env, 'SAGALINE_REGISTRY_PORT', DEFAULTS.registryPort),
     registryManagement: port(env, 'SAGALINE_REGISTRY_MANAGEMENT_PORT', DEFAULTS.registryManagementPort),
   };
-  const api = { host: env.SAGALINE_HTTP_HOST || DEFAULTS.apiHost, port: port(env, 'SAGALINE_API_PORT', DEFAULTS.apiPort) };
+  const auth = env.SAGALINE_API_AUTH || 'tokens';
+  if (auth !== 'tokens' && auth !== 'none') throw new ConfigError(`SAGALINE_API_AUTH must be tokens or none, got "${auth}"`);
+  const api = { host: env.SAGALINE_HTTP_HOST || DEFAULTS.apiHost, port: port(env, 'SAGALINE_API_PORT', DEFAULTS.apiPort), auth: auth as 'tokens' | 'none' };
   const processorMetricsPortBase = port(env, 'SAGALINE_METRICS_PORT_BASE', DEFAULTS.processorMetricsPortBase);
   const seen = new Map<number, string>();
   for (const [name, value] of Object.entries({ ...ports, api: api.port })) {

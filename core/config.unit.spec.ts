@@ -75,7 +75,7 @@ describe('loadConfig', () => {
   });
 
   it('puts the HTTP API and the processors\' metrics on loopback ports, movable by variables', () => {
-    expect(loadConfig({}).api).toEqual({ host: '127.0.0.1', port: DEFAULTS.apiPort });
+    expect(loadConfig({}).api).toEqual({ host: '127.0.0.1', port: DEFAULTS.apiPort, auth: 'tokens' });
     expect(loadConfig({}).processorMetricsPortBase).toBe(DEFAULTS.processorMetricsPortBase);
     const moved = loadConfig({ SAGALINE_API_PORT: '59080', SAGALINE_METRICS_PORT_BASE: '59100' });
     expect(moved.api.port).toBe(59080);

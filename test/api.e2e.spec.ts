@@ -13,7 +13,8 @@ import { newId } from '../core/ids.ts';
 import { waitFor } from '../core/wait.ts';
 import type { SagaRecord } from '../processors/engine/client.ts';
 import { SAGAS_DATABASE } from '../processors/engine/monitor.ts';
-import { freePorts } from './support/cli.ts';
+import { freePorts, sagaline } from './support/cli.ts';
+import { apiToken, bearer } from './support/tokens.ts';
 import { config, uniqueName } from './support/fixtures.ts';
 import { addTestModel, PROCESSOR_ENV, startProcessors, stopProcessors, TERMINAL, TRAINING_CONFIG } from './support/saga.ts';
 import { trainingRequested } from '../examples/ml-training/request.ts';
@@ -26,13 +27,15 @@ let apiStderr = '';
 let base = '';
 let completed = '';
 let compensated = '';
+/** An operator's token: what every request of this file sends unless a test says otherwise. */
+let operator = '';
 
 interface ErrorBody {
   error: { code: string; message: string };
 }
 
-const post = (path: string, body: string) => fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-const get = (path: string) => fetch(`${base}${path}`);
+const post = (path: string, body: string, token = operator) => fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? bearer(token) : {}) }, body });
+const get = (path: string, token = operator) => fetch(`${base}${path}`, { headers: token ? bearer(token) : {} });
 
 /** Polls the saga's own resource until it reaches a terminal state. */
 async function untilTerminal(location: string): Promise<SagaRecord> {
@@ -76,6 +79,7 @@ describe('the HTTP API', () => {
   beforeAll(async () => {
     await startProcessors();
     await addTestModel(modelId, tenant);
+    operator = await apiToken();
     // The API as its own process, on a free port
     const [port] = await freePorts(1);
     base = `http://127.0.0.1:${port}`;
@@ -84,7 +88,8 @@ describe('the HTTP API', () => {
       env: { ...process.env, ...PROCESSOR_ENV },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    api.stderr!.setEncoding('utf8').on('data', (chunk: string) => (apiStderr = (apiStderr + chunk).slice(-5_000)));
+    // All of the API's log is kept: the tenancy test greps it for tokens.
+    api.stderr!.setEncoding('utf8').on('data', (chunk: string) => (apiStderr += chunk));
     await waitFor('the HTTP API to answer GET /health', async () => (await get('/health')).status > 0, {
       timeoutMs: 60_000,
       abortIf: () => {
@@ -259,5 +264,125 @@ describe('the HTTP API', () => {
     const badTopic = await get('/dead-letters?topic=nope');
     expect(badTopic.status).toBe(400);
     expect(((await badTopic.json()) as ErrorBody).error.message).toContain('"nope" is not an event log');
+  });
+
+  describe('tokens and tenants', () => {
+    const other = uniqueName('other-tenant');
+    let tenantA = '';
+    let tenantAId = '';
+    let tenantB = '';
+    const errorOf = async (res: Response) => ((await res.json()) as ErrorBody).error;
+
+    beforeAll(async () => {
+      // Tenant A's token as a user makes it (printed once on stdout), tenant B's from the library
+      const created = await sagaline(['tokens', 'create', '--tenant', tenant, '--label', 'api test', '--json']);
+      expect(created.code, created.stderr).toBe(0);
+      ({ token: tenantA, id: tenantAId } = JSON.parse(created.stdout) as { token: string; id: string });
+      tenantB = await apiToken({ role: 'tenant', tenantId: other });
+    });
+
+    it('given no token, a malformed one or an unknown one, when any route but the probes and the UI is called, then 401 naming why', async () => {
+      for (const path of ['/sagas', `/sagas/${completed}`, '/definitions', '/dead-letters', '/metrics', '/2pc/transactions/tx-1']) {
+        const res = await get(path, '');
+        expect(res.status, path).toBe(401);
+        expect((await errorOf(res)).message).toContain('Authorization: Bearer');
+      }
+      const start = await post('/sagas/model-training', JSON.stringify({ tenantId: tenant, payload: {} }), '');
+      expect(start.status).toBe(401);
+      const malformed = await fetch(`${base}/sagas`, { headers: { authorization: 'Basic dXNlcjpwYXNz' } });
+      expect(malformed.status).toBe(401);
+      expect((await errorOf(malformed)).message).toBe('the Authorization header is not "Bearer <token>"');
+      const unknown = await get('/sagas', `sgl_000000000000_${'A'.repeat(43)}`);
+      expect(unknown.status).toBe(401);
+      expect(await errorOf(unknown)).toEqual({ code: 'UNAUTHENTICATED', message: 'the bearer token is unknown or revoked' });
+      for (const path of ['/health/live', '/health', '/ui/']) expect((await get(path, '')).status, path).not.toBe(401);
+    });
+
+    it("given tenant A's sagas, when tenant B reads, lists, exports or acts on them, then each is a 404 exactly as a missing saga, and a list shows none of them", async () => {
+      for (const id of [completed, compensated]) {
+        for (const path of [`/sagas/${id}`, `/sagas/${id}?shape=fluxora`, `/sagas/model-training/${id}`, `/sagas/${id}/definition`, `/sagas/${id}/events`]) {
+          const res = await get(path, tenantB);
+          expect(res.status, path).toBe(404);
+          expect((await errorOf(res)).code, path).toBe('SAGA_NOT_FOUND');
+        }
+        for (const action of ['cancel', 'retry']) {
+          const res = await post(`/sagas/${id}/${action}`, JSON.stringify({ reason: 'not mine' }), tenantB);
+          expect(res.status, action).toBe(404);
+        }
+        // …and the same answer for an id nobody has
+        const missing = await get(`/sagas/${id}-nobody`, tenantB);
+        expect(missing.status).toBe(404);
+      }
+      const listed = (await (await get('/sagas?saga=model-training&limit=200', tenantB)).json()) as { sagas: { sagaId: string; tenantId: string }[] };
+      expect(listed.sagas.map((s) => s.sagaId)).not.toContain(completed);
+      expect(listed.sagas.every((s) => s.tenantId === other)).toBe(true);
+      const letters = (await (await get('/dead-letters', tenantB)).json()) as { deadLetters: { saga: { tenantId: string } | null }[] };
+      expect(letters.deadLetters.every((d) => d.saga?.tenantId === other)).toBe(true);
+    });
+
+    it("given tenant B's token, when it lists or starts a saga as tenant A, then 403 naming its own tenant, and nothing is started", async () => {
+      const list = await get(`/sagas?tenant=${tenant}`, tenantB);
+      expect(list.status).toBe(403);
+      expect(await errorOf(list)).toEqual({ code: 'FORBIDDEN', message: `this token is for tenant ${JSON.stringify(other)}; it cannot act for tenant ${JSON.stringify(tenant)}` });
+      const sagaId = newId();
+      const start = await post('/sagas/model-training', JSON.stringify({ tenantId: tenant, sagaId, payload: trainingRequested(sagaId, { tenantId: tenant, modelId, trainingDurationMs: 300 }) }), tenantB);
+      expect(start.status).toBe(403);
+      // Refused before anything was written: the engine's outbox has no row of that saga
+      const pool = pgPool(config, SAGAS_DATABASE, 1);
+      try {
+        expect((await pool.query('select 1 from outbox where saga_id = $1', [sagaId])).rowCount).toBe(0);
+      } finally {
+        await pool.end();
+      }
+    });
+
+    it("given tenant B's token, when it calls an operator route, then 403: operator actions, two-phase commit and /metrics need the operator", async () => {
+      const calls: [string, string, string?][] = [
+        ['GET', '/metrics'],
+        ['GET', '/stuck'],
+        ['GET', '/parked'],
+        ['GET', '/2pc/transactions/tx-1'],
+        ['POST', '/2pc/transactions', JSON.stringify({ operation: 'o', participants: [] })],
+        ['POST', `/sagas/${completed}/resume`, JSON.stringify({ service: 'model-service', reason: 'r' })],
+        ['POST', `/sagas/${completed}/skip`, JSON.stringify({ service: 'model-service', reason: 'r' })],
+        ['POST', '/dead-letters/redrive', JSON.stringify({ positions: ['x:0:0'], reason: 'r' })],
+      ];
+      for (const [method, path, body] of calls) {
+        const res = method === 'GET' ? await get(path, tenantB) : await post(path, body!, tenantB);
+        expect(res.status, `${method} ${path}`).toBe(403);
+        expect((await errorOf(res)).message, path).toContain('needs an operator token');
+      }
+      expect((await get('/metrics')).status).toBe(200);
+    });
+
+    it("given tenant A's token, then it reads, lists and exports its own sagas, acts on them, and starts one without naming its tenant", async () => {
+      expect(((await (await get(`/sagas/${completed}`, tenantA)).json()) as SagaRecord).status).toBe('Completed');
+      expect((await get(`/sagas/${compensated}/events`, tenantA)).status).toBe(200);
+      const mine = (await (await get('/sagas?saga=model-training&limit=200', tenantA)).json()) as { sagas: { sagaId: string; tenantId: string }[] };
+      expect(mine.sagas.map((s) => s.sagaId)).toEqual(expect.arrayContaining([completed, compensated]));
+      expect(mine.sagas.every((s) => s.tenantId === tenant)).toBe(true);
+      // Reaching the action: refused for the saga's state (409), not for the caller
+      expect((await post(`/sagas/${completed}/cancel`, JSON.stringify({ reason: 'r' }), tenantA)).status).toBe(409);
+      const sagaId = newId();
+      const start = await post('/sagas/model-training', JSON.stringify({ sagaId, payload: trainingRequested(sagaId, { tenantId: tenant, modelId, trainingDurationMs: 300 }) }), tenantA);
+      expect(start.status, await start.clone().text()).toBe(201);
+      const saga = await untilTerminal(`/sagas/${sagaId}`);
+      expect(saga).toMatchObject({ status: 'Completed', tenantId: tenant });
+    });
+
+    it("given tenant A's token revoked with the CLI, then its next request is a 401, and no token appears in the API's log", async () => {
+      expect((await get(`/sagas/${completed}`, tenantA)).status).toBe(200);
+      const revoked = await sagaline(['tokens', 'revoke', tenantAId]);
+      expect(revoked.code, revoked.stderr).toBe(0);
+      expect(revoked.stdout).toContain(`token ${tenantAId} revoked at`);
+      const after = await get(`/sagas/${completed}`, tenantA);
+      expect(after.status).toBe(401);
+      const listed = JSON.parse((await sagaline(['tokens', 'list', '--json'])).stdout) as { tokens: { id: string; revokedAt: string | null }[] };
+      expect(listed.tokens.find((t) => t.id === tenantAId)?.revokedAt).not.toBeNull();
+      expect(JSON.stringify(listed)).not.toContain(tenantA);
+      expect(apiStderr).toContain('"status":401');
+      for (const token of [operator, tenantA, tenantB]) expect(apiStderr.includes(token)).toBe(false);
+      expect(apiStderr.includes(tenantA.split('_')[2]!)).toBe(false);
+    });
   });
 });

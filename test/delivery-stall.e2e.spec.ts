@@ -23,6 +23,7 @@ import { SMALL_JOB } from './support/batch.ts';
 import { sagaline } from './support/cli.ts';
 import { config, uniqueName } from './support/fixtures.ts';
 import { processorConfig, query, restartProcessors, sagaRecords, startProcessors, stopProcessors, testProject, trainingSagaClient, trainNewModel, waitForTerminal } from './support/saga.ts';
+import { apiToken, bearer } from './support/tokens.ts';
 
 // The training example, provisioned first. Its audit database is written only at a saga's last step: a saga waits there on this connector.
 const project = await testProject();
@@ -95,7 +96,7 @@ describe('a connector stalled behind a connection that holds its slot', () => {
       const health = await api.inject({ method: 'GET', url: '/health' });
       expect(health.statusCode).toBe(503);
       expect((health.json() as { delivery: DeliveryStatus[] }).delivery.find((d) => d.connector === target.name)).toMatchObject({ state: 'stalled', staleHolderPid: holder.pid });
-      const metrics = (await api.inject({ method: 'GET', url: '/metrics' })).body;
+      const metrics = (await api.inject({ method: 'GET', url: '/metrics', headers: bearer(await apiToken()) })).body;
       expect(metrics).toContain(`sagaline_delivery_healthy{connector="${target.name}",slot="${target.slotName}"} 0`);
       expect(metrics).toContain(`sagaline_delivery_state{connector="${target.name}",slot="${target.slotName}",state="stalled"} 1`);
     } finally {

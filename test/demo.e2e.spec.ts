@@ -14,6 +14,7 @@ interface DemoJson {
   byStatus: Record<string, number>;
   steps: { step: string; n: number; p50Ms: number | null; p95Ms: number | null }[];
   api: string;
+  token: string | null;
   results: { sagaId: string; scenario: string; status: string; expected: string; reason: string | null }[];
 }
 
@@ -67,11 +68,11 @@ describe('npm start: the demo', () => {
       expect(status.code, status.stderr).toBe(0);
       expect(JSON.parse(status.stdout).status).toBe(r.status);
       expect(listed.sagas.find((s) => s.sagaId === r.sagaId)?.status).toBe(r.status);
-      const response = await fetch(`${demo.api}/sagas/${r.sagaId}`);
+      const response = await fetch(`${demo.api}/sagas/${r.sagaId}`, { headers: { authorization: `Bearer ${demo.token}` } });
       expect(response.status).toBe(200);
       expect(((await response.json()) as { status: string }).status).toBe(r.status);
     }
-    const compensated = (await (await fetch(`${demo.api}/sagas?status=Compensated`)).json()) as { sagas: { sagaId: string }[] };
+    const compensated = (await (await fetch(`${demo.api}/sagas?status=Compensated`, { headers: { authorization: `Bearer ${demo.token}` } })).json()) as { sagas: { sagaId: string }[] };
     expect(compensated.sagas.map((s) => s.sagaId).sort()).toEqual(demo.results.filter((r) => r.status === 'Compensated').map((r) => r.sagaId).sort());
   });
 

@@ -20,6 +20,7 @@ import { checkDelivery, checkEffects, FAULT_DEADLINES_ENV, startBatch, type Batc
 import { sagaline } from './support/cli.ts';
 import { config, createTestDatabase, type TestDatabase } from './support/fixtures.ts';
 import { sagaRecords, startProcessors, stopProcessors, testProject, trainingSagaClient, waitForTerminal } from './support/saga.ts';
+import { apiToken, bearer } from './support/tokens.ts';
 
 const stack = new Stack(config);
 const admin = new pg.Client({ connectionString: config.databaseUrl });
@@ -100,7 +101,7 @@ describe('a replication slot lost while Connect is down', () => {
       expect(health.statusCode).toBe(503);
       const body = health.json() as { delivery: DeliveryStatus[] };
       expect(body.delivery.filter((d) => d.state === 'lost').map((d) => d.connector).sort()).toEqual(connectors.map((c) => c.name).sort());
-      const metrics = (await api.inject({ method: 'GET', url: '/metrics' })).body;
+      const metrics = (await api.inject({ method: 'GET', url: '/metrics', headers: bearer(await apiToken()) })).body;
       expect(metrics).toMatch(new RegExp(`sagaline_delivery_state\\{connector="${engine.connector}",slot="${engine.slot}",state="lost"\\} 1`));
       expect(metrics).toMatch(new RegExp(`sagaline_outbox_stranded_rows\\{connector="${engine.connector}",slot="${engine.slot}"\\} [1-9]`));
     } finally {

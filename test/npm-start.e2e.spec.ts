@@ -10,6 +10,7 @@ import { freePortRange, npmStart, sagaline, type CliResult } from './support/cli
 interface DemoJson {
   sagas: number;
   api: string;
+  token: string | null;
   results: { sagaId: string; scenario: string; status: string; expected: string; reason: string | null }[];
 }
 
@@ -41,12 +42,19 @@ describe('npm start on a running stack', () => {
     expect(demo.results.map((r) => r.status).sort()).toEqual(['Compensated', 'Compensated', 'Completed', 'Completed']);
   });
 
+  it('given the demo ran, then it made an operator token for the API, and the API refuses a request without it', async () => {
+    expect(demo.token).toMatch(/^sgl_[0-9a-f]{12}_/);
+    const anonymous = await fetch(`${demo.api}/sagas/${demo.results[0]!.sagaId}`);
+    expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as { error: { code: string } }).error.code).toBe('UNAUTHENTICATED');
+  });
+
   it('given the demo ran, then `status` and the HTTP API report each saga as the demo did', async () => {
     for (const r of demo.results) {
       const status = await sagaline(['status', r.sagaId, '--json', ...CONFIG], env);
       expect(status.code, status.stderr).toBe(0);
       expect(JSON.parse(status.stdout).status).toBe(r.status);
-      const response = await fetch(`${demo.api}/sagas/${r.sagaId}`);
+      const response = await fetch(`${demo.api}/sagas/${r.sagaId}`, { headers: { authorization: `Bearer ${demo.token}` } });
       expect(response.status).toBe(200);
       expect(((await response.json()) as { status: string }).status).toBe(r.status);
     }

@@ -88,19 +88,24 @@ describe('sagaline with --config: a saga of its user’s own', () => {
     const api = await background(['serve', '--config', CONFIG, '--port', String(port)], `HTTP API on http://127.0.0.1:${port}`);
     try {
       const base = `http://127.0.0.1:${port}/sagas/order-fulfilment`;
-      const post = (body: unknown, url = base) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      // An operator's token, as the README makes one: printed once on stdout
+      const minted = await sagaline(['tokens', 'create', '--operator', '--label', 'own saga over HTTP']);
+      expect(minted.code, minted.stderr).toBe(0);
+      const auth = { authorization: `Bearer ${minted.stdout.trim()}` };
+      expect(minted.stderr).toContain('it is not shown again');
+      const post = (body: unknown, url = base) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify(body) });
       const created = await post({ tenantId: 'http-tenant', payload: { orderId: 'http-1', amountCents: 500 } });
       expect(created.status).toBe(201);
       const { sagaId } = (await created.json()) as { sagaId: string };
       expect(created.headers.get('location')).toBe(`/sagas/${sagaId}`);
       const saga = await completed(sagaId, CONFIG, () => runnerErr, waitFor(`saga ${sagaId} to complete`, async () => {
-        const r = await fetch(`${base}/${sagaId}`);
+        const r = await fetch(`${base}/${sagaId}`, { headers: auth });
         const body = r.status === 200 ? ((await r.json()) as { status: string }) : undefined;
         return body?.status === 'Completed' ? body : undefined;
       }, { timeoutMs: 60_000, intervalMs: 300 }));
       expect(saga).toMatchObject({ sagaId, saga: 'order-fulfilment', tenantId: 'http-tenant' });
       // At its Location, the same instance
-      expect(await (await fetch(`http://127.0.0.1:${port}/sagas/${sagaId}`)).json()).toMatchObject({ sagaId, saga: 'order-fulfilment', status: 'Completed' });
+      expect(await (await fetch(`http://127.0.0.1:${port}/sagas/${sagaId}`, { headers: auth })).json()).toMatchObject({ sagaId, saga: 'order-fulfilment', status: 'Completed' });
 
       const badField = await post({ tenantId: 't', payload: { orderId: 'x', amountCents: 'lots' } });
       expect(badField.status).toBe(400);
@@ -110,7 +115,7 @@ describe('sagaline with --config: a saga of its user’s own', () => {
       expect(((await noTenant.json()) as { error: { message: string } }).error.message).toBe('tenantId is required');
       const unknown = await post({ tenantId: 't', payload: {} }, `http://127.0.0.1:${port}/sagas/order-payment`);
       expect(unknown.status).toBe(404);
-      expect((await fetch(`${base}/no-such-saga`)).status).toBe(404);
+      expect((await fetch(`${base}/no-such-saga`, { headers: auth })).status).toBe(404);
     } finally {
       await api.stop();
     }

@@ -23,6 +23,7 @@ import { deliverSagaAgain } from './support/redeliver.ts';
 import { freePorts, sagaline } from './support/cli.ts';
 import { config, uniqueName } from './support/fixtures.ts';
 import { startServices, type TestServices } from './support/http-services.ts';
+import { apiToken, bearer } from './support/tokens.ts';
 
 const CONFIG_FILE = fileURLToPath(new URL('./fixtures/posted-sagas/sagaline.config.ts', import.meta.url));
 const SCHEMAS = fileURLToPath(new URL('./fixtures/posted-sagas/schemas', import.meta.url));
@@ -34,6 +35,8 @@ let api: ChildProcess;
 let apiStderr = '';
 let base = '';
 let client: SagaHttpClient;
+/** The tenant's API token: the client below sends it, and the API takes the tenant from it. */
+let token = '';
 
 /** One step of a trip, in Fluxora's shape; every body names the trip, so the services' records can be read per trip. */
 const step = (service: string, verb: string, undo: string | null, tripId: string): FluxoraStep => ({
@@ -66,13 +69,14 @@ describe('sagas posted as data, on the real stack', () => {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     api.stderr!.setEncoding('utf8').on('data', (chunk: string) => (apiStderr = (apiStderr + chunk).slice(-5_000)));
-    await waitFor('the HTTP API to answer', async () => (await fetch(`${base}/sagas/none`).catch(() => undefined))?.status === 404, {
+    await waitFor('the HTTP API to answer', async () => (await fetch(`${base}/health/live`).catch(() => undefined))?.ok, {
       timeoutMs: 60_000,
       abortIf: () => {
         if (api.exitCode !== null) throw new SagalineError('API_EXITED', `sagaline serve exited with ${api.exitCode}:\n${apiStderr}`);
       },
     });
-    client = new SagaHttpClient(base, { tenantId: tenant });
+    token = await apiToken({ role: 'tenant', tenantId: tenant });
+    client = new SagaHttpClient(base, { token });
   });
 
   afterAll(async () => {
@@ -165,7 +169,7 @@ describe('sagas posted as data, on the real stack', () => {
     ['a field the API does not know', { name: 'x', steps: [], priority: 1 }, 'priority is not a known field'],
   ])('given %s, when posted, then a 400 names the problem and nothing is written', async (_what, body, named) => {
     const sagaId = newId();
-    const res = await fetch(`${base}/sagas`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, sagaId }) });
+    const res = await fetch(`${base}/sagas`, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer(token) }, body: JSON.stringify({ ...body, sagaId }) });
     const answer = (await res.json()) as { error: { code: string; message: string } };
     expect(res.status).toBe(400);
     expect(answer.error.code).toBe('REQUEST_INVALID');
@@ -177,6 +181,24 @@ describe('sagas posted as data, on the real stack', () => {
     } finally {
       await pool.end();
     }
+  });
+
+  it("given another tenant's token, when it reads the saga, posts as this tenant, or posts without a token, then the saga reads as missing, 403 and 401; nothing is written", async () => {
+    const tripId = uniqueName('trip');
+    const started = await client.startSaga('trip', [step('flights', 'book', 'cancel', tripId)]);
+    expect((await ended(started.saga_id)).state).toBe('COMPLETED');
+    const other = new SagaHttpClient(base, { token: await apiToken({ role: 'tenant', tenantId: uniqueName('other') }) });
+    expect(await other.getSagaStatus(started.saga_id)).toBeUndefined();
+    const sagaId = newId();
+    await expect(other.startSaga('trip', [step('flights', 'book', 'cancel', tripId)], { tenantId: tenant, sagaId })).rejects.toMatchObject({ status: 403, code: 'FORBIDDEN' });
+    await expect(new SagaHttpClient(base).startSaga('trip', [step('flights', 'book', 'cancel', tripId)], { sagaId })).rejects.toMatchObject({ status: 401, code: 'UNAUTHENTICATED' });
+    const pool = pgPool(config, SAGAS_DATABASE, 1);
+    try {
+      expect((await pool.query('select count(*)::int as n from outbox where saga_id = $1', [sagaId])).rows[0].n).toBe(0);
+    } finally {
+      await pool.end();
+    }
+    expect(paths(tripId)).toEqual(['/flights/book']);
   });
 
   it('given the client helper, when the API refuses, then it throws a typed error with the code; an unknown saga reads as undefined', async () => {

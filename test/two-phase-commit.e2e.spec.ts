@@ -21,6 +21,7 @@ import { npmRun, sagaline } from './support/cli.ts';
 import { testProject } from './support/saga.ts';
 import { consumeUntil, endOffsets, type Offsets } from './support/consume.ts';
 import { config, uniqueName } from './support/fixtures.ts';
+import { apiToken, bearer } from './support/tokens.ts';
 
 const sagalineDb = pgPool(config, ENGINE_DATABASE, 2);
 const modelDb = pgPool(config, MODEL_DATABASE, 2);
@@ -155,7 +156,9 @@ describe('two-phase commit across the training example’s model and audit servi
 
 describe('two-phase commit over HTTP', () => {
   let app: ReturnType<typeof buildApi>;
+  let token = '';
   beforeAll(async () => {
+    token = await apiToken();
     const project = await testProject();
     app = buildApi(config, { project, client: () => Promise.reject(new Error('no saga is started here')) }, { logger: pino({ level: 'silent' }), twoPhaseCommitActions: UPDATE_MODEL_ACTIONS });
   });
@@ -165,7 +168,7 @@ describe('two-phase commit over HTTP', () => {
   });
 
   const call = async (method: 'GET' | 'POST', url: string, payload?: unknown) => {
-    const res = await app.inject({ method, url, ...(payload === undefined ? {} : { payload: payload as object }) });
+    const res = await app.inject({ method, url, headers: bearer(token), ...(payload === undefined ? {} : { payload: payload as object }) });
     return { status: res.statusCode, body: res.json() as TransactionRecord & { error?: { code: string } } };
   };
 

@@ -28,6 +28,7 @@ import { ORDER_PARTICIPANTS, ORDER_SCHEMAS, orderFulfilment, type OrderPlaced } 
 import { freePorts } from './support/cli.ts';
 import { ORDER_CONFIG } from './support/messages.ts';
 import { config, uniqueName } from './support/fixtures.ts';
+import { apiToken } from './support/tokens.ts';
 
 const CHROMIUM = process.env.SAGALINE_CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOT = process.env.SAGALINE_UI_SCREENSHOT === 'docs' ? join(PROJECT_ROOT, 'docs', 'ui-saga.png') : join(tmpdir(), 'sagaline-ui-saga.png');
@@ -127,6 +128,20 @@ describe('the web UI, in a real browser', () => {
     for (const r of running.reverse()) await r.stop();
     await engine.end();
     await payments.end();
+  });
+
+  it("given no token in the tab, when the UI opens, then it asks for one; when an operator's token is entered, then the view loads with it", async () => {
+    await page.goto(`${base}/ui#/sagas?tenant=${tenant}`);
+    await untilShown('the token form', async () => (await page.$('form.token #api-token')) !== null);
+    expect((await texts('form.token [role=alert]'))[0]).toContain('no Authorization header');
+    await page.type('#api-token', await apiToken({ role: 'operator', label: 'ui test' }));
+    await page.click('form.token button[type=submit]');
+    const ids = await untilShown('the sagas listed once the token is in', async () => {
+      const rows = await rowIds();
+      return rows.length === 2 && rows;
+    });
+    expect(new Set(ids)).toEqual(new Set([completed, compensated]));
+    expect(await page.$('form.token')).toBeNull();
   });
 
   it('given two sagas of one tenant, when the list is filtered by tenant and then by state from the form, then it shows both, then only the compensated one', async () => {

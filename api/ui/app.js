@@ -45,8 +45,13 @@ class ApiError extends Error {
   }
 }
 
+// The API token (`sagaline tokens create`), kept for this tab only; every request carries it.
+const TOKEN_KEY = 'sagaline.token';
+const token = () => sessionStorage.getItem(TOKEN_KEY);
+
 async function api(path, init) {
-  const res = await fetch(path, init ? { ...init, headers: { 'content-type': 'application/json' } } : undefined);
+  const headers = { ...(init ? { 'content-type': 'application/json' } : {}), ...(token() ? { authorization: `Bearer ${token()}` } : {}) };
+  const res = await fetch(path, { ...(init ?? {}), headers });
   const body = await res.json().catch(() => null);
   if (!res.ok) throw new ApiError(res.status, body?.error?.code ?? String(res.status), body?.error ? `${body.error.code}: ${body.error.message}` : `${res.status} ${res.statusText}`);
   return body;
@@ -570,7 +575,7 @@ async function route() {
     if (turn === routing) stopLive = stop;
     else stop();
   } catch (err) {
-    if (turn === routing) view.append(h('p', { class: 'error', role: 'alert' }, err.message));
+    if (turn === routing) view.append(err.status === 401 ? tokenForm(err.message) : h('p', { class: 'error', role: 'alert' }, err.message));
   }
   if (turn === routing) {
     document.title = `${view.querySelector('h1')?.textContent ?? 'sagaline'} · sagaline`;
@@ -590,6 +595,32 @@ document.addEventListener('keydown', (event) => {
   if (search) return search.focus();
   focusSearch = true;
   location.hash = '#/sagas';
+});
+
+/** Asked for when the API answers 401: the token is kept in this tab's session storage only. */
+function tokenForm(why) {
+  const input = h('input', { type: 'password', id: 'api-token', name: 'token', required: true, autocomplete: 'off', spellcheck: 'false', placeholder: 'sgl_…' });
+  return h(
+    'form',
+    {
+      class: 'token',
+      onsubmit: (event) => {
+        event.preventDefault();
+        sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+        route();
+      },
+    },
+    h('h1', {}, 'API token'),
+    h('p', { class: 'error', role: 'alert' }, why),
+    h('label', { for: 'api-token' }, 'Token (from ', h('code', {}, 'sagaline tokens create'), ')'),
+    input,
+    h('button', { type: 'submit' }, 'Use this token'),
+  );
+}
+
+document.getElementById('sign-out').addEventListener('click', () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  route();
 });
 
 window.addEventListener('hashchange', route);

@@ -24,6 +24,8 @@ const CLI = fileURLToPath(new URL('../../bin/sagaline.js', import.meta.url));
 export interface DemoResult extends DemoSummary {
   tenantId: string;
   api: string;
+  /** An operator token for the API and the UI, made by this run (null when the API runs without tokens). */
+  token: string | null;
   results: { sagaId: string; modelId: string; scenario: string; status: string; expected: string; reason: string | null }[];
 }
 
@@ -60,7 +62,7 @@ function progressLine(elapsedMs: number, total: number, finals: (InstanceState |
   return `[${(elapsedMs / 1000).toFixed(0).padStart(3)} s] ${total} sagas: ${parts.join(' · ')}`;
 }
 
-async function runBatch(client: SagaClient, saga: SagaDefinition, sagas: number, api: string): Promise<DemoResult> {
+async function runBatch(client: SagaClient, saga: SagaDefinition, sagas: number, api: string): Promise<Omit<DemoResult, 'token'>> {
   const config = loadConfig();
   const settings = trainingSettings();
   const tenantId = 'demo';
@@ -125,8 +127,12 @@ function printSummary(result: DemoResult): void {
   const cfg = '--config examples/ml-training/sagaline.config.ts';
   if (example) {
     console.log(`\ninspect a saga from the event log:  npx sagaline audit ${example.sagaId} ${cfg}`);
-    console.log(`its state from the projection:      npx sagaline status ${example.sagaId} ${cfg}   (or ${result.api}/sagas/${example.sagaId})`);
+    console.log(`its state from the projection:      npx sagaline status ${example.sagaId} ${cfg}`);
+    const auth = result.token ? ` -H "Authorization: Bearer ${result.token}"` : '';
+    console.log(`the same over HTTP:                 curl${auth} ${result.api}/sagas/${example.sagaId}`);
   }
+  if (result.token) console.log(`the web UI:                         ${result.api}/ui  (paste the demo's operator token above when it asks; \`npx sagaline tokens\` makes and revokes tokens)`);
+  else console.log(`the web UI:                         ${result.api}/ui`);
   console.log(`rebuild and compare all state:      npx sagaline replay --rebuild ${cfg}`);
   console.log(`everything keeps running; stop it:  npx sagaline processors down ${cfg} && npx sagaline stack down`);
 }
@@ -141,9 +147,11 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const api = `http://${config.api.host}:${config.api.port}`;
   const saga = trainingSaga(trainingSettings().deadlinesMs);
+  // A token to call the API and open the UI with, made as a user would (shown once, stored hashed).
+  const token = config.api.auth === 'tokens' ? (JSON.parse(await sagaline(['tokens', 'create', '--operator', '--label', 'npm start demo', '--json'])) as { token: string }).token : null;
   const client = await sagaClient([saga], { config, schemas: SCHEMAS });
   try {
-    const result = await runBatch(client, saga, sagas, api);
+    const result = { ...(await runBatch(client, saga, sagas, api)), token };
     if (values.json) console.log(JSON.stringify(result, null, 2));
     else printSummary(result);
     if (result.results.some((r) => r.status !== r.expected)) process.exitCode = 1;

@@ -17,6 +17,7 @@ import type { Project } from '../../processors/engine/project.ts';
 import { ORDER_PARTICIPANTS, ORDER_SCHEMAS, orderFulfilment } from '../fixtures/order-saga/saga.ts';
 import { config, uniqueName } from '../support/fixtures.ts';
 import { FUZZ_TIMEOUT_MS, fuzzRuns, HOSTILE_KEYS, hostileJson, hostileString } from '../support/fuzz.ts';
+import { apiToken, bearer } from '../support/tokens.ts';
 
 const SERVICES = { flights: 'http://127.0.0.1:9', hotels: 'http://127.0.0.1:9' };
 const tenant = uniqueName('fuzz-tenant');
@@ -92,16 +93,31 @@ const route = fc.oneof(
   fc.tuple(segment, segment).map(([a, b]) => `/${a}/${b}`),
 );
 
+/** A header value Node can send (visible ASCII, Latin-1, tabs and spaces): anything else the client refuses itself. */
+const headerValue = hostileString.map((h) => h.replace(/[^\t\x20-\x7e\x80-\xff]/g, '?'));
+/** Who asks: mostly the operator (to reach the routes), else a tenant, nobody, or a hostile Authorization header. */
+const tokens = { operator: '', tenant: '' };
+const auth = fc.oneof(
+  { weight: 8, arbitrary: fc.constant(() => bearer(tokens.operator)) },
+  { weight: 2, arbitrary: fc.constant(() => bearer(tokens.tenant)) },
+  { weight: 1, arbitrary: fc.constant(() => ({})) },
+  { weight: 1, arbitrary: headerValue.map((h) => () => ({ authorization: h })) },
+  { weight: 1, arbitrary: headerValue.map((h) => () => ({ authorization: `Bearer sgl_${h}` })) },
+);
+
 const request = fc.record({
   method: fc.constantFrom('GET', 'POST', 'POST', 'POST', 'PUT', 'DELETE', 'PATCH'),
   path: route,
   query,
   body,
+  auth,
 });
 
 describe('the HTTP API, fuzzed', () => {
   beforeAll(async () => {
     await provisionSagas(config, { sagas: project.sagas, participants: project.participants, schemas: ORDER_SCHEMAS });
+    tokens.operator = await apiToken();
+    tokens.tenant = await apiToken({ role: 'tenant', tenantId: 'fuzz-tenant' });
     const served = { project, client: () => (client ??= sagaClient(project.sagas, { config, schemas: ORDER_SCHEMAS })) };
     app = buildApi(loadConfig({ ...process.env, SAGALINE_SERVICES: JSON.stringify(SERVICES) }), served, { logger: pino({ level: 'silent' }), auditTimeoutMs: 20_000 });
     await app.ready();
@@ -116,12 +132,13 @@ describe('the HTTP API, fuzzed', () => {
   it('given any request to any route, then the answer is below 500, a refusal is a JSON error naming why, and a refusal writes nothing', async () => {
     const statuses = new Map<number, number>();
     await fc.assert(
-      fc.asyncProperty(request, async ({ method, path, query: q, body: b }) => {
+      fc.asyncProperty(request, async ({ method, path, query: q, body: b, auth: headers }) => {
         const before = await written();
         const res = await app.inject({
           method: method as 'GET',
           url: `${path}${q}`,
-          ...(b && method !== 'GET' ? { headers: { 'content-type': b.type }, payload: b.text } : {}),
+          headers: { ...headers(), ...(b && method !== 'GET' ? { 'content-type': b.type } : {}) },
+          ...(b && method !== 'GET' ? { payload: b.text } : {}),
         });
         statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
         const what = `${method} ${path}${q} ${b ? `${b.type} ${b.text.slice(0, 300)}` : ''} -> ${res.statusCode} ${res.body.slice(0, 300)}`;
