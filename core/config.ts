@@ -167,6 +167,13 @@ export interface Config {
   relay: RelayMode;
   /** How Kafka Connect reaches the databases (differs from databaseUrl when Connect runs elsewhere, e.g. in Docker). */
   connectDatabaseUrl: string;
+  /**
+   * What a connector's configuration holds for the database password: a reference Kafka Connect's
+   * config providers resolve in the worker (`${file:/path:key}`, `${env:VAR}`), so the password is
+   * neither in what is posted to Connect nor in its config topic. Undefined: the password itself
+   * (for a Connect with no config provider; provisioning warns).
+   */
+  connectDatabasePassword: string | undefined;
   /** Polling relay: rows per batch, and pause when the outbox is empty. */
   relayBatchSize: number;
   relayIdlePollMs: number;
@@ -471,6 +478,11 @@ export function loadConfig(env: Env = process.env): Config {
     versions: VERSIONS,
   };
 
+  const passwordReference = env.SAGALINE_CONNECT_DB_PASSWORD || undefined;
+  if (passwordReference !== undefined && !CONFIG_PROVIDER_REFERENCE.test(passwordReference)) {
+    throw new ConfigError(`SAGALINE_CONNECT_DB_PASSWORD must be a Kafka Connect config provider reference such as \${env:PGPASSWORD} or \${file:/secrets/db.properties:password}, not the password itself`);
+  }
+
   if (given.length === ENDPOINT_VARS.length) {
     const brokers = (env.KAFKA_BROKERS as string).split(',').map((b) => b.trim()).filter(Boolean);
     for (const broker of brokers) {
@@ -482,6 +494,7 @@ export function loadConfig(env: Env = process.env): Config {
       kafkaBrokers: brokers,
       databaseUrl,
       connectDatabaseUrl: env.CONNECT_DATABASE_URL ? url('CONNECT_DATABASE_URL', env.CONNECT_DATABASE_URL, ['postgres:', 'postgresql:']) : databaseUrl,
+      connectDatabasePassword: passwordReference,
       schemaRegistryUrl: url('SCHEMA_REGISTRY_URL', env.SCHEMA_REGISTRY_URL as string, ['http:', 'https:']),
       ...connectUrls((env.CONNECT_URL as string).split(',').map((u) => u.trim()).filter(Boolean).map((u) => url('CONNECT_URL', u, ['http:', 'https:']))),
       ...common,
@@ -496,11 +509,19 @@ export function loadConfig(env: Env = process.env): Config {
     kafkaBrokers: Array.from({ length: stack.brokers }, (_, i) => `127.0.0.1:${kafkaNodePorts(ports, i).broker}`),
     databaseUrl,
     connectDatabaseUrl: databaseUrl,
+    // The local stack's workers read it from a file only they and we can read (infra/stack/connect.ts).
+    connectDatabasePassword: passwordReference ?? `\${file:${connectSecretsFile(stack.stateDir)}:${CONNECT_PASSWORD_KEY}}`,
     schemaRegistryUrl: `http://127.0.0.1:${ports.registry}/apis/ccompat/v7`,
     ...connectUrls(Array.from({ length: stack.connectWorkers }, (_, i) => `http://127.0.0.1:${connectWorkerPort(ports, i)}`)),
     ...common,
   };
 }
+
+/** `${provider:path:key}` or `${provider:key}`: what Kafka Connect's config providers resolve. */
+const CONFIG_PROVIDER_REFERENCE = /^\$\{[A-Za-z0-9_.-]+:[^}]+\}$/;
+export const CONNECT_PASSWORD_KEY = 'database.password';
+/** The local stack's Connect secrets (a properties file, mode 0600) for its file config provider. */
+export const connectSecretsFile = (stateDir: string): string => join(stateDir, 'secrets', 'connect.properties');
 
 function connectUrls(urls: string[]): { connectUrl: string; connectUrls: string[] } {
   if (urls.length === 0) throw new ConfigError('CONNECT_URL names no address');

@@ -70,6 +70,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SAGALINE_PROVISION_CONNECTORS: 'no' })).toThrow(/SAGALINE_PROVISION_CONNECTORS must be true or false, got "no"/);
   });
 
+  it('given the local stack, then connectors get a file config provider reference to the password; SAGALINE_CONNECT_DB_PASSWORD must be a reference, not a password', () => {
+    expect(loadConfig({ SAGALINE_STATE_DIR: '/srv/state' }).connectDatabasePassword).toBe('${file:/srv/state/secrets/connect.properties:database.password}');
+    expect(loadConfig({ SAGALINE_CONNECT_DB_PASSWORD: '${env:PGPASSWORD}' }).connectDatabasePassword).toBe('${env:PGPASSWORD}');
+    expect(() => loadConfig({ SAGALINE_CONNECT_DB_PASSWORD: 'hunter2' })).toThrow(/config provider reference/);
+    const external = { KAFKA_BROKERS: 'k:9092', DATABASE_URL: 'postgres://u:p@db:5432/postgres', SCHEMA_REGISTRY_URL: 'http://r:8081', CONNECT_URL: 'http://c:8083' };
+    expect(loadConfig(external).connectDatabasePassword).toBeUndefined();
+    expect(loadConfig({ ...external, SAGALINE_CONNECT_DB_PASSWORD: '${file:/etc/kafka/db.properties:password}' }).connectDatabasePassword).toBe('${file:/etc/kafka/db.properties:password}');
+  });
+
   it('given SAGALINE_HTTP_HOST, then the HTTP servers listen on that interface', () => {
     expect(loadConfig({ SAGALINE_HTTP_HOST: '0.0.0.0' }).api.host).toBe('0.0.0.0');
   });

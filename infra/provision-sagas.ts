@@ -142,8 +142,12 @@ export async function provisionSagas(config: Config, input: SagaProvisionInput, 
   const connectors: OutboxConnectorHandle[] = [];
   // With the polling relay, `sagaline relay` publishes the outboxes: no connector, no slot.
   // Nor where something else manages the connectors (SAGALINE_PROVISION_CONNECTORS=false: Strimzi's KafkaConnector resources).
-  for (const d of config.relay === 'debezium' && config.provisionConnectors ? connectorDefinitions : []) {
-    const rendered = renderConnectorConfig(d, config.connectDatabaseUrl);
+  const provisioned = config.relay === 'debezium' && config.provisionConnectors ? connectorDefinitions : [];
+  if (provisioned.length > 0 && config.connectDatabasePassword === undefined) {
+    log('warning: the connectors are given the database password itself (Connect keeps it in its config topic); set SAGALINE_CONNECT_DB_PASSWORD to a config provider reference (${env:…}, ${file:…}) the workers resolve');
+  }
+  for (const d of provisioned) {
+    const rendered = renderConnectorConfig(d, config.connectDatabaseUrl, {}, config.connectDatabasePassword);
     if (config.debeziumMaxBatchSize !== undefined) rendered.config['max.batch.size'] = String(config.debeziumMaxBatchSize);
     const handle = await ensureOutboxConnector(config.connectUrls, databaseUrlFor(config, d.database), rendered);
     connectors.push(handle);

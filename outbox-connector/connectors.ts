@@ -58,13 +58,16 @@ export function slotNameFor(connectorName: string): string {
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
- * Fills the placeholders. `connectDatabaseUrl` is how Connect reaches Postgres; `overrides` lets
- * tests run a definition against their own database under their own connector name.
+ * Fills the placeholders. `connectDatabaseUrl` is how Connect reaches Postgres; `passwordReference`
+ * (config.connectDatabasePassword: `${file:…}`, `${env:…}`) goes where the password would, for
+ * Connect's config providers to resolve in the worker; without one the URL's password is written.
+ * `overrides` lets tests run a definition against their own database under their own connector name.
  */
 export function renderConnectorConfig(
   definition: ConnectorDefinition,
   connectDatabaseUrl: string,
   overrides: { name?: string; database?: string } = {},
+  passwordReference?: string,
 ): { name: string; database: string; slotName: string; config: ConnectorConfig } {
   const url = new URL(connectDatabaseUrl);
   const name = overrides.name ?? definition.name;
@@ -74,7 +77,7 @@ export function renderConnectorConfig(
     DATABASE_HOST: url.hostname,
     DATABASE_PORT: url.port || '5432',
     DATABASE_USER: decodeURIComponent(url.username),
-    DATABASE_PASSWORD: decodeURIComponent(url.password),
+    DATABASE_PASSWORD: passwordReference ?? decodeURIComponent(url.password),
     DATABASE_NAME: database,
     CONNECTOR_NAME: name,
     CONNECTOR_NAME_REGEX: escapeRegex(name),

@@ -47,6 +47,12 @@ describe('connector definitions', () => {
     expect(d.config['extended.headers.enabled']).toBe('false');
   });
 
+  it('given a config provider reference, then the password placeholder gets the reference, never the URL\'s password', () => {
+    const rendered = renderConnectorConfig(definitions[0]!, 'postgres://u:s3cret@db.example:6543/x', {}, '${env:PGPASSWORD}');
+    expect(rendered.config['database.password']).toBe('${env:PGPASSWORD}');
+    expect(JSON.stringify(rendered.config)).not.toContain('s3cret');
+  });
+
   it('fills every placeholder from the connection URL and overrides', () => {
     const rendered = renderConnectorConfig(definitions[0]!, 'postgres://u%40x:p%3Aw@db.example:6543/ignored', { name: 'Test.C1', database: 'db1' });
     expect(rendered.config['database.hostname']).toBe('db.example');

@@ -61,6 +61,8 @@ async function main(): Promise<number> {
       CONNECT_DATABASE_URL: 'postgres://sagaline:sagaline@postgres:5432/sagaline',
       SCHEMA_REGISTRY_URL: `http://127.0.0.1:${PORTS.SAGALINE_REGISTRY_PORT}/apis/ccompat/v7`,
       CONNECT_URL: `http://127.0.0.1:${PORTS.SAGALINE_CONNECT_PORT}`,
+      // Resolved in the Connect container from its environment (infra/docker-compose.yml)
+      SAGALINE_CONNECT_DB_PASSWORD: '${env:SAGALINE_DB_PASSWORD}',
       SAGALINE_STATE_DIR: stateDir,
       SAGALINE_API_PORT: '23080',
       SAGALINE_METRICS_PORT_BASE: '23100',

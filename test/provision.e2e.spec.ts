@@ -26,6 +26,7 @@ import { ENGINE_MESSAGE_TYPES } from '../schemas/saga-contracts.ts';
 import { deadLetterTopicFor, EVENT_LOG_PARTITIONS, heartbeatTopicFor } from '../topics/catalogue.ts';
 import { config } from './support/fixtures.ts';
 import { query } from './support/saga.ts';
+import { readRange } from './support/consume.ts';
 
 // Names of this run only: saga names take lower-case words and hyphens, databases underscores.
 const run = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
@@ -159,7 +160,7 @@ describe('provisioning derived from saga definitions', () => {
     expect(first.connectors.map((c) => c.name)).toEqual([connectorNameFor(SAGAS_DATABASE), ...ourConnectors]);
     for (const database of [flightsDb, billingDb]) {
       const name = connectorNameFor(database);
-      const rendered = renderConnectorConfig(connectorForSource({ database, aggregateTypes: [tripSaga] }), config.connectDatabaseUrl);
+      const rendered = renderConnectorConfig(connectorForSource({ database, aggregateTypes: [tripSaga] }), config.connectDatabaseUrl, {}, config.connectDatabasePassword);
       const live = (await (await fetch(`${config.connectUrl}/connectors/${name}/config`)).json()) as Record<string, string>;
       expect(live, name).toMatchObject(rendered.config);
       expect(live['database.dbname']).toBe(database);
@@ -167,6 +168,24 @@ describe('provisioning derived from saga definitions', () => {
       const slot = await query<{ active: boolean }>(database, 'select active from pg_replication_slots where slot_name = $1', [slotNameFor(name)]);
       expect(slot[0]?.active, slotNameFor(name)).toBe(true);
     }
+  });
+
+  it("given the local stack, when its connectors are provisioned, then Connect holds a reference to the database password, never the password, and its worker resolves it (the connector streams over a password-checked connection)", async () => {
+    expect(config.connectDatabasePassword).toMatch(/^\$\{file:.+:database\.password\}$/);
+    for (const database of [flightsDb, billingDb]) {
+      const name = connectorNameFor(database);
+      const live = (await (await fetch(`${config.connectUrl}/connectors/${name}/config`)).json()) as Record<string, string>;
+      expect(live['database.password']).toBe(config.connectDatabasePassword);
+      // Postgres checks passwords on TCP (scram-sha-256): a running task with an active slot logged in with the resolved one
+      expect((await connect.status(name))?.tasks.map((t) => t.state), name).toEqual(['RUNNING']);
+      const slot = await query<{ active: boolean }>(database, 'select active from pg_replication_slots where slot_name = $1', [slotNameFor(name)]);
+      expect(slot[0]?.active, slotNameFor(name)).toBe(true);
+    }
+    // What Connect keeps in its config topic is what it was given: the reference
+    const records = (await readRange(['_sagaline-connect-configs'])).map((r) => r.value?.toString('utf8') ?? '');
+    const ours = records.filter((r) => r.includes(`"database.dbname":"${flightsDb}"`));
+    expect(ours.length).toBeGreaterThan(0);
+    for (const r of ours) expect(JSON.parse(r).properties['database.password']).toBe(config.connectDatabasePassword);
   });
 
   it('given a provisioned project, when it is provisioned again, then nothing changes', async () => {

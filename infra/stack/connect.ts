@@ -1,6 +1,7 @@
 /** Kafka Connect in distributed mode, with the Debezium PostgreSQL connector on its plugin path. */
-import { join } from 'node:path';
-import { connectWorkerPort } from '../../core/config.ts';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { CONNECT_PASSWORD_KEY, connectSecretsFile, connectWorkerPort } from '../../core/config.ts';
 import { StackError } from '../../core/errors.ts';
 import type { Artifacts } from './artifacts.ts';
 import { probeConnect } from './health.ts';
@@ -70,8 +71,16 @@ class ConnectWorker {
       'plugin.path': artifacts.connectPluginPath,
       // The group notices a crashed worker after this long (the default, stated): then its connectors move.
       'session.timeout.ms': 10_000,
+      // Secrets in connector configurations are references the worker resolves (${file:…}, ${env:…}):
+      // the database password is never posted to Connect nor kept in its config topic. The file
+      // provider may read the stack's secrets directory only.
+      'config.providers': 'file,env',
+      'config.providers.file.class': 'org.apache.kafka.common.config.provider.FileConfigProvider',
+      'config.providers.file.param.allowed.paths': dirname(connectSecretsFile(this.ctx.config.stack.stateDir)),
+      'config.providers.env.class': 'org.apache.kafka.common.config.provider.EnvVarConfigProvider',
     });
     writeLog4j(log4jFile);
+    writeConnectSecrets(this.ctx.config.stack.stateDir, decodeURIComponent(new URL(this.ctx.config.connectDatabaseUrl).password));
     return this.jvm.launch([`-Dlog4j.configuration=file:${log4jFile}`, '-cp', `${artifacts.kafkaLibs}/*`, 'org.apache.kafka.connect.cli.ConnectDistributed', propsFile]);
   }
 }
@@ -148,4 +157,14 @@ export class ConnectComponent implements Component {
   workerUrls(): string[] {
     return this.workers.map((w) => w.url);
   }
+}
+
+/** The secrets the local stack's workers resolve: a properties file only its owner can read. */
+function writeConnectSecrets(stateDir: string, password: string): void {
+  const file = connectSecretsFile(stateDir);
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  // A properties value: backslashes escaped, leading blanks kept.
+  const value = password.replace(/\\/g, '\\\\').replace(/^[ \t\f]/, (c) => `\\${c}`);
+  writeFileSync(file, `${CONNECT_PASSWORD_KEY}=${value}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
 }
