@@ -15,6 +15,7 @@ import { auditCommand, deadLettersCommand, replayCommand, tailCommand } from './
 import { definitionsCommand } from './definitions-command.ts';
 import { cancelCommand, parkedCommand, resumeCommand, retryCommand, runCommand, skipCommand, startCommand, stuckCommand } from './own-saga-commands.ts';
 import { patternCommand, twoPhaseCommitCommand } from './two-phase-commit-command.ts';
+import { stopTracing } from '../core/tracing.ts';
 
 const program = new Command('sagaline')
   .description('Event-sourced pipeline for distributed transactions: Postgres outbox → Debezium → Kafka → choreographed sagas')
@@ -52,4 +53,7 @@ try {
   await program.parseAsync(process.argv);
 } catch (err) {
   process.exitCode = reportError(err);
+} finally {
+  // Spans still buffered (tracing on) are sent before the process ends.
+  await stopTracing();
 }

@@ -7,6 +7,7 @@ import { progress } from './output.ts';
 import { CONFIG_OPTION } from './own-saga-commands.ts';
 import { loadProject } from '../processors/engine/project.ts';
 import { sagaClient, type SagaClient } from '../processors/engine/client.ts';
+import { startTracing } from '../core/tracing.ts';
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -18,6 +19,7 @@ export function serveCommand(): Command {
       const port = opts.port === undefined ? config.api.port : Number(opts.port);
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError(`--port must be a TCP port between 1 and 65535, got "${opts.port}"`);
       const project = await loadProject(opts.config ?? true);
+      startTracing('sagaline-api');
       let client: Promise<SagaClient> | undefined;
       const served = {
         project,

@@ -15,7 +15,24 @@ export const HEADER_COLUMNS = [
   ['correlation_id', 'correlationId'],
   ['causation_id', 'causationId'],
   ['traceparent', 'traceparent'],
+  // When the row was written (its transaction's time): where a trace's CDC hop starts.
+  ['occurred_at', 'occurredAt'],
 ] as const;
+
+/**
+ * The header columns as a select list for a relay: `occurred_at` as the UTC text of Debezium's
+ * ZonedTimestamp (the column's six fractional digits, kept), so both delivery modes write the same
+ * header bytes.
+ */
+export const HEADER_SELECT = HEADER_COLUMNS.map(([c]) =>
+  c === 'occurred_at' ? `to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') as occurred_at` : pg.escapeIdentifier(c),
+).join(', ');
+
+/** A header's text from its column's value, as Debezium's outbox router writes it. */
+export function headerValue(column: string, value: unknown): string {
+  if (column === 'occurred_at' && typeof value === 'string') return `${value}Z`;
+  return String(value ?? '');
+}
 
 /**
  * DDL of an outbox table. `aggregateTypes` become a check constraint: a row that no connector or

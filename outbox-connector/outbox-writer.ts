@@ -16,6 +16,7 @@ import { lookupSchemaId } from '../schemas/registry-api.ts';
 import { frame } from '../schemas/wire-format.ts';
 import type { CatalogueTopic } from '../topics/catalogue.ts';
 import { DEFAULT_OUTBOX_TABLE, insertOutboxRow, type OutboxRow } from './outbox-table.ts';
+import { recordSpan, SpanKind } from '../core/tracing.ts';
 
 export interface MessageMetadata {
   /** Unique id of this message (the `id` header; consumers deduplicate on it). */
@@ -127,6 +128,13 @@ export class OutboxWriter {
   row(message: OutgoingMessage, topic?: string): OutboxRow {
     const { topic: target, bytes } = this.encode(message, topic);
     const m = message.metadata;
+    // The outbox write's span (tracing on): the row carries its traceparent, so whoever handles the
+    // message continues the trace from here. It commits with the caller's transaction.
+    const traceparent = recordSpan(`outbox ${message.type}`, {
+      kind: SpanKind.PRODUCER,
+      traceparent: m.traceparent,
+      attributes: { 'messaging.system': 'kafka', 'messaging.destination.name': target.name, 'messaging.message.id': m.messageId, 'sagaline.saga_id': m.sagaId, 'sagaline.message_type': message.type },
+    }, m.traceparent);
     return {
       id: m.messageId,
       aggregateType: target.aggregateType as string,
@@ -137,7 +145,7 @@ export class OutboxWriter {
       sagaId: m.sagaId,
       correlationId: m.correlationId,
       causationId: m.causationId,
-      traceparent: m.traceparent,
+      traceparent,
     };
   }
 

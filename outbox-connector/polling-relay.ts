@@ -15,7 +15,7 @@ import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { topicForAggregateType } from '../topics/catalogue.ts';
-import { DEFAULT_OUTBOX_TABLE, HEADER_COLUMNS } from './outbox-table.ts';
+import { DEFAULT_OUTBOX_TABLE, HEADER_COLUMNS, HEADER_SELECT, headerValue } from './outbox-table.ts';
 
 export interface PollingRelayOptions {
   /** Label for logs and the advisory lock (one relay per database). */
@@ -38,7 +38,7 @@ interface OutboxRecord {
 /** The Kafka record of an outbox row, exactly as Debezium's EventRouter would build it. */
 export function toKafkaRecord(row: OutboxRecord): { topic: string; message: Message } {
   const headers: Record<string, string> = { id: row.id };
-  for (const [column, header] of HEADER_COLUMNS) headers[header] = String(row[column] ?? '');
+  for (const [column, header] of HEADER_COLUMNS) headers[header] = headerValue(column, row[column]);
   return { topic: topicForAggregateType(row.aggregatetype), message: { key: row.aggregateid, value: row.payload, headers } };
 }
 
@@ -123,7 +123,7 @@ export class PollingRelay {
     await client.query('begin');
     try {
       const { rows } = await client.query<OutboxRecord>(
-        `select id, aggregatetype, aggregateid, payload, ${HEADER_COLUMNS.map(([c]) => pg.escapeIdentifier(c)).join(', ')}
+        `select id, aggregatetype, aggregateid, payload, ${HEADER_SELECT}
            from ${t} order by seq limit $1 for update skip locked`,
         [this.options.batchSize],
       );

@@ -3,7 +3,7 @@ import { groupByTopic, toKafkaRecord } from './polling-relay.ts';
 
 const row = (id: string, aggregatetype: string, aggregateid: string) => ({
   id, aggregatetype, aggregateid, payload: Buffer.from([0, 0, 0, 0, 1, 42]),
-  type: 'FlightBooked', tenant_id: 't1', saga_id: aggregateid, correlation_id: aggregateid, causation_id: 'c', traceparent: 'tp',
+  type: 'FlightBooked', tenant_id: 't1', saga_id: aggregateid, correlation_id: aggregateid, causation_id: 'c', traceparent: 'tp', occurred_at: '2026-12-05T09:21:58.055040',
 });
 
 describe('polling relay records', () => {
@@ -14,6 +14,8 @@ describe('polling relay records', () => {
     expect([...(record.message.value as Buffer)]).toEqual([0, 0, 0, 0, 1, 42]);
     expect(record.message.headers).toEqual({
       id: '5f0c…', eventType: 'FlightBooked', tenantId: 't1', sagaId: 'saga-1', correlationId: 'saga-1', causationId: 'c', traceparent: 'tp',
+      // As Debezium's ZonedTimestamp: UTC, six fractional digits
+      occurredAt: '2026-12-05T09:21:58.055040Z',
     });
   });
 

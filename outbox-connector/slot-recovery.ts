@@ -32,7 +32,7 @@ import { waitFor } from '../core/wait.ts';
 import { ConnectClient } from './connect-client.ts';
 import { HEARTBEAT_TABLE } from './connectors.ts';
 import { gatherDeliveryFacts, provisionedConnectors } from './delivery-health.ts';
-import { DEFAULT_OUTBOX_TABLE, HEADER_COLUMNS } from './outbox-table.ts';
+import { DEFAULT_OUTBOX_TABLE, HEADER_SELECT } from './outbox-table.ts';
 import { groupByTopic, toKafkaRecord } from './polling-relay.ts';
 
 /** Re-sending starts this long before the connector last delivered: a transaction may commit well after it wrote its row. */
@@ -118,7 +118,7 @@ async function recoverOne(config: Config, target: { name: string; database: stri
 
     await producer.connect();
     const t = pg.escapeIdentifier(DEFAULT_OUTBOX_TABLE);
-    const columns = ['id', 'aggregatetype', 'aggregateid', 'payload', ...HEADER_COLUMNS.map(([c]) => c)].map((c) => pg.escapeIdentifier(c)).join(', ');
+    const columns = `${['id', 'aggregatetype', 'aggregateid', 'payload'].map((c) => pg.escapeIdentifier(c)).join(', ')}, ${HEADER_SELECT}`;
     let resent = 0;
     let afterSeq = '-1';
     for (;;) {

@@ -247,6 +247,8 @@ describe('both delivery modes', () => {
         const db = await createTestDatabase(`same_${mode}`);
         dbs.push(db);
         deliveries.push(await startDelivery(mode, db, messages.aggregateTypes));
+        // Both databases' rows written "at" one instant (with trailing zeros in its microseconds): the occurredAt headers must match too
+        await db.pool.query(`alter table outbox alter column occurred_at set default '2026-01-02T03:04:05.1234Z'`);
         await inTransaction(db.pool, async (c) => { for (const m of written) await writer.publish(c, m); }, 'commit');
       }
       // When both have delivered
@@ -260,6 +262,7 @@ describe('both delivery modes', () => {
         const copies = received.filter((r) => r.headers.id === id).map((r) => ({ topic: r.topic, partition: r.partition, key: r.key, headers: r.headers, value: r.value?.toString('hex') }));
         expect(copies, id).toHaveLength(2);
         expect(copies[0], JSON.stringify(copies)).toEqual(copies[1]);
+        expect(copies[0]!.headers.occurredAt).toBe('2026-01-02T03:04:05.123400Z');
       }
     } finally {
       for (const d of deliveries) await d.stop();

@@ -19,6 +19,7 @@ import { ENGINE_MESSAGES, evolveInstance, type InstanceState, type InstanceStatu
 import { SAGAS_DATABASE } from './monitor.ts';
 import type { RunOptions } from './run-participant.ts';
 import { fetchSagaPage, type SagaListFilter } from './saga-list.ts';
+import { SpanKind, startSpan, startTracing, traceparentOf } from '../../core/tracing.ts';
 
 export interface StartOptions {
   /**
@@ -86,6 +87,7 @@ export interface SagaClient {
 
 export async function sagaClient(sagas: readonly SagaDefinition[], options: RunOptions): Promise<SagaClient> {
   const config = options.config ?? loadConfig();
+  startTracing('sagaline-client');
   const contracts = sagaContracts(options.schemas, sagas);
   const writer = await OutboxWriter.create(config.schemaRegistryUrl, contracts, { topics: [...byName(sagas).values()].map((versions) => sagaTopic(versions)) });
   const pool = pgPool(config, SAGAS_DATABASE, 5);
@@ -151,10 +153,12 @@ export async function sagaClient(sagas: readonly SagaDefinition[], options: RunO
         const heldBy = held.rows[0]?.saga;
         if (heldBy !== undefined && heldBy !== saga.name) throw new SagaIdTakenError(sagaId, saga.name, heldBy);
       }
+      // The saga's trace starts here (tracing on), or continues the caller's `traceparent`.
+      const span = startSpan(`start ${saga.name}`, { kind: SpanKind.PRODUCER, ...(start.traceparent ? { traceparent: start.traceparent } : {}), attributes: { 'sagaline.saga': saga.name, 'sagaline.saga_id': sagaId, 'sagaline.tenant_id': start.tenantId } });
       const message = {
         type: saga.startedBy as never,
         payload: payload as never,
-        metadata: { messageId: newId(), sagaId, tenantId: start.tenantId, correlationId: sagaId, causationId: sagaId, traceparent: start.traceparent ?? newTraceparent() },
+        metadata: { messageId: newId(), sagaId, tenantId: start.tenantId, correlationId: sagaId, causationId: sagaId, traceparent: traceparentOf(span, start.traceparent ?? newTraceparent()) },
       };
       const topic = sagaTopic(sagas.filter((s) => s.name === saga.name)).name;
       writer.validate(message, topic);
@@ -165,8 +169,12 @@ export async function sagaClient(sagas: readonly SagaDefinition[], options: RunO
         await writer.publish(tx, marker, topic);
         await writer.publish(tx, message, topic);
       };
-      if (start.tx) await write(start.tx);
-      else await inTransaction(pool, write);
+      try {
+        if (start.tx) await write(start.tx);
+        else await inTransaction(pool, write);
+      } finally {
+        span?.end();
+      }
       return sagaId;
     },
     cancel: (sagaId, action) => act(sagaId, action, ENGINE_MESSAGES.cancelRequested, 'cancel'),

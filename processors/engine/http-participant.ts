@@ -29,6 +29,7 @@ import type { SagaDefinition } from '../saga/define-saga.ts';
 import type { InstanceState } from '../saga/instance.ts';
 import { fail, ok, participant, TransientError, type Participant, type StepHandlers, type StepInput, type StepOutcome } from './participant.ts';
 import { configuredServices, describeFetchError, type ServiceRegistry } from './service-registry.ts';
+import { inSpan, SpanKind, traceparentOf } from '../../core/tracing.ts';
 
 export interface HttpStepSpec {
   /** Path on the service (`/reservations`), or an absolute http(s) URL, POSTed to run the step. */
@@ -123,14 +124,19 @@ async function post(service: string, services: ServiceRegistry, endpoint: string
     if (base === undefined) return { unknown: `service ${service} is not known to ${services.description}` };
     url = `${base}${endpoint}`;
   }
-  let res: Response;
-  try {
-    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json', ...headers }, body: JSON.stringify(body ?? null), signal: AbortSignal.timeout(timeoutMs) });
-  } catch (err) {
-    const why = describeFetchError(err);
-    throw new TransientError(`POST ${url}: ${why === 'timed out' ? `no answer within ${timeoutMs} ms` : why}`, { cause: err });
-  }
-  return { url, status: res.status, text: await res.text().catch(() => '') };
+  // The call's span (tracing on): the service gets its traceparent, so its own spans join the saga's trace.
+  return inSpan(`POST ${service}`, { kind: SpanKind.CLIENT, attributes: { 'http.request.method': 'POST', 'url.full': url, 'sagaline.service': service, 'sagaline.saga_id': headers['x-saga-id'] ?? '' } }, async (span) => {
+    const traceparent = traceparentOf(span, headers.traceparent ?? '');
+    let res: Response;
+    try {
+      res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json', ...headers, ...(traceparent ? { traceparent } : {}) }, body: JSON.stringify(body ?? null), signal: AbortSignal.timeout(timeoutMs) });
+    } catch (err) {
+      const why = describeFetchError(err);
+      throw new TransientError(`POST ${url}: ${why === 'timed out' ? `no answer within ${timeoutMs} ms` : why}`, { cause: err });
+    }
+    span?.setAttribute('http.response.status_code', res.status);
+    return { url, status: res.status, text: await res.text().catch(() => '') };
+  });
 }
 
 function headersFor(input: StepInput, call: 'action' | 'compensation'): Record<string, string> {

@@ -24,6 +24,7 @@ import { ENGINE_MESSAGES, type InstanceState } from '../saga/instance.ts';
 import { evolveVersioned, SAGA_STARTED, UnknownVersionError, versionsOf, type Versions } from './versions.ts';
 import type { RunOptions } from './run-participant.ts';
 import { INBOX_DDL, inTransaction, instanceMessage } from './tables.ts';
+import { startTracing } from '../../core/tracing.ts';
 
 /** The engine's database: the projection, the deadlines fired, and the outbox of starts and timeouts. */
 export const SAGAS_DATABASE = 'sagaline_sagas';
@@ -100,6 +101,7 @@ export interface MonitorOptions extends RunOptions {
 export async function runSagaMonitor(sagas: readonly SagaDefinition[], options: MonitorOptions): Promise<RunningMonitor> {
   if (sagas.length === 0) throw new ConfigError('the saga monitor needs at least one saga definition');
   const config = options.config ?? loadConfig();
+  startTracing('sagaline-saga-monitor');
   const log = (options.logger ?? createLogger(config, 'saga-monitor')).child({ service: 'saga-monitor' });
   const contracts = sagaContracts(options.schemas, sagas);
   const metrics = options.metrics;

@@ -36,6 +36,8 @@ import { evolveVersioned, versionsOf, type Versions } from './versions.ts';
 import type { ActOutcome, Complete, Participant, StepHandlers, StepInput, StepOutcome } from './participant.ts';
 import { inTransaction, instanceMessage, loadInstances, PARTICIPANT_DDL, saveBatch, saveFoldOnly, type StoredInstance } from './tables.ts';
 import type { OutboxRow } from '../../outbox-connector/outbox-table.ts';
+import { inHandlingSpans } from '../runtime/tracing.ts';
+import { inSpan, startTracing } from '../../core/tracing.ts';
 
 export interface RunOptions {
   /** Where the stack is (default: loadConfig(), from the environment). */
@@ -129,6 +131,7 @@ export async function runParticipant(participants: Participant | readonly Partic
   for (const other of versions.all) if (other.service !== p.service || other.database !== p.database) throw new ConfigError(`versions of participant ${p.service} of ${p.saga.name} must share the service and the database (got ${other.service} in ${other.database})`);
   const definitions = versionsOf(versions.all.map((x) => x.saga), (d) => d);
   const config = options.config ?? loadConfig();
+  startTracing(`sagaline-${p.service}`);
   const log = (options.logger ?? createLogger(config, p.service)).child({ service: p.service, saga: p.saga.name });
   const contracts = sagaContracts(options.schemas, definitions.all);
   for (const version of versions.all) checkReplyPayloads(version, contracts);
@@ -431,25 +434,27 @@ async function handleOne(shell: Shell, client: pg.ClientBase, message: DecodedMe
     if (evolution.ignored) log.debug({ sagaId, messageId: message.metadata.messageId, type: message.type, ignored: evolution.ignored }, 'message changed nothing');
     return { view, rows: [] };
   }
-  const rows: OutboxRow[] = [];
-  if (savepoint) await client.query('savepoint sagaline_message');
-  try {
-    // The last attempt the longest retry limit among this message's steps allows gives up instead of retrying.
-    const final = attemptNo >= Math.max(1, ...own.map((c) => 1 + stepOf(definition, c.step).retryLimit));
-    for (const command of own) {
-      const reply = await runCommand(shell, under, definition, client, command, evolution.state as InstanceState, view, message, attemptNo, final);
-      // Checked and encoded now, so a reply its schema refuses fails this message, not the batch.
-      if (reply !== null) rows.push(writer.row(reply));
+  return inHandlingSpans(shell.p.service, message, async () => {
+    const rows: OutboxRow[] = [];
+    if (savepoint) await client.query('savepoint sagaline_message');
+    try {
+      // The last attempt the longest retry limit among this message's steps allows gives up instead of retrying.
+      const final = attemptNo >= Math.max(1, ...own.map((c) => 1 + stepOf(definition, c.step).retryLimit));
+      for (const command of own) {
+        const reply = await runCommand(shell, under, definition, client, command, evolution.state as InstanceState, view, message, attemptNo, final);
+        // Checked and encoded now, so a reply its schema refuses fails this message, not the batch.
+        if (reply !== null) rows.push(writer.row(reply));
+      }
+      if (timedOut) await cancelTimedOut(shell, under, definition, client, evolution.state as InstanceState, message);
+      if (ends) await under.onEnd?.({ saga: evolution.state as InstanceState, tx: client });
+      if (savepoint) await client.query('release savepoint sagaline_message');
+    } catch (err) {
+      if (savepoint) await client.query('rollback to savepoint sagaline_message');
+      throw err;
     }
-    if (timedOut) await cancelTimedOut(shell, under, definition, client, evolution.state as InstanceState, message);
-    if (ends) await under.onEnd?.({ saga: evolution.state as InstanceState, tx: client });
-    if (savepoint) await client.query('release savepoint sagaline_message');
-  } catch (err) {
-    if (savepoint) await client.query('rollback to savepoint sagaline_message');
-    throw err;
-  }
-  log.info({ sagaId, messageId: message.metadata.messageId, type: message.type, attempt: attemptNo, published: rows.map((r) => r.type), sagaStatus: evolution.state?.status }, 'handled');
-  return { view, rows };
+    log.info({ sagaId, messageId: message.metadata.messageId, type: message.type, attempt: attemptNo, published: rows.map((r) => r.type), sagaStatus: evolution.state?.status }, 'handled');
+    return { view, rows };
+  });
 }
 
 /** A step of this service that returned later() and whose deadline has now passed: its work is cancelled, once. */
@@ -484,7 +489,8 @@ async function completeStep(shell: Shell, client: pg.ClientBase, report: { sagaI
     payload: outcome.payload as OutgoingMessage['payload'],
     metadata: { messageId: randomUUID(), sagaId, tenantId: row?.tenant_id || 'unknown', correlationId: sagaId, causationId: pending.cause_message_id, traceparent: row?.traceparent ?? '' },
   };
-  await shell.writer.publish(client, reply);
+  // Its span (tracing on) continues the saga's trace: the reply's outbox write is its child.
+  await inSpan(`complete ${name}`, { traceparent: row.traceparent, messageFirst: true, attributes: { 'sagaline.saga_id': sagaId, 'sagaline.service': p.service, 'sagaline.step': name } }, () => shell.writer.publish(client, reply));
   if (shell.metrics) countPublished(shell.metrics, [reply]);
   shell.log.info({ sagaId, step: name, published: [reply.type] }, 'step outcome reported');
   return true;

@@ -17,6 +17,8 @@ export interface KafkaPosition {
   /** Broker timestamp (ms since epoch). */
   timestamp: number;
   key: string | null;
+  /** When its outbox row was written (ms since epoch; the `occurredAt` header), where known. */
+  occurredAt?: number;
 }
 
 export interface DecodedMessage<T extends string = string, P = unknown> {
@@ -107,6 +109,12 @@ function payloadError(err: unknown, headers: Record<string, string>, type: strin
   return err;
 }
 
+/** The row's write time from its header (ISO 8601; Debezium gives microseconds, the relay milliseconds); absent when unreadable. */
+function occurredAt(header: string | undefined): { occurredAt?: number } {
+  const ms = header ? Date.parse(header) : Number.NaN;
+  return Number.isFinite(ms) ? { occurredAt: ms } : {};
+}
+
 function toMessage(decoded: unknown, headers: Record<string, string>, type: string, topic: string, partition: number, message: KafkaMessage): DecodedMessage {
   const payload = fromUnionValue(decoded, type);
   if (payload === undefined) {
@@ -123,6 +131,6 @@ function toMessage(decoded: unknown, headers: Record<string, string>, type: stri
       causationId: headers.causationId ?? '',
       traceparent: headers.traceparent ?? '',
     },
-    kafka: { topic, partition, offset: message.offset, timestamp: Number(message.timestamp), key: message.key?.toString() ?? null },
+    kafka: { topic, partition, offset: message.offset, timestamp: Number(message.timestamp), key: message.key?.toString() ?? null, ...occurredAt(headers.occurredAt) },
   };
 }

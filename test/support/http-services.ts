@@ -13,6 +13,8 @@ export interface RecordedCall {
   path: string;
   idempotencyKey: string | undefined;
   sagaId: string | undefined;
+  /** The W3C trace context the call came with. */
+  traceparent: string | undefined;
   body: unknown;
   status: number;
   at: number;
@@ -66,7 +68,7 @@ export async function startServices(names: readonly string[]): Promise<TestServi
           const script = scripts.get(`${trip} ${path}`);
           const answer = earlier ?? (script ? await script(n, body) : { status: 200, body: { ok: true, ref: `${service}-${trip}-${n}` } });
           if (key !== undefined && !earlier && answer.status >= 200 && answer.status < 300) done.set(key, answer);
-          calls.push({ service, path, idempotencyKey: key, sagaId: req.headers['x-saga-id'] as string | undefined, body, status: answer.status, at: Date.now(), replayed: earlier !== undefined });
+          calls.push({ service, path, idempotencyKey: key, sagaId: req.headers['x-saga-id'] as string | undefined, traceparent: req.headers.traceparent as string | undefined, body, status: answer.status, at: Date.now(), replayed: earlier !== undefined });
           res.writeHead(answer.status, { 'content-type': 'application/json' });
           res.end(JSON.stringify(answer.body ?? {}));
         })();
