@@ -159,12 +159,14 @@ describe('a saga of its user’s own, on the real stack', () => {
   });
 
   it('given an instance in flight under v1 when v2 (an added step) is provisioned, then it finishes under v1 while new ones run v2', async () => {
-    // Given the v1 runners stopped, and a v1 saga started meanwhile: in flight, nothing has handled it
+    // Given the v1 runners stopped, v2 provisioned, and a v1 saga started meanwhile (by a client that
+    // knows only v1): in flight, nothing has handled it. (Provisioned first: its RESERVE_STOCK
+    // deadline of 5 s runs from its start, and provisioning can take longer than that on a slow machine.)
     for (const r of running.splice(0).reverse()) await r.stop();
-    const inFlight = await place();
-    // When v2 is provisioned and the runners come back knowing both versions (v2 the latest)
     const both = [orderFulfilment, orderFulfilmentV2];
     await provisionSagas(config, { sagas: both, participants: [...ORDER_PARTICIPANTS, ...ORDER_PARTICIPANTS_V2], schemas: ORDER_SCHEMAS });
+    const inFlight = await place();
+    // When the runners come back knowing both versions (v2 the latest)
     running.push(await runSagaMonitor(both, { config, schemas: ORDER_SCHEMAS, logger }));
     for (const [i, p] of ORDER_PARTICIPANTS.entries()) running.push(await runParticipant([p, ORDER_PARTICIPANTS_V2[i]!], { config, schemas: ORDER_SCHEMAS, logger }));
     clientV2 = await sagaClient(both, { config, schemas: ORDER_SCHEMAS });

@@ -80,7 +80,7 @@ export async function startDelivery(
     await relay.start();
     return { mode, stop: () => relay.stop() };
   }
-  const rendered = renderConnectorConfig(connectorForSource({ database: db.name, aggregateTypes: [...aggregateTypes] }), config.connectDatabaseUrl, { name: uniqueName('c') }, config.connectDatabasePassword);
+  const rendered = renderConnectorConfig(connectorForSource({ database: db.name, aggregateTypes: [...aggregateTypes] }), config.connectDatabaseUrl, { name: uniqueName('c') }, tuning.connectUrl ? undefined : config.connectDatabasePassword); // a Connect of the test's own (a container) has no config provider: the password itself
   Object.assign(rendered.config, tuning.connector ?? {});
   // Debezium sends a heartbeat record every heartbeat.interval.ms to a topic of its own; topic
   // auto-creation is off, and without that topic the task blocks on its first heartbeat.
