@@ -1,10 +1,11 @@
 import { createReadStream, existsSync, mkdirSync, statSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { BROKERS_FILE, CONNECT_WORKERS_FILE, loadConfig } from '../core/config.ts';
+import { BROKERS_FILE, CONNECT_WORKERS_FILE, loadConfig, secureMaterialPaths } from '../core/config.ts';
 import { ConfigError, StackError } from '../core/errors.ts';
 import { COMPONENT_NAMES, type ComponentName } from '../infra/stack/component.ts';
 import { tail } from '../infra/stack/processes.ts';
+import { ensureSecureMaterial } from '../infra/stack/secure.ts';
 import { Stack } from '../infra/stack/stack.ts';
 import { inspectDelivery, type DeliveryStatus } from '../outbox-connector/delivery-health.ts';
 import { formatBytes, replicationSlots, type ReplicationSlotStatus } from '../outbox-connector/replication-slots.ts';
@@ -18,8 +19,9 @@ export function stackCommand(): Command {
     .description('start every component that is not running (downloads artifacts with Maven on first use) and wait until all are ready')
     .option('--brokers <n>', 'Kafka nodes: 1, or 3 for a replicated cluster (KRaft; topics with 3 replicas, min.insync.replicas 2); remembered for later commands, fixed once the data is formatted')
     .option('--connect-workers <n>', 'Kafka Connect workers in one group: 1 to 3 (a crashed worker\'s connectors move to another); remembered for later commands')
+    .option('--secure', 'a secured stack: Kafka over SASL_SSL (SCRAM-SHA-512 and PLAIN), the registry over https with basic auth, Postgres requiring TLS; certificates and passwords generated into the state directory; remembered, and only for a new state directory')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { json?: boolean; brokers?: string; connectWorkers?: string }) => {
+    .action(async (opts: { json?: boolean; brokers?: string; connectWorkers?: string; secure?: boolean }) => {
       if (opts.brokers !== undefined) {
         if (opts.brokers !== '1' && opts.brokers !== '3') throw new ConfigError(`--brokers must be 1 or 3, got "${opts.brokers}"`);
         if (process.env.SAGALINE_BROKERS && process.env.SAGALINE_BROKERS !== opts.brokers) throw new ConfigError(`--brokers ${opts.brokers} contradicts SAGALINE_BROKERS=${process.env.SAGALINE_BROKERS}`);
@@ -29,6 +31,13 @@ export function stackCommand(): Command {
         if (process.env.SAGALINE_CONNECT_WORKERS && process.env.SAGALINE_CONNECT_WORKERS !== opts.connectWorkers) {
           throw new ConfigError(`--connect-workers ${opts.connectWorkers} contradicts SAGALINE_CONNECT_WORKERS=${process.env.SAGALINE_CONNECT_WORKERS}`);
         }
+      }
+      if (opts.secure) {
+        if (process.env.SAGALINE_SECURE && !['1', 'true'].includes(process.env.SAGALINE_SECURE)) throw new ConfigError(`--secure contradicts SAGALINE_SECURE=${process.env.SAGALINE_SECURE}`);
+        const { mode, stack } = loadConfig({ ...process.env, SAGALINE_SECURE: 'false' });
+        if (mode === 'external') throw new ConfigError('--secure starts a local stack; KAFKA_BROKERS, DATABASE_URL, SCHEMA_REGISTRY_URL and CONNECT_URL name a stack of your own (secure it with SAGALINE_KAFKA_SECURITY_PROTOCOL and the other variables in the README)');
+        await ensureSecureMaterial(stack.stateDir);
+        progress(`secured stack: certificates in ${secureMaterialPaths(stack.stateDir).tlsDir}, passwords in ${secureMaterialPaths(stack.stateDir).credentialsFile} (readable by you only)`);
       }
       const config = loadConfig({
         ...process.env,

@@ -129,7 +129,7 @@ export class Coordinator {
     const writes = [...new Set(Object.values(this.options.actions).flatMap((a) => a.writes))];
     const missing = writes.filter((type) => !outbox?.topics.some((t) => t.messages.includes(type)));
     if (missing.length > 0) return Promise.reject(new ConfigError(`the two-phase commit actions write ${missing.join(', ')}, which no topic given to the coordinator carries (its \`outbox\` option: a stream of the project for them)`));
-    this.writer ??= OutboxWriter.create(this.config.schemaRegistryUrl, loadContracts((outbox as { schemas: string }).schemas), {
+    this.writer ??= OutboxWriter.create(this.config.schemaRegistry, loadContracts((outbox as { schemas: string }).schemas), {
       topics: (outbox as { topics: readonly CatalogueTopic[] }).topics.filter((t) => t.messages.some((m) => writes.includes(m))),
     }).catch((err: unknown) => {
       this.writer = undefined;

@@ -1,9 +1,24 @@
 /** Client factories: every client is built from the Config, never from the environment. */
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import { Kafka, logLevel, type KafkaConfig, type LogEntry } from 'kafkajs';
+import { readFileSync } from 'node:fs';
+import { Agent as HttpsAgent } from 'node:https';
+import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import { createLogger } from './log.ts';
 import pg from 'pg';
-import { databaseUrlFor, type Config } from './config.ts';
+import { databaseUrlFor, type Config, type KafkaSecurity } from './config.ts';
+
+const KAFKAJS_MECHANISM = { 'SCRAM-SHA-512': 'scram-sha-512', 'SCRAM-SHA-256': 'scram-sha-256', PLAIN: 'plain' } as const;
+
+/** kafkajs's `ssl` and `sasl` options for `security` (none for PLAINTEXT). */
+export function kafkaSecurityOptions(security: KafkaSecurity): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const tls = security.protocol === 'SSL' || security.protocol === 'SASL_SSL';
+  return {
+    ...(tls ? { ssl: security.caFile ? { ca: [readFileSync(security.caFile, 'utf8')] } : true } : {}),
+    ...(security.sasl
+      ? { sasl: { mechanism: KAFKAJS_MECHANISM[security.sasl.mechanism], username: security.sasl.username, password: security.sasl.password } as SASLOptions }
+      : {}),
+  };
+}
 
 const PINO_LEVEL: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
@@ -18,6 +33,7 @@ export function kafkaClient(config: Config, clientId: string, overrides: Partial
   return new Kafka({
     clientId,
     brokers: config.kafkaBrokers,
+    ...kafkaSecurityOptions(config.kafkaSecurity),
     logLevel: logLevel.WARN,
     logCreator: () => ({ namespace, level, log }: LogEntry) => {
       const { message, ...extra } = log;
@@ -32,7 +48,12 @@ export function kafkaClient(config: Config, clientId: string, overrides: Partial
  * decodes wrapped (`{ "acme.orders.PaymentCharged": {…} }`), a nullable field unwrapped.
  */
 export function registryClient(config: Config): SchemaRegistry {
-  return new SchemaRegistry({ host: config.schemaRegistryUrl });
+  const { url, username, password, caFile } = config.schemaRegistry;
+  return new SchemaRegistry({
+    host: url,
+    ...(username === undefined ? {} : { auth: { username, password: password ?? '' } }),
+    ...(caFile ? { agent: new HttpsAgent({ ca: readFileSync(caFile, 'utf8'), keepAlive: true }) } : {}),
+  });
 }
 
 /**

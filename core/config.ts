@@ -111,6 +111,106 @@ function connectWorkerCount(env: NodeJS.ProcessEnv, stateDir: string): number {
   return n;
 }
 
+/** The file in the state directory where `stack up --secure` records that this stack is secured. */
+export const SECURE_FILE = 'secure';
+
+function secureStack(env: NodeJS.ProcessEnv, stateDir: string): boolean {
+  if (env.SAGALINE_SECURE !== undefined && env.SAGALINE_SECURE !== '') return booleanVar(env, 'SAGALINE_SECURE', false);
+  return existsSync(join(stateDir, SECURE_FILE));
+}
+
+/** Where the secured local stack keeps what `stack up --secure` generates (infra/stack/secure.ts writes them). */
+export function secureMaterialPaths(stateDir: string): { tlsDir: string; caFile: string; caKeyFile: string; certFile: string; keyFile: string; credentialsFile: string } {
+  const tlsDir = join(stateDir, 'tls');
+  return {
+    tlsDir,
+    caFile: join(tlsDir, 'ca.pem'),
+    caKeyFile: join(tlsDir, 'ca.key'),
+    certFile: join(tlsDir, 'server.pem'),
+    keyFile: join(tlsDir, 'server.key'),
+    credentialsFile: join(stateDir, 'secrets', 'credentials.json'),
+  };
+}
+
+/** The secured local stack's passwords, one per component (every user is `sagaline`). */
+export interface StackCredentials {
+  postgres: string;
+  kafka: string;
+  registry: string;
+}
+export const SECURE_USER = 'sagaline';
+
+function stackCredentials(stateDir: string): StackCredentials {
+  const file = secureMaterialPaths(stateDir).credentialsFile;
+  if (!existsSync(file)) throw new ConfigError(`this stack is secured (${join(stateDir, SECURE_FILE)}) but its credentials are missing (${file}): run \`sagaline stack up --secure\` to generate them`);
+  const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<StackCredentials>;
+  for (const key of ['postgres', 'kafka', 'registry'] as const) {
+    if (typeof parsed[key] !== 'string' || parsed[key] === '') throw new ConfigError(`${file} has no ${key} password`);
+  }
+  return parsed as StackCredentials;
+}
+
+function existingFile(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const path = isAbsolute(raw) ? raw : resolve(raw);
+  if (!existsSync(path)) throw new ConfigError(`${name} names ${raw}, which does not exist`);
+  return path;
+}
+
+/**
+ * Kafka's security settings for a stack the user brings: SAGALINE_KAFKA_SECURITY_PROTOCOL
+ * (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), SAGALINE_KAFKA_SASL_MECHANISM (SCRAM-SHA-512,
+ * SCRAM-SHA-256, PLAIN), SAGALINE_KAFKA_SASL_USERNAME and _PASSWORD, SAGALINE_KAFKA_SSL_CA_FILE.
+ */
+function kafkaSecurity(env: Env): KafkaSecurity {
+  const protocol = (env.SAGALINE_KAFKA_SECURITY_PROTOCOL || 'PLAINTEXT').toUpperCase();
+  if (!(KAFKA_SECURITY_PROTOCOLS as readonly string[]).includes(protocol)) {
+    throw new ConfigError(`SAGALINE_KAFKA_SECURITY_PROTOCOL must be one of ${KAFKA_SECURITY_PROTOCOLS.join(', ')}, got "${env.SAGALINE_KAFKA_SECURITY_PROTOCOL}"`);
+  }
+  const tls = protocol === 'SSL' || protocol === 'SASL_SSL';
+  const caFile = existingFile(env, 'SAGALINE_KAFKA_SSL_CA_FILE');
+  if (caFile && !tls) throw new ConfigError(`SAGALINE_KAFKA_SSL_CA_FILE is set but SAGALINE_KAFKA_SECURITY_PROTOCOL is ${protocol}: TLS needs SSL or SASL_SSL`);
+  const saslVars = ['SAGALINE_KAFKA_SASL_MECHANISM', 'SAGALINE_KAFKA_SASL_USERNAME', 'SAGALINE_KAFKA_SASL_PASSWORD'].filter((name) => (env[name] ?? '') !== '');
+  if (!protocol.startsWith('SASL_')) {
+    if (saslVars.length > 0) throw new ConfigError(`${saslVars.join(', ')} set but SAGALINE_KAFKA_SECURITY_PROTOCOL is ${protocol}: SASL needs SASL_SSL or SASL_PLAINTEXT`);
+    return { protocol: protocol as KafkaSecurityProtocol, ...(caFile ? { caFile } : {}) };
+  }
+  return { protocol: protocol as KafkaSecurityProtocol, sasl: sasl(env, undefined), ...(caFile ? { caFile } : {}) };
+}
+
+function sasl(env: Env, local: { username: string; password: string } | undefined): NonNullable<KafkaSecurity['sasl']> {
+  const mechanism = (env.SAGALINE_KAFKA_SASL_MECHANISM || 'SCRAM-SHA-512').toUpperCase();
+  if (!(KAFKA_SASL_MECHANISMS as readonly string[]).includes(mechanism)) {
+    throw new ConfigError(`SAGALINE_KAFKA_SASL_MECHANISM must be one of ${KAFKA_SASL_MECHANISMS.join(', ')}, got "${env.SAGALINE_KAFKA_SASL_MECHANISM}"`);
+  }
+  if (local) return { mechanism: mechanism as KafkaSaslMechanism, ...local };
+  const username = env.SAGALINE_KAFKA_SASL_USERNAME;
+  const password = env.SAGALINE_KAFKA_SASL_PASSWORD;
+  if (!username || !password) throw new ConfigError('SASL needs SAGALINE_KAFKA_SASL_USERNAME and SAGALINE_KAFKA_SASL_PASSWORD');
+  return { mechanism: mechanism as KafkaSaslMechanism, username, password };
+}
+
+/** The brought registry: SCHEMA_REGISTRY_URL, with SAGALINE_REGISTRY_USERNAME/_PASSWORD for basic auth and SAGALINE_REGISTRY_CA_FILE for https. */
+function registryEndpoint(env: Env, registryUrl: string): RegistryEndpoint {
+  const username = env.SAGALINE_REGISTRY_USERNAME || undefined;
+  const password = env.SAGALINE_REGISTRY_PASSWORD || undefined;
+  if ((username === undefined) !== (password === undefined)) throw new ConfigError('basic auth to the registry needs both SAGALINE_REGISTRY_USERNAME and SAGALINE_REGISTRY_PASSWORD');
+  const caFile = existingFile(env, 'SAGALINE_REGISTRY_CA_FILE');
+  if (caFile && !registryUrl.startsWith('https:')) throw new ConfigError(`SAGALINE_REGISTRY_CA_FILE is set but SCHEMA_REGISTRY_URL is not https: "${registryUrl}"`);
+  if (new URL(registryUrl).username) throw new ConfigError('SCHEMA_REGISTRY_URL must not carry credentials: set SAGALINE_REGISTRY_USERNAME and SAGALINE_REGISTRY_PASSWORD');
+  return { url: registryUrl, ...(username ? { username, password } : {}), ...(caFile ? { caFile } : {}) };
+}
+
+/** DATABASE_URL's TLS parameters, checked: sslmode one of libpq's, sslrootcert a file that exists. */
+function checkDatabaseTls(name: string, databaseUrl: string): void {
+  const params = new URL(databaseUrl).searchParams;
+  const mode = params.get('sslmode');
+  if (mode !== null && !(PG_SSL_MODES as readonly string[]).includes(mode)) throw new ConfigError(`${name}: sslmode must be one of ${PG_SSL_MODES.join(', ')}, got "${mode}"`);
+  const rootCert = params.get('sslrootcert');
+  if (rootCert !== null && rootCert !== 'system' && !existsSync(rootCert)) throw new ConfigError(`${name}: sslrootcert names ${rootCert}, which does not exist`);
+}
+
 function brokerCount(env: NodeJS.ProcessEnv, stateDir: string): number {
   const raw = env.SAGALINE_BROKERS || (existsSync(join(stateDir, BROKERS_FILE)) ? readFileSync(join(stateDir, BROKERS_FILE), 'utf8').trim() : '1');
   const n = Number(raw);
@@ -153,9 +253,40 @@ export interface LocalStackConfig {
   mvnBin: string;
   postgresUser: string;
   postgresPassword: string;
+  /**
+   * `stack up --secure`: Kafka over SASL_SSL (SCRAM-SHA-512 and PLAIN), the registry over https with
+   * basic auth, Postgres requiring TLS, all with certificates and passwords generated into the state
+   * directory (infra/stack/secure.ts). From SAGALINE_SECURE, else what `stack up --secure` recorded.
+   */
+  secure: boolean;
   startTimeoutMs: number;
   stopTimeoutMs: number;
 }
+
+export type KafkaSecurityProtocol = 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL';
+export const KAFKA_SECURITY_PROTOCOLS: readonly KafkaSecurityProtocol[] = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'];
+export type KafkaSaslMechanism = 'SCRAM-SHA-512' | 'SCRAM-SHA-256' | 'PLAIN';
+export const KAFKA_SASL_MECHANISMS: readonly KafkaSaslMechanism[] = ['SCRAM-SHA-512', 'SCRAM-SHA-256', 'PLAIN'];
+
+/** How every Kafka client (and the local stack's Connect) reaches the brokers. */
+export interface KafkaSecurity {
+  protocol: KafkaSecurityProtocol;
+  /** SASL_*: the mechanism and credentials. */
+  sasl?: { mechanism: KafkaSaslMechanism; username: string; password: string };
+  /** SSL, SASL_SSL: a PEM file of the certificate authorities to trust (undefined: the system's). */
+  caFile?: string;
+}
+
+/** The schema registry: its Confluent-compatible base URL, basic-auth credentials, a PEM file of CAs to trust for https. */
+export interface RegistryEndpoint {
+  url: string;
+  username?: string;
+  password?: string;
+  caFile?: string;
+}
+
+/** Postgres `sslmode` values DATABASE_URL may carry (libpq's, as node-postgres and Debezium take them). */
+export const PG_SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
 
 export type RelayMode = 'debezium' | 'polling';
 export const RELAY_MODES: readonly RelayMode[] = ['debezium', 'polling'];
@@ -213,6 +344,8 @@ export interface Config {
     commitIntervalMs: number;
   };
   kafkaBrokers: string[];
+  /** PLAINTEXT unless SAGALINE_KAFKA_SECURITY_PROTOCOL (or the secured local stack) says otherwise. */
+  kafkaSecurity: KafkaSecurity;
   /**
    * The Postgres server: host, port, user, password and connection parameters. The database it
    * names is only where sagaline connects to create its own databases (ENGINE_DATABASE and one per
@@ -220,6 +353,8 @@ export interface Config {
    */
   databaseUrl: string;
   schemaRegistryUrl: string;
+  /** The registry with its credentials and trust: what every registry client is built from. */
+  schemaRegistry: RegistryEndpoint;
   /** Kafka Connect's REST address (the first of connectUrls). */
   connectUrl: string;
   /** Every Connect worker's REST address: a request goes to the next when one is unreachable. */
@@ -425,6 +560,7 @@ export function loadConfig(env: Env = process.env): Config {
     mvnBin: env.SAGALINE_MVN || 'mvn',
     postgresUser: DEFAULTS.postgresUser,
     postgresPassword: DEFAULTS.postgresPassword,
+    secure: secureStack(env, stateDir),
     startTimeoutMs: positiveInt(env, 'SAGALINE_START_TIMEOUT_MS', DEFAULTS.componentStartTimeoutMs),
     stopTimeoutMs: positiveInt(env, 'SAGALINE_STOP_TIMEOUT_MS', DEFAULTS.componentStopTimeoutMs),
   };
@@ -489,29 +625,43 @@ export function loadConfig(env: Env = process.env): Config {
       if (!/^[^\s:/]+:\d{1,5}$/.test(broker)) throw new ConfigError(`KAFKA_BROKERS entries must be host:port, got "${broker}"`);
     }
     const databaseUrl = url('DATABASE_URL', env.DATABASE_URL as string, ['postgres:', 'postgresql:']);
+    checkDatabaseTls('DATABASE_URL', databaseUrl);
+    const schemaRegistryUrl = url('SCHEMA_REGISTRY_URL', env.SCHEMA_REGISTRY_URL as string, ['http:', 'https:']);
     return {
       mode: 'external',
       kafkaBrokers: brokers,
       databaseUrl,
+      kafkaSecurity: kafkaSecurity(env),
       connectDatabaseUrl: env.CONNECT_DATABASE_URL ? url('CONNECT_DATABASE_URL', env.CONNECT_DATABASE_URL, ['postgres:', 'postgresql:']) : databaseUrl,
       connectDatabasePassword: passwordReference,
-      schemaRegistryUrl: url('SCHEMA_REGISTRY_URL', env.SCHEMA_REGISTRY_URL as string, ['http:', 'https:']),
+      schemaRegistryUrl,
+      schemaRegistry: registryEndpoint(env, schemaRegistryUrl),
       ...connectUrls((env.CONNECT_URL as string).split(',').map((u) => u.trim()).filter(Boolean).map((u) => url('CONNECT_URL', u, ['http:', 'https:']))),
       ...common,
     };
   }
 
+  // The secured stack: generated passwords (the same user everywhere), TLS verified against its own CA.
+  const credentials = stack.secure ? stackCredentials(stack.stateDir) : undefined;
+  const { caFile } = secureMaterialPaths(stack.stateDir);
+  if (credentials) stack.postgresPassword = credentials.postgres;
   const user = encodeURIComponent(stack.postgresUser);
   const password = encodeURIComponent(stack.postgresPassword);
-  const databaseUrl = `postgres://${user}:${password}@127.0.0.1:${ports.postgres}/${DEFAULTS.postgresDatabase}`;
+  const tls = credentials ? `?sslmode=verify-full&sslrootcert=${encodeURIComponent(caFile)}` : '';
+  const databaseUrl = `postgres://${user}:${password}@127.0.0.1:${ports.postgres}/${DEFAULTS.postgresDatabase}${tls}`;
+  const schemaRegistryUrl = `${credentials ? 'https' : 'http'}://127.0.0.1:${ports.registry}/apis/ccompat/v7`;
   return {
     mode: 'local',
     kafkaBrokers: Array.from({ length: stack.brokers }, (_, i) => `127.0.0.1:${kafkaNodePorts(ports, i).broker}`),
+    kafkaSecurity: credentials
+      ? { protocol: 'SASL_SSL', sasl: sasl(env, { username: SECURE_USER, password: credentials.kafka }), caFile }
+      : { protocol: 'PLAINTEXT' },
     databaseUrl,
     connectDatabaseUrl: databaseUrl,
     // The local stack's workers read it from a file only they and we can read (infra/stack/connect.ts).
     connectDatabasePassword: passwordReference ?? `\${file:${connectSecretsFile(stack.stateDir)}:${CONNECT_PASSWORD_KEY}}`,
-    schemaRegistryUrl: `http://127.0.0.1:${ports.registry}/apis/ccompat/v7`,
+    schemaRegistryUrl,
+    schemaRegistry: credentials ? { url: schemaRegistryUrl, username: SECURE_USER, password: credentials.registry, caFile } : { url: schemaRegistryUrl },
     ...connectUrls(Array.from({ length: stack.connectWorkers }, (_, i) => `http://127.0.0.1:${connectWorkerPort(ports, i)}`)),
     ...common,
   };

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from './errors.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { BROKERS_FILE, CONNECT_WORKERS_FILE, DEFAULTS, PROJECT_ROOT, databaseUrlFor, defaultStateDir, loadConfig } from './config.ts';
+import { BROKERS_FILE, CONNECT_WORKERS_FILE, DEFAULTS, PROJECT_ROOT, SECURE_FILE, databaseUrlFor, defaultStateDir, loadConfig, secureMaterialPaths } from './config.ts';
+import { mkdirSync } from 'node:fs';
 
 describe('loadConfig', () => {
   it('given three brokers, by variable or as `stack up --brokers 3` recorded them, then clients get every node, ports two apart', () => {
@@ -101,6 +102,77 @@ describe('loadConfig', () => {
     expect(config.mode).toBe('external');
     expect(config.kafkaBrokers).toEqual(['k1:9092', 'k2:9092']);
     expect(config.schemaRegistryUrl).toBe('http://reg:8081');
+  });
+
+  describe('secured connections', () => {
+    const external = { KAFKA_BROKERS: 'k:9093', DATABASE_URL: 'postgres://u:p@db:5432/app', SCHEMA_REGISTRY_URL: 'https://reg:8081', CONNECT_URL: 'http://connect:8083' };
+
+    it('given nothing about security, then Kafka is PLAINTEXT and the registry a bare URL', () => {
+      const config = loadConfig(external);
+      expect(config.kafkaSecurity).toEqual({ protocol: 'PLAINTEXT' });
+      expect(config.schemaRegistry).toEqual({ url: 'https://reg:8081' });
+    });
+
+    it('given SASL_SSL with SCRAM, a CA file and registry credentials, then every client gets them', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'sagaline-config-'));
+      const ca = join(dir, 'ca.pem');
+      writeFileSync(ca, 'pem');
+      try {
+        const config = loadConfig({
+          ...external,
+          SAGALINE_KAFKA_SECURITY_PROTOCOL: 'sasl_ssl',
+          SAGALINE_KAFKA_SASL_MECHANISM: 'scram-sha-256',
+          SAGALINE_KAFKA_SASL_USERNAME: 'svc',
+          SAGALINE_KAFKA_SASL_PASSWORD: 'pw',
+          SAGALINE_KAFKA_SSL_CA_FILE: ca,
+          SAGALINE_REGISTRY_USERNAME: 'reg-user',
+          SAGALINE_REGISTRY_PASSWORD: 'reg-pw',
+          SAGALINE_REGISTRY_CA_FILE: ca,
+        });
+        expect(config.kafkaSecurity).toEqual({ protocol: 'SASL_SSL', sasl: { mechanism: 'SCRAM-SHA-256', username: 'svc', password: 'pw' }, caFile: ca });
+        expect(config.schemaRegistry).toEqual({ url: 'https://reg:8081', username: 'reg-user', password: 'reg-pw', caFile: ca });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it.each([
+      [{ SAGALINE_KAFKA_SECURITY_PROTOCOL: 'TLS' }, /SAGALINE_KAFKA_SECURITY_PROTOCOL must be one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL, got "TLS"/],
+      [{ SAGALINE_KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', SAGALINE_KAFKA_SASL_USERNAME: 'u' }, /SASL needs SAGALINE_KAFKA_SASL_USERNAME and SAGALINE_KAFKA_SASL_PASSWORD/],
+      [{ SAGALINE_KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', SAGALINE_KAFKA_SASL_MECHANISM: 'GSSAPI', SAGALINE_KAFKA_SASL_USERNAME: 'u', SAGALINE_KAFKA_SASL_PASSWORD: 'p' }, /SAGALINE_KAFKA_SASL_MECHANISM must be one of SCRAM-SHA-512, SCRAM-SHA-256, PLAIN, got "GSSAPI"/],
+      [{ SAGALINE_KAFKA_SASL_USERNAME: 'u' }, /SAGALINE_KAFKA_SASL_USERNAME set but SAGALINE_KAFKA_SECURITY_PROTOCOL is PLAINTEXT/],
+      [{ SAGALINE_KAFKA_SECURITY_PROTOCOL: 'SSL', SAGALINE_KAFKA_SSL_CA_FILE: '/nonexistent/ca.pem' }, /SAGALINE_KAFKA_SSL_CA_FILE names \/nonexistent\/ca.pem, which does not exist/],
+      [{ SAGALINE_REGISTRY_USERNAME: 'u' }, /basic auth to the registry needs both SAGALINE_REGISTRY_USERNAME and SAGALINE_REGISTRY_PASSWORD/],
+      [{ SCHEMA_REGISTRY_URL: 'https://u:p@reg:8081' }, /SCHEMA_REGISTRY_URL must not carry credentials/],
+      [{ DATABASE_URL: 'postgres://u:p@db/app?sslmode=always' }, /DATABASE_URL: sslmode must be one of disable, prefer, require, verify-ca, verify-full, got "always"/],
+      [{ DATABASE_URL: 'postgres://u:p@db/app?sslmode=verify-full&sslrootcert=/nonexistent/root.crt' }, /DATABASE_URL: sslrootcert names \/nonexistent\/root.crt, which does not exist/],
+    ])('refuses %o by name', (vars, message) => {
+      expect(() => loadConfig({ ...external, ...vars })).toThrow(ConfigError);
+      expect(() => loadConfig({ ...external, ...vars })).toThrow(message);
+    });
+
+    it('given a stack recorded as secured, then clients get SASL_SSL, https with basic auth and verify-full against its CA, with its generated passwords; without them, a clear error', () => {
+      const stateDir = mkdtempSync(join(tmpdir(), 'sagaline-secure-config-'));
+      try {
+        writeFileSync(join(stateDir, SECURE_FILE), 'secured\n');
+        expect(() => loadConfig({ SAGALINE_STATE_DIR: stateDir })).toThrow(/credentials are missing .*run `sagaline stack up --secure`/);
+        const paths = secureMaterialPaths(stateDir);
+        mkdirSync(join(stateDir, 'secrets'));
+        writeFileSync(paths.credentialsFile, JSON.stringify({ postgres: 'pg-pw', kafka: 'kafka-pw', registry: 'reg-pw' }));
+        const config = loadConfig({ SAGALINE_STATE_DIR: stateDir });
+        expect(config.stack.secure).toBe(true);
+        expect(config.kafkaSecurity).toEqual({ protocol: 'SASL_SSL', sasl: { mechanism: 'SCRAM-SHA-512', username: 'sagaline', password: 'kafka-pw' }, caFile: paths.caFile });
+        expect(config.schemaRegistry).toEqual({ url: `https://127.0.0.1:${DEFAULTS.registryPort}/apis/ccompat/v7`, username: 'sagaline', password: 'reg-pw', caFile: paths.caFile });
+        const db = new URL(config.databaseUrl);
+        expect([db.password, db.searchParams.get('sslmode'), db.searchParams.get('sslrootcert')]).toEqual(['pg-pw', 'verify-full', paths.caFile]);
+        // The database URL of another database keeps the TLS parameters
+        expect(new URL(databaseUrlFor(config, 'other')).searchParams.get('sslmode')).toBe('verify-full');
+        expect(loadConfig({ SAGALINE_STATE_DIR: stateDir, SAGALINE_KAFKA_SASL_MECHANISM: 'PLAIN' }).kafkaSecurity.sasl?.mechanism).toBe('PLAIN');
+        expect(loadConfig({ SAGALINE_STATE_DIR: stateDir, SAGALINE_SECURE: 'false' }).kafkaSecurity).toEqual({ protocol: 'PLAINTEXT' });
+      } finally {
+        rmSync(stateDir, { recursive: true, force: true });
+      }
+    });
   });
 
   it('refuses a half-given external stack, naming what is missing', () => {

@@ -134,7 +134,7 @@ export async function provisionSagas(config: Config, input: SagaProvisionInput, 
 
   const schemas: SchemaRegistration[] = [];
   for (const topic of [...[...byName(input.sagas).values()].map((versions) => sagaTopic(versions)), ...streamTopics(input.streams ?? {})]) {
-    const registration = await registerTopicSchema(config.schemaRegistryUrl, contracts, topic);
+    const registration = await registerTopicSchema(config.schemaRegistry, contracts, topic);
     schemas.push(registration);
     if (registration.change !== 'unchanged') log(`schema ${registration.subject}: ${registration.change} (id ${registration.id})`);
   }

@@ -91,6 +91,11 @@ export function renderConnectorConfig(
       return filled;
     });
   }
+  // TLS to Postgres as DATABASE_URL asks it (libpq's names, which Debezium takes too).
+  const sslmode = url.searchParams.get('sslmode');
+  const sslrootcert = url.searchParams.get('sslrootcert');
+  if (sslmode) config['database.sslmode'] = sslmode;
+  if (sslrootcert) config['database.sslrootcert'] = sslrootcert;
   return { name, database, slotName, config };
 }
 

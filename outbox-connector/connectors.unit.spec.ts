@@ -65,6 +65,13 @@ describe('connector definitions', () => {
     expect(JSON.stringify(rendered.config)).not.toMatch(/\{\{/);
   });
 
+  it('given DATABASE_URL with sslmode and sslrootcert, then Debezium connects with the same TLS settings; without them, it gets none', () => {
+    const rendered = renderConnectorConfig(definitions[0]!, 'postgres://u:p@db:5432/x?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem');
+    expect([rendered.config['database.sslmode'], rendered.config['database.sslrootcert']]).toEqual(['verify-full', '/etc/ca.pem']);
+    const plain = renderConnectorConfig(definitions[0]!, 'postgres://u:p@db:5432/x');
+    expect(Object.keys(plain.config).filter((k) => k.includes('ssl'))).toEqual([]);
+  });
+
   it('renders a source under its database’s connector name, slot and publication', () => {
     const rendered = renderConnectorConfig(connectorForSource({ database: 'billing_service', aggregateTypes: ['trip-booking'] }), 'postgres://u:p@db:5432/x');
     expect(rendered).toMatchObject({ name: 'billing-service-outbox', database: 'billing_service', slotName: 'sagaline_billing_service_outbox' });

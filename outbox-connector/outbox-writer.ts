@@ -6,6 +6,7 @@
  * registry round trip per message) and inserts the row. An invalid message throws a
  * MessageValidationError before any SQL runs, so the caller's transaction stays usable.
  */
+import type { RegistryEndpoint } from '../core/config.ts';
 import avsc from 'avsc';
 import type pg from 'pg';
 import { ConfigError, MessageValidationError, SagalineError } from '../core/errors.ts';
@@ -52,11 +53,11 @@ export class OutboxWriter {
   ) {}
 
   /** Resolves every topic's schema id once; fails naming the subject if one is not registered. */
-  static async create(registryUrl: string, contracts: Contracts, options: { table?: string; topics: readonly CatalogueTopic[] }): Promise<OutboxWriter> {
+  static async create(registry: RegistryEndpoint | string, contracts: Contracts, options: { table?: string; topics: readonly CatalogueTopic[] }): Promise<OutboxWriter> {
     const codecs = new Map<string, TopicCodec>();
     for (const topic of options.topics) {
       const schema = topicValueSchema(contracts, topic.messages);
-      const schemaId = await lookupSchemaId(registryUrl, subjectFor(topic.name), JSON.stringify(schema));
+      const schemaId = await lookupSchemaId(registry, subjectFor(topic.name), JSON.stringify(schema));
       if (schemaId === undefined) {
         throw new SagalineError('SCHEMA_NOT_REGISTERED', `the schema of ${subjectFor(topic.name)} in schemas/ is not registered: run \`npx sagaline provision\``);
       }

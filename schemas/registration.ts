@@ -7,6 +7,7 @@
  * already on the subject must also be able to read data written with the new version (avsc's
  * resolver): no field removed unless it had a default, no type changed. See docs/schema-evolution.md.
  */
+import type { RegistryEndpoint } from '../core/config.ts';
 import avsc from 'avsc';
 import { SchemaCompatibilityError } from '../core/errors.ts';
 import type { CatalogueTopic } from '../topics/catalogue.ts';
@@ -55,20 +56,20 @@ export function checkRecordEvolution(subject: string, registered: avsc.Type, pro
 }
 
 /** Registers one topic's value schema given as a JSON string (the topic's union, or any schema in tests). */
-export async function registerSubjectSchema(registryUrl: string, subject: string, schema: string): Promise<SchemaRegistration> {
-  const existing = await lookupSchemaId(registryUrl, subject, schema);
+export async function registerSubjectSchema(registry: RegistryEndpoint | string, subject: string, schema: string): Promise<SchemaRegistration> {
+  const existing = await lookupSchemaId(registry, subject, schema);
   if (existing !== undefined) return { subject, id: existing, change: 'unchanged' };
-  const latest = await latestSchema(registryUrl, subject);
+  const latest = await latestSchema(registry, subject);
   if (latest) {
     const parse = (s: string) => avsc.Type.forSchema(JSON.parse(s) as avsc.Schema);
     checkRecordEvolution(subject, parse(latest.schema), parse(schema));
   }
-  await setCompatibility(registryUrl, subject, COMPATIBILITY);
-  const result = await registerSchema(registryUrl, subject, schema);
+  await setCompatibility(registry, subject, COMPATIBILITY);
+  const result = await registerSchema(registry, subject, schema);
   if ('conflict' in result) throw new SchemaCompatibilityError(subject, result.conflict.replace(/^.*RuleViolationException: /, ''));
   return { subject, id: result.id, change: 'registered' };
 }
 
-export function registerTopicSchema(registryUrl: string, contracts: Contracts, topic: Pick<CatalogueTopic, 'name' | 'messages'>): Promise<SchemaRegistration> {
-  return registerSubjectSchema(registryUrl, subjectFor(topic.name), JSON.stringify(topicValueSchema(contracts, topic.messages)));
+export function registerTopicSchema(registry: RegistryEndpoint | string, contracts: Contracts, topic: Pick<CatalogueTopic, 'name' | 'messages'>): Promise<SchemaRegistration> {
+  return registerSubjectSchema(registry, subjectFor(topic.name), JSON.stringify(topicValueSchema(contracts, topic.messages)));
 }

@@ -1,12 +1,27 @@
 /** Kafka Connect in distributed mode, with the Debezium PostgreSQL connector on its plugin path. */
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { CONNECT_PASSWORD_KEY, connectSecretsFile, connectWorkerPort } from '../../core/config.ts';
+import { CONNECT_PASSWORD_KEY, connectSecretsFile, connectWorkerPort, type KafkaSecurity } from '../../core/config.ts';
 import { StackError } from '../../core/errors.ts';
 import type { Artifacts } from './artifacts.ts';
 import { probeConnect } from './health.ts';
 import { logFileOf, type Component, type ComponentContext } from './component.ts';
 import { JvmProcess, writeLog4j, writeProperties } from './jvm.ts';
+
+const LOGIN_MODULE = { 'SCRAM-SHA-512': 'scram.ScramLoginModule', 'SCRAM-SHA-256': 'scram.ScramLoginModule', PLAIN: 'plain.PlainLoginModule' } as const;
+
+/** A Java Kafka client's settings for `security` (its own, and with each prefix given: `producer.`, …). Pure. */
+export function javaClientSecurity(security: KafkaSecurity, prefixes: readonly string[] = ['']): Record<string, string> {
+  if (security.protocol === 'PLAINTEXT') return {};
+  const own: Record<string, string> = { 'security.protocol': security.protocol };
+  if (security.sasl) {
+    const quote = (v: string) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+    own['sasl.mechanism'] = security.sasl.mechanism;
+    own['sasl.jaas.config'] = `org.apache.kafka.common.security.${LOGIN_MODULE[security.sasl.mechanism]} required username=${quote(security.sasl.username)} password=${quote(security.sasl.password)};`;
+  }
+  if (security.caFile) Object.assign(own, { 'ssl.truststore.type': 'PEM', 'ssl.truststore.location': security.caFile });
+  return Object.fromEntries(prefixes.flatMap((prefix) => Object.entries(own).map(([k, v]) => [`${prefix}${k}`, v])));
+}
 
 /** One worker: its own process, REST port, files and log; worker 0 keeps the single worker's names. */
 class ConnectWorker {
@@ -78,7 +93,9 @@ class ConnectWorker {
       'config.providers.file.class': 'org.apache.kafka.common.config.provider.FileConfigProvider',
       'config.providers.file.param.allowed.paths': dirname(connectSecretsFile(this.ctx.config.stack.stateDir)),
       'config.providers.env.class': 'org.apache.kafka.common.config.provider.EnvVarConfigProvider',
-    });
+      // The secured stack: the worker, and the producers, consumers and admin clients it makes for its tasks, log in over TLS.
+      ...javaClientSecurity(this.ctx.config.kafkaSecurity, ['', 'producer.', 'consumer.', 'admin.']),
+    }, this.ctx.config.kafkaSecurity.sasl !== undefined);
     writeLog4j(log4jFile);
     writeConnectSecrets(this.ctx.config.stack.stateDir, decodeURIComponent(new URL(this.ctx.config.connectDatabaseUrl).password));
     return this.jvm.launch([`-Dlog4j.configuration=file:${log4jFile}`, '-cp', `${artifacts.kafkaLibs}/*`, 'org.apache.kafka.connect.cli.ConnectDistributed', propsFile]);

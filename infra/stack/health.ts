@@ -4,6 +4,9 @@
  */
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
+import type { KafkaSecurity, RegistryEndpoint } from '../../core/config.ts';
+import { kafkaSecurityOptions } from '../../core/clients.ts';
+import { registryRequest } from '../../schemas/registry-api.ts';
 import { httpOk } from './component.ts';
 
 export const POSTGRES_CONNECTOR_CLASS = 'io.debezium.connector.postgresql.PostgresConnector';
@@ -24,8 +27,8 @@ export async function probePostgres(databaseUrl: string): Promise<string | undef
 }
 
 /** Healthy once `expected` brokers (default: at least one) are registered with the cluster. */
-export async function probeKafka(brokers: string[], expected = 1): Promise<string | undefined> {
-  const admin = new Kafka({ clientId: 'sagaline-probe', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 2_000, retry: { retries: 0 } }).admin();
+export async function probeKafka(brokers: string[], expected = 1, security: KafkaSecurity = { protocol: 'PLAINTEXT' }): Promise<string | undefined> {
+  const admin = new Kafka({ clientId: 'sagaline-probe', brokers, ...kafkaSecurityOptions(security), logLevel: logLevel.NOTHING, connectionTimeout: 2_000, retry: { retries: 0 } }).admin();
   try {
     await admin.connect();
     const cluster = await admin.describeCluster();
@@ -50,10 +53,10 @@ export async function probeConnect(connectUrl: string): Promise<string | undefin
 }
 
 /** The Confluent-compatible API answers: GET /subjects. */
-export async function probeRegistry(registryUrl: string): Promise<string | undefined> {
+export async function probeRegistry(registry: RegistryEndpoint | string): Promise<string | undefined> {
   try {
-    const subjects = await httpOk(`${registryUrl}/subjects`);
-    return subjects.ok ? undefined : `GET /subjects answered ${subjects.status}`;
+    const subjects = await registryRequest(registry, 'GET', '/subjects', { timeoutMs: 2_000 });
+    return subjects.status === 200 ? undefined : `GET /subjects answered ${subjects.status}`;
   } catch (err) {
     return reason(err);
   }

@@ -1,5 +1,5 @@
 /** What the three JVM components (broker, Connect, registry) share: launch with a marker, heap limit, stop. */
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ComponentContext } from './component.ts';
 import { findByMarker, jvmMarker } from './component.ts';
@@ -30,8 +30,10 @@ export function findJava(preferred: string, minMajor: number, jvmRoot = '/usr/li
   return candidates[0]?.bin;
 }
 
-export function writeProperties(file: string, props: Record<string, string | number | boolean>): void {
-  writeFileSync(file, Object.entries(props).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+/** A Java properties file; `secret`: it holds a password, so only its owner may read it. */
+export function writeProperties(file: string, props: Record<string, string | number | boolean>, secret = false): void {
+  writeFileSync(file, Object.entries(props).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', secret ? { mode: 0o600 } : {});
+  if (secret) chmodSync(file, 0o600);
 }
 
 /** Console-only log4j 1.x configuration (the shipped ones expect ${kafka.logs.dir}). */

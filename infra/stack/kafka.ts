@@ -5,9 +5,9 @@
  * one node loses nothing and stops nothing.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { kafkaNodePorts } from '../../core/config.ts';
+import { kafkaNodePorts, secureMaterialPaths } from '../../core/config.ts';
 import { StackError } from '../../core/errors.ts';
 import type { Artifacts } from './artifacts.ts';
 import { logFileOf, type Component, type ComponentContext } from './component.ts';
@@ -20,19 +20,53 @@ export function newClusterId(): string {
   return Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url');
 }
 
+/** The secured stack's broker settings: its PEM key store and trust store, and the one user's password. */
+export interface BrokerSecurity {
+  keystoreFile: string;
+  truststoreFile: string;
+  username: string;
+  password: string;
+}
+
+/** A JAAS option value, quoted. */
+const jaasQuote = (value: string): string => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+
+/**
+ * The secured listener: SASL over TLS for clients and between brokers, SCRAM-SHA-512 (the users are
+ * created when the storage is formatted) and PLAIN (the user is declared here); the controllers
+ * keep a plaintext listener of their own on 127.0.0.1. Pure.
+ */
+export function secureListenerProperties(security: BrokerSecurity): Record<string, string> {
+  const { username, password } = security;
+  return {
+    'inter.broker.listener.name': 'SASL_SSL',
+    'listener.security.protocol.map': 'SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT',
+    'sasl.enabled.mechanisms': 'SCRAM-SHA-512,PLAIN',
+    'sasl.mechanism.inter.broker.protocol': 'SCRAM-SHA-512',
+    'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config': `org.apache.kafka.common.security.scram.ScramLoginModule required username=${jaasQuote(username)} password=${jaasQuote(password)};`,
+    'listener.name.sasl_ssl.plain.sasl.jaas.config': `org.apache.kafka.common.security.plain.PlainLoginModule required username=${jaasQuote(username)} password=${jaasQuote(password)} user_${username}=${jaasQuote(password)};`,
+    'ssl.keystore.type': 'PEM',
+    'ssl.keystore.location': security.keystoreFile,
+    'ssl.truststore.type': 'PEM',
+    'ssl.truststore.location': security.truststoreFile,
+  };
+}
+
 /** The server.properties of node `i` (from 0) of a cluster of `nodes`. Pure. */
-export function nodeProperties(i: number, nodes: number, ports: { kafka: number; kafkaController: number }, dataDir: string, heapMb: number): Record<string, string | number | boolean> {
+export function nodeProperties(i: number, nodes: number, ports: { kafka: number; kafkaController: number }, dataDir: string, heapMb: number, security?: BrokerSecurity): Record<string, string | number | boolean> {
   const own = kafkaNodePorts(ports, i);
   const replicas = Math.min(3, nodes);
+  const listener = security ? 'SASL_SSL' : 'PLAINTEXT';
   return {
     'process.roles': 'broker,controller',
     'node.id': i + 1,
     'controller.quorum.voters': Array.from({ length: nodes }, (_, k) => `${k + 1}@127.0.0.1:${kafkaNodePorts(ports, k).controller}`).join(','),
-    listeners: `PLAINTEXT://127.0.0.1:${own.broker},CONTROLLER://127.0.0.1:${own.controller}`,
-    'advertised.listeners': `PLAINTEXT://127.0.0.1:${own.broker}`,
+    listeners: `${listener}://127.0.0.1:${own.broker},CONTROLLER://127.0.0.1:${own.controller}`,
+    'advertised.listeners': `${listener}://127.0.0.1:${own.broker}`,
     'controller.listener.names': 'CONTROLLER',
     'inter.broker.listener.name': 'PLAINTEXT',
     'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    ...(security ? secureListenerProperties(security) : {}),
     'log.dirs': dataDir,
     'num.partitions': 1,
     'default.replication.factor': replicas,
@@ -83,17 +117,31 @@ class KafkaNode {
     const dataDir = join(this.jvm.dir, 'data');
     const propsFile = join(this.jvm.dir, 'server.properties');
     const log4jFile = join(this.jvm.dir, 'log4j.properties');
-    writeProperties(propsFile, nodeProperties(this.index, this.nodes, this.ctx.config.stack.ports, dataDir, this.ctx.config.stack.heapMb.kafka));
+    const security = this.security();
+    writeProperties(propsFile, nodeProperties(this.index, this.nodes, this.ctx.config.stack.ports, dataDir, this.ctx.config.stack.heapMb.kafka, security), security !== undefined);
     writeLog4j(log4jFile);
     const classpath = `${artifacts.kafkaLibs}/*`;
     const log4j = `-Dlog4j.configuration=file:${log4jFile}`;
     if (!existsSync(join(dataDir, 'meta.properties'))) {
       const res = await run(this.ctx.config.stack.javaBin, [
         '-Xmx256m', log4j, '-cp', classpath, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', propsFile, '--ignore-formatted',
+        // The secured stack's SCRAM user exists from the start: the brokers themselves log in with it.
+        ...(security ? ['--add-scram', `SCRAM-SHA-512=[name=${security.username},password=${security.password}]`] : []),
       ]);
       if (res.code !== 0) throw new StackError('COMMAND_FAILED', `formatting Kafka storage failed: ${(res.stderr || res.stdout).trim().split('\n').slice(-3).join(' | ')}`);
     }
     return this.jvm.launch([log4j, '-cp', classpath, 'kafka.Kafka', propsFile]);
+  }
+
+  /** The secured stack's settings for this node (its key store written beside its config), else undefined. */
+  private security(): BrokerSecurity | undefined {
+    const { config } = this.ctx;
+    if (!config.stack.secure || !config.kafkaSecurity.sasl) return undefined;
+    const material = secureMaterialPaths(config.stack.stateDir);
+    const keystoreFile = join(this.jvm.dir, 'keystore.pem');
+    writeFileSync(keystoreFile, readFileSync(material.keyFile, 'utf8') + readFileSync(material.certFile, 'utf8'), { mode: 0o600 });
+    chmodSync(keystoreFile, 0o600);
+    return { keystoreFile, truststoreFile: material.caFile, username: config.kafkaSecurity.sasl.username, password: config.kafkaSecurity.sasl.password };
   }
 }
 
@@ -157,7 +205,7 @@ export class KafkaComponent implements Component {
 
   /** Ready when every node is registered with the cluster. */
   async probe(): Promise<string | undefined> {
-    return probeKafka(this.nodes.map((n) => n.url), this.nodes.length);
+    return probeKafka(this.nodes.map((n) => n.url), this.nodes.length, this.ctx.config.kafkaSecurity);
   }
 
   async stop(): Promise<void> {

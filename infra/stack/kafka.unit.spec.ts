@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cleanerBufferBytes, newClusterId, nodeProperties } from './kafka.ts';
+import { javaClientSecurity } from './connect.ts';
 import { replicationFor } from '../../topics/provision.ts';
 
 describe('newClusterId', () => {
@@ -44,5 +45,31 @@ describe('replicationFor', () => {
       { replicationFactor: 3, minInsyncReplicas: 2 },
       { replicationFactor: 3, minInsyncReplicas: 2 },
     ]);
+  });
+});
+
+describe('the secured listener', () => {
+  const ports = { kafka: 29092, kafkaController: 29093 };
+  const security = { keystoreFile: '/s/keystore.pem', truststoreFile: '/s/ca.pem', username: 'sagaline', password: 'p"w' };
+
+  it('given security, then clients and brokers speak SASL_SSL with SCRAM-SHA-512 or PLAIN, from PEM stores, and the controller stays on its own listener', () => {
+    const p = nodeProperties(0, 1, ports, '/data', 512, security);
+    expect(p.listeners).toBe('SASL_SSL://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093');
+    expect(p['advertised.listeners']).toBe('SASL_SSL://127.0.0.1:29092');
+    expect(p['inter.broker.listener.name']).toBe('SASL_SSL');
+    expect(p['listener.security.protocol.map']).toBe('SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT');
+    expect(p['sasl.enabled.mechanisms']).toBe('SCRAM-SHA-512,PLAIN');
+    expect(p['listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config']).toBe('org.apache.kafka.common.security.scram.ScramLoginModule required username="sagaline" password="p\\"w";');
+    expect(p['listener.name.sasl_ssl.plain.sasl.jaas.config']).toContain('user_sagaline="p\\"w"');
+    expect([p['ssl.keystore.type'], p['ssl.keystore.location'], p['ssl.truststore.location']]).toEqual(['PEM', '/s/keystore.pem', '/s/ca.pem']);
+  });
+
+  it('given a Java client, then it gets the same protocol, mechanism, credentials and trust, under each prefix; PLAINTEXT gets nothing', () => {
+    const client = javaClientSecurity({ protocol: 'SASL_SSL', sasl: { mechanism: 'PLAIN', username: 'u', password: 'pw' }, caFile: '/s/ca.pem' }, ['', 'producer.']);
+    expect(client['security.protocol']).toBe('SASL_SSL');
+    expect(client['producer.sasl.mechanism']).toBe('PLAIN');
+    expect(client['producer.sasl.jaas.config']).toBe('org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="pw";');
+    expect(client['ssl.truststore.location']).toBe('/s/ca.pem');
+    expect(javaClientSecurity({ protocol: 'PLAINTEXT' })).toEqual({});
   });
 });

@@ -4,10 +4,10 @@
  * initdb and postgres refuse to run as root, so when we are root every server command runs as
  * the `postgres` system user through runuser, and the cluster's folder belongs to that user.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { DEFAULTS } from '../../core/config.ts';
+import { DEFAULTS, secureMaterialPaths } from '../../core/config.ts';
 import { StackError } from '../../core/errors.ts';
 import type { Component, ComponentContext } from './component.ts';
 import { childrenOf, exists, isOurs, killNow, parentOf, run, spawnDetached, stateOf, tail, waitForPortsFree, which } from './processes.ts';
@@ -15,8 +15,22 @@ import { waitFor } from '../../core/wait.ts';
 
 const SERVER_BINARIES = ['initdb', 'pg_ctl', 'postgres'] as const;
 
-export function postgresSettings(ctx: ComponentContext, socketDir: string): Record<string, string | number> {
+/**
+ * The secured stack's client authentication: TLS and a password on every TCP connection (replication
+ * too); a connection without TLS is refused. The socket (used by nobody but an operator's psql) trusts.
+ */
+export const SECURE_HBA = [
+  'local all all trust',
+  'local replication all trust',
+  'hostssl all all 127.0.0.1/32 scram-sha-256',
+  'hostssl replication all 127.0.0.1/32 scram-sha-256',
+  'hostnossl all all 0.0.0.0/0 reject',
+  'hostnossl replication all 0.0.0.0/0 reject',
+].join('\n') + '\n';
+
+export function postgresSettings(ctx: ComponentContext, socketDir: string, tlsDir?: string): Record<string, string | number> {
   return {
+    ...(tlsDir ? { ssl: 'on', ssl_cert_file: `'${join(tlsDir, 'server.pem')}'`, ssl_key_file: `'${join(tlsDir, 'server.key')}'`, hba_file: `'${join(tlsDir, 'pg_hba.conf')}'` } : {}),
     port: ctx.config.stack.ports.postgres,
     listen_addresses: "'127.0.0.1'",
     unix_socket_directories: `'${socketDir}'`,
@@ -94,14 +108,27 @@ export class PostgresComponent implements Component {
     mkdirSync(this.socketDir, { recursive: true });
     if (this.asRoot) await this.chownToPostgres();
     if (!existsSync(join(this.dataDir, 'PG_VERSION'))) await this.initdb();
+    const tlsDir = this.ctx.config.stack.secure ? this.writeTls() : undefined;
     writeFileSync(
       join(this.dataDir, 'sagaline.conf'),
-      Object.entries(postgresSettings(this.ctx, this.socketDir)).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n',
+      Object.entries(postgresSettings(this.ctx, this.socketDir, tlsDir)).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n',
     );
     if (this.asRoot) await this.chownToPostgres();
     const [cmd, args] = this.command(this.bin('postgres'), ['-D', this.dataDir]);
     // postgres itself, not pg_ctl: its output goes to our log and it is the process we wait on.
     return spawnDetached(cmd, args, { logFile: this.logFile });
+  }
+
+  /** The secured stack: the server's certificate and key (the server reads its key only when the key is its own and private) and the TLS-only pg_hba. */
+  private writeTls(): string {
+    const tlsDir = join(this.dir, 'tls');
+    const material = secureMaterialPaths(this.ctx.config.stack.stateDir);
+    mkdirSync(tlsDir, { recursive: true, mode: 0o700 });
+    copyFileSync(material.certFile, join(tlsDir, 'server.pem'));
+    copyFileSync(material.keyFile, join(tlsDir, 'server.key'));
+    chmodSync(join(tlsDir, 'server.key'), 0o600);
+    writeFileSync(join(tlsDir, 'pg_hba.conf'), SECURE_HBA);
+    return tlsDir;
   }
 
   private async chownToPostgres(): Promise<void> {
@@ -165,6 +192,7 @@ export class PostgresComponent implements Component {
       password: this.ctx.config.stack.postgresPassword,
       database,
       connectionTimeoutMillis: 2_000,
+      ...(this.ctx.config.stack.secure ? { ssl: { ca: readFileSync(secureMaterialPaths(this.ctx.config.stack.stateDir).caFile, 'utf8') } } : {}),
     });
   }
 

@@ -3,10 +3,10 @@
  * schemas in the stack's Postgres so ids survive restarts (stored events stay decodable).
  */
 import { join } from 'node:path';
-import { DEFAULTS } from '../../core/config.ts';
+import { DEFAULTS, SECURE_USER, secureMaterialPaths } from '../../core/config.ts';
 import type { Artifacts } from './artifacts.ts';
 import { httpOk, logFileOf, type Component, type ComponentContext } from './component.ts';
-import { findJava, javaMajor, JvmProcess } from './jvm.ts';
+import { findJava, javaMajor, JvmProcess, writeProperties } from './jvm.ts';
 import { probeRegistry } from './health.ts';
 
 export class RegistryComponent implements Component {
@@ -19,7 +19,7 @@ export class RegistryComponent implements Component {
 
   constructor(private readonly ctx: ComponentContext) {
     const { ports, heapMb } = ctx.config.stack;
-    this.url = `http://127.0.0.1:${ports.registry}/apis/ccompat/v7`;
+    this.url = ctx.config.schemaRegistryUrl;
     // Quarkus serves health on a separate management interface (its default port, 9000, is often taken).
     this.managementUrl = `http://127.0.0.1:${ports.registryManagement}`;
     this.ports = [
@@ -74,6 +74,33 @@ export class RegistryComponent implements Component {
       'apicurio.datasource.jdbc.max-size': 10,
       'apicurio.storage.snapshot.location': join(this.jvm.dir, 'snapshots'),
     };
+    const { secure, stateDir } = this.ctx.config.stack;
+    const { schemaRegistry } = this.ctx.config;
+    if (secure && schemaRegistry.password !== undefined) {
+      // The secured stack: https only, every API call with basic auth (the embedded user store
+      // Apicurio ships, plain-text password), Postgres over verified TLS. Passwords go in a file only
+      // the owner reads (named on the command line), never on the command line itself.
+      const tls = secureMaterialPaths(stateDir);
+      delete props['quarkus.http.port'];
+      const secretsFile = join(this.jvm.dir, 'secure.properties');
+      writeProperties(secretsFile, {
+        'quarkus.http.ssl-port': ports.registry,
+        'quarkus.http.insecure-requests': 'disabled',
+        'quarkus.http.ssl.certificate.files': tls.certFile,
+        'quarkus.http.ssl.certificate.key-files': tls.keyFile,
+        'quarkus.http.auth.basic': 'true',
+        'quarkus.security.users.embedded.enabled': 'true',
+        'quarkus.security.users.embedded.plain-text': 'true',
+        [`quarkus.security.users.embedded.users.${SECURE_USER}`]: schemaRegistry.password,
+        'quarkus.http.auth.permission.authenticated.paths': '/*',
+        'quarkus.http.auth.permission.authenticated.policy': 'authenticated',
+        'apicurio.datasource.url': `${props['apicurio.datasource.url']}?sslmode=verify-full&sslrootcert=${tls.caFile}`,
+        'apicurio.datasource.password': postgresPassword,
+      }, true);
+      delete props['apicurio.datasource.url'];
+      delete props['apicurio.datasource.password'];
+      props['quarkus.config.locations'] = secretsFile;
+    }
     const sysProps = Object.entries(props).map(([k, v]) => `-D${k}=${v}`);
     return this.jvm.launch([...sysProps, '-jar', join(artifacts.registryHome, 'quarkus-run.jar')], artifacts.registryHome);
   }
@@ -82,7 +109,7 @@ export class RegistryComponent implements Component {
     try {
       const health = await httpOk(`${this.managementUrl}/health/ready`);
       if (!health.ok) return `GET /health/ready answered ${health.status}`;
-      return await probeRegistry(this.url);
+      return await probeRegistry(this.ctx.config.schemaRegistry);
     } catch (err) {
       return (err as Error).message;
     }

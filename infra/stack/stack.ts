@@ -171,12 +171,12 @@ export class Stack {
 
   /** Each component of a brought stack, the variable naming it, its address (no password) and its probe's verdict. */
   private probeExternal(): Promise<{ name: ComponentName; variable: string; address: string; problem: string | undefined }[]> {
-    const { databaseUrl, kafkaBrokers, connectUrl, schemaRegistryUrl } = this.config;
+    const { databaseUrl, kafkaBrokers, kafkaSecurity, connectUrl, schemaRegistryUrl, schemaRegistry } = this.config;
     const entries: [ComponentName, string, string, Promise<string | undefined>][] = [
       ['postgres', 'DATABASE_URL', redactUrl(databaseUrl), probePostgres(databaseUrl)],
-      ['kafka', 'KAFKA_BROKERS', kafkaBrokers.join(','), probeKafka(kafkaBrokers)],
+      ['kafka', 'KAFKA_BROKERS', kafkaBrokers.join(','), probeKafka(kafkaBrokers, 1, kafkaSecurity)],
       ['connect', 'CONNECT_URL', connectUrl, probeConnect(connectUrl)],
-      ['registry', 'SCHEMA_REGISTRY_URL', schemaRegistryUrl, probeRegistry(schemaRegistryUrl)],
+      ['registry', 'SCHEMA_REGISTRY_URL', schemaRegistryUrl, probeRegistry(schemaRegistry)],
     ];
     return Promise.all(entries.map(async ([name, variable, address, probe]) => ({ name, variable, address, problem: await probe })));
   }

@@ -89,7 +89,7 @@ export async function sagaClient(sagas: readonly SagaDefinition[], options: RunO
   const config = options.config ?? loadConfig();
   startTracing('sagaline-client');
   const contracts = sagaContracts(options.schemas, sagas);
-  const writer = await OutboxWriter.create(config.schemaRegistryUrl, contracts, { topics: [...byName(sagas).values()].map((versions) => sagaTopic(versions)) });
+  const writer = await OutboxWriter.create(config.schemaRegistry, contracts, { topics: [...byName(sagas).values()].map((versions) => sagaTopic(versions)) });
   const pool = pgPool(config, SAGAS_DATABASE, 5);
   const row = (r: Record<string, unknown>): SagaRecord => ({
     sagaId: r.saga_id as string,

@@ -106,7 +106,7 @@ export async function runSagaMonitor(sagas: readonly SagaDefinition[], options: 
   const contracts = sagaContracts(options.schemas, sagas);
   const metrics = options.metrics;
   const groups = [...byName(sagas).values()].map((versions) => versionsOf(versions, (d) => d));
-  const writer = await OutboxWriter.create(config.schemaRegistryUrl, contracts, { topics: groups.map((g) => sagaTopic(g.all)) });
+  const writer = await OutboxWriter.create(config.schemaRegistry, contracts, { topics: groups.map((g) => sagaTopic(g.all)) });
   const byTopic = new Map(groups.map((g) => [sagaTopic(g.all).name, g]));
   const pool = pgPool(config, SAGAS_DATABASE, config.saga.partitionsConcurrently + 3, (err) => log.warn({ err: err.message }, 'idle database connection lost; the pool reconnects on demand'));
   try {

@@ -115,7 +115,7 @@ async function record(config: Config, project: Project, parked: ParkedMessage, t
   const versions = byName(project.sagas).get(parked.saga);
   if (!versions) throw new SagalineError('PARKED_MESSAGE_NOT_FOUND', `the parked message ${parked.messageId} is on no saga topic of ${project.file}`);
   const topic = sagaTopic(versions);
-  const writer = await OutboxWriter.create(config.schemaRegistryUrl, sagaContracts(project.schemas, project.sagas), { topics: [topic] });
+  const writer = await OutboxWriter.create(config.schemaRegistry, sagaContracts(project.schemas, project.sagas), { topics: [topic] });
   const payload: ParkedMessageActionPayload = { saga: parked.saga, service: parked.service, messageId: parked.messageId, messageType: parked.type, error: parked.error, by: action.by, reason: action.reason };
   const messageId = newId();
   const message = { type: type as never, payload: payload as never, metadata: { messageId, sagaId: parked.sagaId, tenantId, correlationId: parked.sagaId, causationId: parked.messageId, traceparent: newTraceparent() } };

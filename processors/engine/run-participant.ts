@@ -136,7 +136,7 @@ export async function runParticipant(participants: Participant | readonly Partic
   const contracts = sagaContracts(options.schemas, definitions.all);
   for (const version of versions.all) checkReplyPayloads(version, contracts);
   const topic = sagaTopic(definitions.all);
-  const writer = await OutboxWriter.create(config.schemaRegistryUrl, contracts, { topics: [topic] });
+  const writer = await OutboxWriter.create(config.schemaRegistry, contracts, { topics: [topic] });
   const pool = pgPool(config, p.database, config.saga.partitionsConcurrently + 3, (err) => log.warn({ err: err.message, database: p.database }, 'idle database connection lost; the pool reconnects on demand'));
   try {
     const client = await pool.connect();
