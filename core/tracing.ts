@@ -84,11 +84,16 @@ export interface SpanOptions {
   startTime?: number;
 }
 
+function newSpan(name: string, options: SpanOptions, parent: Context): Span {
+  const { kind = SpanKind.INTERNAL, attributes, startTime } = options;
+  return tracer().startSpan(name, { kind, ...(attributes ? { attributes } : {}), ...(startTime ? { startTime } : {}) }, parent);
+}
+
 /** Runs `work` inside a span (active for what it calls, ended when it settles, an error recorded). */
 export async function inSpan<T>(name: string, options: SpanOptions, work: (span: Span | undefined) => Promise<T>): Promise<T> {
   if (!provider) return work(undefined);
   const parent = parentContext(options.traceparent, options.messageFirst);
-  const span = tracer().startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, ...(options.attributes ? { attributes: options.attributes } : {}), ...(options.startTime ? { startTime: options.startTime } : {}) }, parent);
+  const span = newSpan(name, options, parent);
   try {
     return await context.with(trace.setSpan(parent, span), () => work(span));
   } catch (err) {
@@ -103,13 +108,13 @@ export async function inSpan<T>(name: string, options: SpanOptions, work: (span:
 /** A span the caller ends (undefined with tracing off); what runs meanwhile is not inside it unless the caller passes its traceparent on. */
 export function startSpan(name: string, options: SpanOptions): Span | undefined {
   if (!provider) return undefined;
-  return tracer().startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, ...(options.attributes ? { attributes: options.attributes } : {}), ...(options.startTime ? { startTime: options.startTime } : {}) }, parentContext(options.traceparent, options.messageFirst));
+  return newSpan(name, options, parentContext(options.traceparent, options.messageFirst));
 }
 
 /** A span that is over as soon as it starts (or that started at `startTime`): returns its `traceparent`. */
 export function recordSpan(name: string, options: SpanOptions, fallback: string): string {
   if (!provider) return fallback;
-  const span = tracer().startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, ...(options.attributes ? { attributes: options.attributes } : {}), ...(options.startTime ? { startTime: options.startTime } : {}) }, parentContext(options.traceparent, options.messageFirst));
+  const span = newSpan(name, options, parentContext(options.traceparent, options.messageFirst));
   span.end();
   return traceparentOf(span, fallback);
 }
