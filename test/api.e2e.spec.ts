@@ -14,6 +14,7 @@ import { waitFor } from '../core/wait.ts';
 import type { SagaRecord } from '../processors/engine/client.ts';
 import { SAGAS_DATABASE } from '../processors/engine/monitor.ts';
 import { freePorts, sagaline } from './support/cli.ts';
+import { logFiles, secretsIn } from './support/logs.ts';
 import { apiToken, bearer } from './support/tokens.ts';
 import { config, uniqueName } from './support/fixtures.ts';
 import { addTestModel, PROCESSOR_ENV, startProcessors, stopProcessors, TERMINAL, TRAINING_CONFIG } from './support/saga.ts';
@@ -370,7 +371,7 @@ describe('the HTTP API', () => {
       expect(saga).toMatchObject({ status: 'Completed', tenantId: tenant });
     });
 
-    it("given tenant A's token revoked with the CLI, then its next request is a 401, and no token appears in the API's log", async () => {
+    it("given tenant A's token revoked with the CLI, then its next request is a 401, and no token appears in the API's log nor in any log of the stack or its processes", async () => {
       expect((await get(`/sagas/${completed}`, tenantA)).status).toBe(200);
       const revoked = await sagaline(['tokens', 'revoke', tenantAId]);
       expect(revoked.code, revoked.stderr).toBe(0);
@@ -383,6 +384,9 @@ describe('the HTTP API', () => {
       expect(apiStderr).toContain('"status":401');
       for (const token of [operator, tenantA, tenantB]) expect(apiStderr.includes(token)).toBe(false);
       expect(apiStderr.includes(tenantA.split('_')[2]!)).toBe(false);
+      const logs = logFiles(config.stack.stateDir);
+      expect(logs.some((f) => f.endsWith('postgres.log'))).toBe(true);
+      expect(secretsIn(logs, { 'operator token': operator, "tenant A's token": tenantA, "tenant B's token": tenantB })).toEqual([]);
     });
   });
 });

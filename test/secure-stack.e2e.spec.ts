@@ -6,7 +6,7 @@
  * Debezium over verified TLS to Kafka over SASL_SSL, schemas through the secured registry, the
  * HTTP API with a token); and no log of the run holds a password or the token.
  */
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -15,6 +15,7 @@ import { kafkaSecurityOptions } from '../core/clients.ts';
 import { loadConfig, secureMaterialPaths, type Config, type StackCredentials } from '../core/config.ts';
 import { probePostgres, probeRegistry } from '../infra/stack/health.ts';
 import { freePortRange, isolatedStackEnv, npmStart, sagaline, type CliResult } from './support/cli.ts';
+import { logFiles, secretsIn } from './support/logs.ts';
 
 const CONFIG = ['--config', 'examples/ml-training/sagaline.config.ts'];
 const stateDir = mkdtempSync(join(tmpdir(), 'sagaline-secure-'));
@@ -34,20 +35,6 @@ async function listTopicsAs(brokers: string[], options: ReturnType<typeof kafkaS
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
-}
-
-/** Every log file the run wrote: the components', the processes' and Postgres'. */
-function logFiles(dir: string): string[] {
-  const files: string[] = [];
-  const walk = (d: string) => {
-    for (const entry of readdirSync(d, { withFileTypes: true })) {
-      const path = join(d, entry.name);
-      if (entry.isDirectory() && entry.name !== 'data') walk(path);
-      else if (entry.isFile() && entry.name.endsWith('.log')) files.push(path);
-    }
-  };
-  walk(dir);
-  return files;
 }
 
 /** The end of each log of the stack and its processes: what a failure needs to be understood. */
@@ -146,11 +133,7 @@ describe('the secured stack (stack up --secure)', () => {
     const secrets = { 'postgres password': credentials.postgres, 'kafka password': credentials.kafka, 'registry password': credentials.registry, 'API token': result.token };
     const logs = logFiles(stateDir);
     expect(logs.map((f) => f.slice(stateDir.length + 1))).toEqual(expect.arrayContaining(['logs/kafka.log', 'logs/connect.log', 'logs/registry.log', 'logs/api.log', 'postgres/postgres.log', 'logs/processor-model-training-saga-monitor.log']));
-    const found: string[] = [];
-    for (const file of logs) {
-      const text = readFileSync(file, 'utf8');
-      for (const [what, value] of Object.entries(secrets)) if (text.includes(value)) found.push(`${what} in ${file}`);
-    }
+    const found = secretsIn(logs, secrets);
     for (const [what, value] of Object.entries(secrets)) if (demo.stderr.includes(value) || up.stderr.includes(value) || up.stdout.includes(value)) found.push(`${what} in the CLI's output`);
     expect(found).toEqual([]);
     expect(existsSync(join(stateDir, 'logs', 'api.log'))).toBe(true);
