@@ -7,6 +7,7 @@ import type { Artifacts } from './artifacts.ts';
 import { probeConnect } from './health.ts';
 import { logFileOf, type Component, type ComponentContext } from './component.ts';
 import { JvmProcess, writeLog4j, writeProperties } from './jvm.ts';
+import { jaasQuote } from './kafka.ts';
 
 const LOGIN_MODULE = { 'SCRAM-SHA-512': 'scram.ScramLoginModule', 'SCRAM-SHA-256': 'scram.ScramLoginModule', PLAIN: 'plain.PlainLoginModule' } as const;
 
@@ -15,9 +16,8 @@ export function javaClientSecurity(security: KafkaSecurity, prefixes: readonly s
   if (security.protocol === 'PLAINTEXT') return {};
   const own: Record<string, string> = { 'security.protocol': security.protocol };
   if (security.sasl) {
-    const quote = (v: string) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
     own['sasl.mechanism'] = security.sasl.mechanism;
-    own['sasl.jaas.config'] = `org.apache.kafka.common.security.${LOGIN_MODULE[security.sasl.mechanism]} required username=${quote(security.sasl.username)} password=${quote(security.sasl.password)};`;
+    own['sasl.jaas.config'] = `org.apache.kafka.common.security.${LOGIN_MODULE[security.sasl.mechanism]} required username=${jaasQuote(security.sasl.username)} password=${jaasQuote(security.sasl.password)};`;
   }
   if (security.caFile) Object.assign(own, { 'ssl.truststore.type': 'PEM', 'ssl.truststore.location': security.caFile });
   return Object.fromEntries(prefixes.flatMap((prefix) => Object.entries(own).map(([k, v]) => [`${prefix}${k}`, v])));

@@ -29,7 +29,7 @@ export interface BrokerSecurity {
 }
 
 /** A JAAS option value, quoted. */
-const jaasQuote = (value: string): string => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+export const jaasQuote = (value: string): string => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 
 /**
  * The secured listener: SASL over TLS for clients and between brokers, SCRAM-SHA-512 (the users are
