@@ -3,9 +3,10 @@ import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { readFileSync } from 'node:fs';
 import { Agent as HttpsAgent } from 'node:https';
 import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
+import TimeoutMiddleware from 'mappersmith/middlewares/timeout';
 import { createLogger } from './log.ts';
 import pg from 'pg';
-import { databaseUrlFor, type Config, type KafkaSecurity } from './config.ts';
+import { DEFAULTS, databaseUrlFor, type Config, type KafkaSecurity } from './config.ts';
 
 const KAFKAJS_MECHANISM = { 'SCRAM-SHA-512': 'scram-sha-512', 'SCRAM-SHA-256': 'scram-sha-256', PLAIN: 'plain' } as const;
 
@@ -47,10 +48,16 @@ export function kafkaClient(config: Config, clientId: string, overrides: Partial
  * The registry client, with avsc's default union handling: a topic's union of several records
  * decodes wrapped (`{ "acme.orders.PaymentCharged": {…} }`), a nullable field unwrapped.
  */
-export function registryClient(config: Config): SchemaRegistry {
-  const { url, username, password, caFile } = config.schemaRegistry;
+/** The registry client's middleware type (mappersmith's own, seen through its CommonJS typings). */
+type RegistryMiddleware = NonNullable<ConstructorParameters<typeof SchemaRegistry>[0]['middlewares']>[number];
+
+export function registryClient(config: Pick<Config, 'schemaRegistry'>): SchemaRegistry {
+  const { url, username, password, caFile, timeoutMs = DEFAULTS.registryTimeoutMs } = config.schemaRegistry;
   return new SchemaRegistry({
     host: url,
+    // Without it a request waits for ever on a registry that accepts and never answers, and with it
+    // the batch being decoded; timed out, it fails (HTTP 400 "Timeout"), and the batch comes again.
+    middlewares: [TimeoutMiddleware(timeoutMs) as unknown as RegistryMiddleware],
     ...(username === undefined ? {} : { auth: { username, password: password ?? '' } }),
     ...(caFile ? { agent: new HttpsAgent({ ca: readFileSync(caFile, 'utf8'), keepAlive: true }) } : {}),
   });

@@ -68,6 +68,8 @@ export const DEFAULTS = {
   /** Two-phase commit: phase-1 vote deadline, phase-2 retry pause, longest wait for a decision on a prepared transaction. */
   twoPhaseCommit: { prepareTimeoutMs: 5_000, retryIntervalMs: 500, decisionTimeoutMs: 60_000 },
   httpCallTimeoutMs: 10_000,
+  /** One schema registry request: a registry that accepts a connection and never answers must not hold a consumer forever. */
+  registryTimeoutMs: 30_000,
 } as const;
 
 /**
@@ -199,7 +201,11 @@ function registryEndpoint(env: Env, registryUrl: string): RegistryEndpoint {
   const caFile = existingFile(env, 'SAGALINE_REGISTRY_CA_FILE');
   if (caFile && !registryUrl.startsWith('https:')) throw new ConfigError(`SAGALINE_REGISTRY_CA_FILE is set but SCHEMA_REGISTRY_URL is not https: "${registryUrl}"`);
   if (new URL(registryUrl).username) throw new ConfigError('SCHEMA_REGISTRY_URL must not carry credentials: set SAGALINE_REGISTRY_USERNAME and SAGALINE_REGISTRY_PASSWORD');
-  return { url: registryUrl, ...(username ? { username, password } : {}), ...(caFile ? { caFile } : {}) };
+  return { url: registryUrl, timeoutMs: registryTimeoutMs(env), ...(username ? { username, password } : {}), ...(caFile ? { caFile } : {}) };
+}
+
+function registryTimeoutMs(env: Env): number {
+  return positiveInt(env, 'SAGALINE_REGISTRY_TIMEOUT_MS', DEFAULTS.registryTimeoutMs);
 }
 
 /** DATABASE_URL's TLS parameters, checked: sslmode one of libpq's, sslrootcert a file that exists. */
@@ -280,6 +286,8 @@ export interface KafkaSecurity {
 /** The schema registry: its Confluent-compatible base URL, basic-auth credentials, a PEM file of CAs to trust for https. */
 export interface RegistryEndpoint {
   url: string;
+  /** One request's deadline (SAGALINE_REGISTRY_TIMEOUT_MS); a request that takes longer fails and is retried like any transient failure. */
+  timeoutMs?: number;
   username?: string;
   password?: string;
   caFile?: string;
@@ -661,7 +669,11 @@ export function loadConfig(env: Env = process.env): Config {
     // The local stack's workers read it from a file only they and we can read (infra/stack/connect.ts).
     connectDatabasePassword: passwordReference ?? `\${file:${connectSecretsFile(stack.stateDir)}:${CONNECT_PASSWORD_KEY}}`,
     schemaRegistryUrl,
-    schemaRegistry: credentials ? { url: schemaRegistryUrl, username: SECURE_USER, password: credentials.registry, caFile } : { url: schemaRegistryUrl },
+    schemaRegistry: {
+      url: schemaRegistryUrl,
+      timeoutMs: registryTimeoutMs(env),
+      ...(credentials ? { username: SECURE_USER, password: credentials.registry, caFile } : {}),
+    },
     ...connectUrls(Array.from({ length: stack.connectWorkers }, (_, i) => `http://127.0.0.1:${connectWorkerPort(ports, i)}`)),
     ...common,
   };

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Agent, fetch, type Dispatcher } from 'undici';
-import type { RegistryEndpoint } from '../core/config.ts';
+import { DEFAULTS, type RegistryEndpoint } from '../core/config.ts';
 import { SagalineError } from '../core/errors.ts';
 
 const JSON_TYPE = 'application/vnd.schemaregistry.v1+json';
@@ -45,7 +45,7 @@ export async function registryRequest(
       method,
       headers: { ...options.headers, ...auth },
       ...(options.body === undefined ? {} : { body: options.body }),
-      signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
+      signal: AbortSignal.timeout(options.timeoutMs ?? endpoint.timeoutMs ?? DEFAULTS.registryTimeoutMs),
       ...(endpoint.caFile ? { dispatcher: dispatcherFor(endpoint.caFile) } : {}),
     });
     status = res.status;
