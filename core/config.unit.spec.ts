@@ -110,7 +110,7 @@ describe('loadConfig', () => {
     it('given nothing about security, then Kafka is PLAINTEXT and the registry a bare URL', () => {
       const config = loadConfig(external);
       expect(config.kafkaSecurity).toEqual({ protocol: 'PLAINTEXT' });
-      expect(config.schemaRegistry).toEqual({ url: 'https://reg:8081' });
+      expect(config.schemaRegistry).toEqual({ url: 'https://reg:8081', timeoutMs: DEFAULTS.registryTimeoutMs });
     });
 
     it('given SASL_SSL with SCRAM, a CA file and registry credentials, then every client gets them', () => {
@@ -130,7 +130,7 @@ describe('loadConfig', () => {
           SAGALINE_REGISTRY_CA_FILE: ca,
         });
         expect(config.kafkaSecurity).toEqual({ protocol: 'SASL_SSL', sasl: { mechanism: 'SCRAM-SHA-256', username: 'svc', password: 'pw' }, caFile: ca });
-        expect(config.schemaRegistry).toEqual({ url: 'https://reg:8081', username: 'reg-user', password: 'reg-pw', caFile: ca });
+        expect(config.schemaRegistry).toEqual({ url: 'https://reg:8081', timeoutMs: DEFAULTS.registryTimeoutMs, username: 'reg-user', password: 'reg-pw', caFile: ca });
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -162,7 +162,7 @@ describe('loadConfig', () => {
         const config = loadConfig({ SAGALINE_STATE_DIR: stateDir });
         expect(config.stack.secure).toBe(true);
         expect(config.kafkaSecurity).toEqual({ protocol: 'SASL_SSL', sasl: { mechanism: 'SCRAM-SHA-512', username: 'sagaline', password: 'kafka-pw' }, caFile: paths.caFile });
-        expect(config.schemaRegistry).toEqual({ url: `https://127.0.0.1:${DEFAULTS.registryPort}/apis/ccompat/v7`, username: 'sagaline', password: 'reg-pw', caFile: paths.caFile });
+        expect(config.schemaRegistry).toEqual({ url: `https://127.0.0.1:${DEFAULTS.registryPort}/apis/ccompat/v7`, timeoutMs: DEFAULTS.registryTimeoutMs, username: 'sagaline', password: 'reg-pw', caFile: paths.caFile });
         const db = new URL(config.databaseUrl);
         expect([db.password, db.searchParams.get('sslmode'), db.searchParams.get('sslrootcert')]).toEqual(['pg-pw', 'verify-full', paths.caFile]);
         // The database URL of another database keeps the TLS parameters
