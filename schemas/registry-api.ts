@@ -67,15 +67,14 @@ async function call(registry: RegistryEndpoint | string, method: string, path: s
     headers: { 'content-type': JSON_TYPE, accept: JSON_TYPE },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
-  const res = { status };
   let json: Record<string, unknown> = {};
   try {
     json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
   } catch {
     json = { message: text };
   }
-  if (res.status >= 500) throw new RegistryError(`schema registry ${method} ${path}: HTTP ${res.status} ${String(json.message ?? '')}`, { retriable: true });
-  return { status: res.status, json };
+  if (status >= 500) throw new RegistryError(`schema registry ${method} ${path}: HTTP ${status} ${String(json.message ?? '')}`, { retriable: true });
+  return { status, json };
 }
 
 /** The id under which `schema` is registered in `subject`, or undefined when it is not. */
