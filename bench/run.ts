@@ -30,7 +30,7 @@ const FULL = {
   /** Saturation measured again with this many processes per service and for the monitor. */
   scaleOutInstances: [2] as number[],
   replayLastPerPartition: null as number | null,
-  /** Counted rounds of the three replay readers, after a warm-up round. */
+  /** Counted rounds of the replay readers, after a warm-up round. */
   replayRounds: 5,
 };
 const QUICK: typeof FULL = {

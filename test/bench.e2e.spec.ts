@@ -67,9 +67,11 @@ describe('bench smoke run', () => {
     }
     expect(sagas.messagesPerSaga).toBeGreaterThanOrEqual(6);
 
-    // And replay read the same messages three ways: the rebuild folded every message the decoder read
-    const [bare, decode, rebuild] = results.replay!.runs;
+    // And replay read the same messages four ways: the log reader's records are the bare consume's, and the rebuild folded every message the decoder read
+    const [bare, records, decode, rebuild] = results.replay!.runs;
+    expect(results.replay!.runs.map((r) => r.label)).toEqual(['bare kafkajs consume', 'log reader, records only', 'decode through the registry', 'rebuild saga state']);
     expect(decode!.events).toBeGreaterThan(0);
+    expect(records!.events).toBe(bare!.events);
     expect(bare!.events).toBeGreaterThanOrEqual(decode!.events);
     expect(rebuild!.events).toBe(decode!.events);
     // each reader measured in every counted round (after a warm-up round), its figure the median

@@ -1,13 +1,15 @@
 /**
- * Replay: the event log read from the start, three ways over the same offsets —
- * a bare kafkajs consume (the baseline: fetching only), the log reader decoding every message
- * through the registry (what audit and export do), and every instance folded again from it (what
- * `replay --rebuild` does before comparing). The log is the training example's saga topic.
+ * Replay: the event log read from the start, four ways over the same offsets —
+ * a bare kafkajs consume (the baseline: fetching only), the log reader handing on records without
+ * decoding them (its own fetching and parsing, which is not kafkajs's consumer), the log reader
+ * decoding every message through the registry (what audit and export do), and every instance
+ * folded again from it (what `replay --rebuild` does before comparing). The log is the training
+ * example's saga topic.
  *
  * A pass over ~35,000 events takes well under a second, so one pass of each says more about what
  * ran just before it (the first pass of a process runs cold, before the JIT has compiled kafkajs)
- * than about the reader. Each run therefore makes one warm-up round of all three, not counted,
- * then `rounds` rounds of all three in turn, and reports each reader's median (with every sample).
+ * than about the reader. Each run therefore makes one warm-up round of all of them, not counted,
+ * then `rounds` rounds of all of them in turn, and reports each reader's median (with every sample).
  */
 import { kafkaClient } from '../../core/clients.ts';
 import { foldIntoSaga, type FoldedBySaga } from '../../audit/fold.ts';
@@ -20,7 +22,7 @@ import { percentile, ratePerSecond } from '../stats.ts';
 import { TimeoutError } from '../../core/errors.ts';
 
 export interface ReplayRun {
-  label: 'bare kafkajs consume' | 'decode through the registry' | 'rebuild saga state';
+  label: 'bare kafkajs consume' | 'log reader, records only' | 'decode through the registry' | 'rebuild saga state';
   events: number;
   /** The median of the counted rounds. */
   eventsPerSec: number;
@@ -110,6 +112,7 @@ export async function measureReplay(lastPerPartition: number | null, timeoutMs: 
   const topics = [...sources.sagas.keys()];
   const readers: [ReplayRun['label'], () => Promise<number>][] = [
     ['bare kafkajs consume', () => bareConsume(r, timeoutMs)],
+    ['log reader, records only', async () => (await readLog(config, { topics, catalogue: sources.catalogue, startAt: r.start, upTo: r.end, timeoutMs, onRecord: () => undefined })).messages],
     ['decode through the registry', async () => (await readLog(config, { topics, catalogue: sources.catalogue, startAt: r.start, upTo: r.end, timeoutMs, onMessage: () => undefined })).messages],
     [
       'rebuild saga state',
