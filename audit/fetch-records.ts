@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import type { Kafka } from 'kafkajs';
 import { SagalineError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import { AbortedFilter, batchRecords, codecName, FETCH_VERSIONS, firstRecordKey, parseFetchResponse, RecordFormatError, recordBatches, type LogRecord } from './record-batch.ts';
+import { AbortedFilter, batchBody, batchRecords, FETCH_VERSIONS, firstRecordKey, parseFetchResponse, recordBatches, type Codec, type LogRecord } from './record-batch.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -34,7 +34,7 @@ interface Cluster {
 }
 const FetchRequest = require('kafkajs/src/protocol/requests/fetch') as unknown;
 const { Fetch: FETCH_API_KEY } = require('kafkajs/src/protocol/requests/apiKeys') as { Fetch: number };
-const { lookupCodec } = require('kafkajs/src/protocol/message/compression') as { lookupCodec(codec: number): { decompress(buffer: Buffer): Promise<Buffer> } | null };
+const { lookupCodec } = require('kafkajs/src/protocol/message/compression') as { lookupCodec(codec: number): Codec | null };
 const { createErrorFromCode } = require('kafkajs/src/protocol/error') as { createErrorFromCode(code: number): Error & { type: string; retriable: boolean } };
 
 const READ_COMMITTED = 1;
@@ -151,12 +151,7 @@ export async function fetchRanges(kafka: Kafka, ranges: ReadonlyMap<string, Rang
       const aborted = new AbortedFilter(fetched.abortedTransactions);
       for (const batch of batches) {
         if (batch.nextOffset <= from) continue;
-        let body = batch.body;
-        if (batch.codec !== 0) {
-          const codec = lookupCodec(batch.codec);
-          if (!codec) throw new RecordFormatError(`${key} holds a batch compressed with ${codecName(batch.codec)} at offset ${batch.baseOffset}, and kafkajs has no codec for it (register one in kafkajs's CompressionCodecs)`);
-          body = await codec.decompress(body);
-        }
+        const body = await batchBody(batch, lookupCodec, key);
         if (aborted.keeps(batch, () => firstRecordKey(body))) {
           const records = batchRecords(batch, body, from, options.textHeaders);
           let kept = records.length;

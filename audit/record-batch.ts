@@ -53,6 +53,7 @@ function readInt64(buf: Buffer, pos: number): number {
 /** A zigzag varint of up to 64 bits, as a number (exact below 2^53). */
 function readVarLong(buf: Buffer): number {
   let byte = buf[at++] as number;
+  if (byte === undefined) throw new RecordFormatError('a record ends inside a varint');
   let raw = byte & 0x7f;
   let scale = 128;
   while (byte & 0x80) {
@@ -60,6 +61,7 @@ function readVarLong(buf: Buffer): number {
     if (byte === undefined) throw new RecordFormatError('a record ends inside a varint');
     raw += (byte & 0x7f) * scale;
     scale *= 128;
+    if (scale > 2 ** 70) throw new RecordFormatError('a varint runs past 64 bits');
   }
   return raw % 2 === 1 ? -(raw + 1) / 2 : raw / 2;
 }
@@ -70,6 +72,15 @@ export const FETCH_VERSIONS = { min: 4, max: 11 } as const;
 /** The partitions of a Fetch response (the part after the correlation id). */
 export function parseFetchResponse(buf: Buffer, version: number): { errorCode: number; partitions: FetchedPartition[] } {
   if (version < FETCH_VERSIONS.min || version > FETCH_VERSIONS.max) throw new RecordFormatError(`Fetch response version ${version} is not read (versions ${FETCH_VERSIONS.min}–${FETCH_VERSIONS.max} are)`);
+  try {
+    return readFetchResponse(buf, version);
+  } catch (err) {
+    if (err instanceof RangeError) throw new RecordFormatError(`the Fetch response is malformed: ${err.message}`);
+    throw err;
+  }
+}
+
+function readFetchResponse(buf: Buffer, version: number): { errorCode: number; partitions: FetchedPartition[] } {
   let pos = 4; // throttle_time_ms
   let errorCode = 0;
   if (version >= 7) {
@@ -81,6 +92,7 @@ export function parseFetchResponse(buf: Buffer, version: number): { errorCode: n
   pos += 4;
   for (let t = 0; t < topics; t++) {
     const nameLength = buf.readInt16BE(pos);
+    if (nameLength < 0) throw new RecordFormatError('the Fetch response names a topic with a negative length');
     const topic = buf.toString('utf8', pos + 2, pos + 2 + nameLength);
     pos += 2 + nameLength;
     const count = buf.readInt32BE(pos);
@@ -129,6 +141,7 @@ export function recordBatches(records: Buffer): RecordBatch[] {
   let pos = 0;
   while (pos + 17 <= records.length) {
     const length = records.readInt32BE(pos + 8);
+    if (length < BATCH_HEADER - 12) throw new RecordFormatError(`record batch at offset ${readInt64(records, pos)} claims ${length} bytes, fewer than its header`);
     const end = pos + 12 + length;
     if (end > records.length) break;
     const magic = records[pos + 16] as number;
@@ -153,8 +166,29 @@ export function recordBatches(records: Buffer): RecordBatch[] {
   return batches;
 }
 
-export function codecName(codec: number): string {
+function codecName(codec: number): string {
   return CODEC_NAMES[codec] ?? `codec ${codec}`;
+}
+
+export interface Codec {
+  decompress(buffer: Buffer): Promise<Buffer>;
+}
+
+/** A batch's record bytes, decompressed with the codec `lookup` gives for it (kafkajs's, in the reader). */
+export async function batchBody(batch: RecordBatch, lookup: (codec: number) => Codec | null, where: string): Promise<Buffer> {
+  if (batch.codec === 0) return batch.body;
+  let codec: Codec | null;
+  try {
+    codec = lookup(batch.codec);
+  } catch {
+    codec = null; // kafkajs throws for a codec nobody registered
+  }
+  if (!codec) throw new RecordFormatError(`${where} holds a batch compressed with ${codecName(batch.codec)} at offset ${batch.baseOffset}, and kafkajs has no codec for it (register one in kafkajs's CompressionCodecs)`);
+  try {
+    return await codec.decompress(batch.body);
+  } catch (err) {
+    throw new RecordFormatError(`${where}: the ${codecName(batch.codec)} batch at offset ${batch.baseOffset} does not decompress: ${(err as Error).message}`);
+  }
 }
 
 /**
@@ -162,6 +196,16 @@ export function codecName(codec: number): string {
  * strings when `textHeaders` (what decoding reads), Buffers otherwise (copied on as they are).
  */
 export function batchRecords(batch: RecordBatch, body: Buffer, from: number, textHeaders: boolean): LogRecord[] {
+  try {
+    return readRecords(batch, body, from, textHeaders);
+  } catch (err) {
+    // A length that points past the bytes: Buffer's own range check.
+    if (err instanceof RangeError) throw new RecordFormatError(`the batch at offset ${batch.baseOffset} is malformed: ${err.message}`);
+    throw err;
+  }
+}
+
+function readRecords(batch: RecordBatch, body: Buffer, from: number, textHeaders: boolean): LogRecord[] {
   const out: LogRecord[] = [];
   at = 0;
   for (let i = 0; i < batch.count; i++) {
@@ -179,8 +223,10 @@ export function batchRecords(batch: RecordBatch, body: Buffer, from: number, tex
     const key = keyLength < 0 ? null : body.subarray(at, (at += keyLength));
     const valueLength = readVarLong(body);
     const value = valueLength < 0 ? null : body.subarray(at, (at += valueLength));
-    const headers: IHeaders = {};
+    // No prototype: a header named "__proto__" or "toString" is a header like any other.
+    const headers: IHeaders = Object.create(null) as IHeaders;
     const headerCount = readVarLong(body);
+    if (headerCount < 0 || headerCount * 2 > next - at) throw new RecordFormatError(`record at offset ${offset} claims ${headerCount} headers in ${next - at} bytes`);
     for (let h = 0; h < headerCount; h++) {
       const nameLength = readVarLong(body);
       const name = body.toString('utf8', at, (at += nameLength));

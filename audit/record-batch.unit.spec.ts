@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import type { IHeaders } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { AbortedFilter, batchRecords, firstRecordKey, parseFetchResponse, recordBatches, RecordFormatError, type LogRecord } from './record-batch.ts';
+import { AbortedFilter, batchBody, batchRecords, firstRecordKey, parseFetchResponse, recordBatches, RecordFormatError, type Codec, type LogRecord } from './record-batch.ts';
 
 const require = createRequire(import.meta.url);
 type Encoded = { buffer: Buffer };
@@ -24,7 +24,7 @@ const RecordBatchDecoder = require('kafkajs/src/protocol/recordBatch/v0/decoder'
 const Decoder = require('kafkajs/src/protocol/decoder') as new (b: Buffer) => unknown;
 const Long = require('kafkajs/src/utils/long') as { fromValue(v: number | string): unknown };
 const { Types } = require('kafkajs/src/protocol/message/compression') as { Types: { None: number; GZIP: number } };
-const { lookupCodec } = require('kafkajs/src/protocol/message/compression') as { lookupCodec(c: number): { decompress(b: Buffer): Promise<Buffer> } };
+const { lookupCodec } = require('kafkajs/src/protocol/message/compression') as { lookupCodec(c: number): Codec | null };
 
 interface KafkajsRecord {
   key: Buffer | null;
@@ -61,7 +61,7 @@ async function kafkajsReads(bytes: Buffer): Promise<KafkajsRecord[]> {
 
 async function ourReads(bytes: Buffer, from = 0, textHeaders = false): Promise<LogRecord[]> {
   const out: LogRecord[] = [];
-  for (const b of recordBatches(bytes)) out.push(...batchRecords(b, b.codec ? await lookupCodec(b.codec).decompress(b.body) : b.body, from, textHeaders));
+  for (const b of recordBatches(bytes)) out.push(...batchRecords(b, await batchBody(b, lookupCodec, 'the test topic'), from, textHeaders));
   return out;
 }
 
@@ -90,6 +90,26 @@ describe('reading v2 record batches as kafkajs writes them', () => {
     expect(ours.map(comparable)).toEqual((await kafkajsReads(bytes)).map(comparable));
     expect(ours.map((r) => r.offset)).toEqual(['41', '42', '43', '44']);
     expect(ours[2]?.timestamp).toBe(String(1_733_000_000_123 - 5));
+  });
+
+  it('given headers named like Object.prototype properties, when parsed, then each is a header of its own and the prototype is untouched', async () => {
+    // Given
+    const bytes = await batch(0, 1, [{ key: 'k', value: 'v', headers: { ['__proto__']: 'p', toString: 't', constructor: ['c1', 'c2'] } as unknown as Record<string, string> }]);
+    // When
+    const [first] = await ourReads(bytes, 0, true);
+    // Then
+    expect(Object.entries(first!.headers)).toEqual([
+      ['__proto__', 'p'],
+      ['toString', 't'],
+      ['constructor', ['c1', 'c2']],
+    ]);
+    expect(Object.getPrototypeOf(first!.headers)).toBeNull();
+  });
+
+  it('given a batch of an unknown codec or one that does not decompress, when its body is read, then a RecordFormatError naming the codec', async () => {
+    const [gzip] = recordBatches(await batch(0, 1, specs, { compression: Types.GZIP }));
+    await expect(batchBody({ ...gzip!, codec: 6 }, lookupCodec, 'topic/0')).rejects.toThrow(/topic\/0 holds a batch compressed with codec 6/);
+    await expect(batchBody({ ...gzip!, body: Buffer.from('not gzip') }, lookupCodec, 'topic/0')).rejects.toThrow(RecordFormatError);
   });
 
   it('given offsets and timestamps beyond 32 bits, when parsed, then they are exact', async () => {
