@@ -55,8 +55,8 @@ export interface FetchOptions {
   maxWaitMs?: number;
   /** Bytes asked for per partition and fetch (grown for a batch that is larger). */
   partitionMaxBytes?: number;
-  /** Attempts after a retriable failure (connection lost, leader moved) before the read fails. */
-  retries?: number;
+  /** How long retriable failures (a broker down, a leader moved) are retried, from the last fetch that worked, before the read fails; 30 s unless given. */
+  retryForMs?: number;
   /** Checked between fetches: false ends the read (the caller gave up). */
   running?: () => boolean;
 }
@@ -84,15 +84,22 @@ export async function fetchRanges(kafka: Kafka, ranges: ReadonlyMap<string, Rang
   try {
     await cluster.addMultipleTargetTopics([...new Set([...next.keys()].map(topicOf))]);
     let failures = 0;
+    let failingSince = 0;
     while (next.size > 0 && (options.running?.() ?? true)) {
       try {
-        await Promise.all([...(await leaders(cluster, next))].map(([nodeId, keys]) => fetchOnce(cluster, nodeId, keys)));
+        // Every leader's fetch settles before the next round, so no partition is fetched twice at once.
+        const settled = await Promise.allSettled([...(await leaders(cluster, next))].map(([nodeId, keys]) => fetchOnce(cluster, nodeId, keys)));
+        const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) throw failed.reason;
         failures = 0;
       } catch (err) {
         const retriable = (err as { retriable?: boolean }).retriable === true;
-        if (!retriable || ++failures > (options.retries ?? 5)) throw err instanceof SagalineError ? err : new SagalineError('LOG_READ_FAILED', `reading the event log failed: ${(err as Error).message}`, { cause: err, retriable });
-        log.warn({ err, attempt: failures }, 'fetching the event log failed; looking up the leaders again');
-        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** failures));
+        if (failures++ === 0) failingSince = Date.now();
+        if (!retriable || Date.now() - failingSince > (options.retryForMs ?? 30_000)) {
+          throw err instanceof SagalineError ? err : new SagalineError('LOG_READ_FAILED', `reading the event log failed${retriable ? ` for ${Date.now() - failingSince} ms` : ''}: ${(err as Error).message}`, { cause: err, retriable });
+        }
+        log.warn({ err: (err as Error).message, attempt: failures }, 'fetching the event log failed; looking up the leaders again');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** failures)));
         await cluster.refreshMetadata().catch(() => undefined);
       }
     }

@@ -127,6 +127,13 @@ describe('the secured stack (stack up --secure)', () => {
     const api = `http://127.0.0.1:${env.SAGALINE_API_PORT}`;
     expect((await fetch(`${api}/sagas/${saga}`)).status).toBe(401);
     expect((await fetch(`${api}/sagas/${saga}`, { headers: { authorization: `Bearer ${result.token}` } })).status).toBe(200);
+    // And the compensated saga's history reads back from the secured log (the log reader's own fetches, over SASL_SSL)
+    const compensated = result.results.find((r) => r.status === 'Compensated')!.sagaId;
+    const audit = await sagaline(['audit', compensated, '--json', ...CONFIG], env);
+    expect(audit.code, audit.stderr).toBe(0);
+    const timeline = JSON.parse(audit.stdout) as { events: { type: string }[]; state: { status: string } };
+    expect(timeline.state.status).toBe('Compensated');
+    expect(timeline.events.length).toBeGreaterThanOrEqual(4);
 
     // Then no log of the stack, of the processes or of the demo's progress holds a secret
     const credentials = JSON.parse(readFileSync(secureMaterialPaths(stateDir).credentialsFile, 'utf8')) as StackCredentials;
@@ -134,7 +141,7 @@ describe('the secured stack (stack up --secure)', () => {
     const logs = logFiles(stateDir);
     expect(logs.map((f) => f.slice(stateDir.length + 1))).toEqual(expect.arrayContaining(['logs/kafka.log', 'logs/connect.log', 'logs/registry.log', 'logs/api.log', 'postgres/postgres.log', 'logs/processor-model-training-saga-monitor.log']));
     const found = secretsIn(logs, secrets);
-    for (const [what, value] of Object.entries(secrets)) if (demo.stderr.includes(value) || up.stderr.includes(value) || up.stdout.includes(value)) found.push(`${what} in the CLI's output`);
+    for (const [what, value] of Object.entries(secrets)) if ([demo.stderr, up.stderr, up.stdout, audit.stderr, audit.stdout].some((out) => out.includes(value))) found.push(`${what} in the CLI's output`);
     expect(found).toEqual([]);
     expect(existsSync(join(stateDir, 'logs', 'api.log'))).toBe(true);
   }, 600_000);

@@ -4,14 +4,17 @@
  * `stack up --brokers 3` starts) on ports and a state directory of its own, beside the test stack.
  * Provisioning finds three brokers and creates a saga topic with three replicas and
  * `min.insync.replicas` 2; an idempotent producer writing with acks=all keeps writing, and a consumer
- * keeps reading, while one node is SIGKILLed; the node comes back and rejoins the ISR.
+ * and the log reader keep reading, while one node is SIGKILLed; the node comes back and rejoins the ISR.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners, type Admin, type Consumer } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { fetchRanges } from '../audit/fetch-records.ts';
+import { partitionForKey } from '../audit/log-reader.ts';
 import { loadConfig } from '../core/config.ts';
+import { createLogger } from '../core/log.ts';
 import { waitFor } from '../core/wait.ts';
 import { ensureArtifacts, type Artifacts } from '../infra/stack/artifacts.ts';
 import { KafkaComponent } from '../infra/stack/kafka.ts';
@@ -128,6 +131,14 @@ describe('a three-broker Kafka cluster', () => {
         producer.send({ topic: TOPIC, acks: -1, messages: Array.from({ length: n }, (_, i) => ({ key: `saga-${(from + i) % 17}`, value: `m${from + i}` })) });
       // Given messages written while all three run
       await send(0, 50);
+      // And the log reader reading every partition up to where the next 50 will end (it waits for them)
+      const admin0 = kafka.admin();
+      await admin0.connect();
+      const highs = await admin0.fetchTopicOffsets(TOPIC).finally(() => admin0.disconnect());
+      const ranges = new Map(highs.map((p) => [`${TOPIC}/${p.partition}`, { start: Number(p.low), end: Number(p.high) + Array.from({ length: 50 }, (_, i) => partitionForKey(`saga-${(50 + i) % 17}`, highs.length)).filter((q) => q === p.partition).length }]));
+      const readByLogReader: string[] = [];
+      const reading = fetchRanges(kafka, ranges, { textHeaders: true, retryForMs: 90_000 }, createLogger({ logLevel: 'error' }, 'three-broker-smoke'), (_t, _p, records) => void readByLogReader.push(...records.map((r) => String(r.value))));
+      reading.catch(() => undefined);
       // When the third node is killed, as a crash
       const killed = await cluster.killNode(2);
       expect(killed).toBeDefined();
@@ -148,6 +159,10 @@ describe('a three-broker Kafka cluster', () => {
       // (a rebalance after the kill may deliver some twice: count distinct messages)
       await waitFor('every message read back', () => new Set(received).size >= 100, { timeoutMs: 60_000, intervalMs: 250 });
       expect([...new Set(received)].sort()).toEqual(Array.from({ length: 100 }, (_, i) => `m${i}`).sort());
+      // And the log reader rode the leaders' move: every message once
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([reading, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`the log reader read ${readByLogReader.length} of 100`)), 90_000)))]).finally(() => clearTimeout(timer));
+      expect([...readByLogReader].sort()).toEqual(Array.from({ length: 100 }, (_, i) => `m${i}`).sort());
       // And the node, started again, rejoins every partition's in-sync replicas
       await cluster.start(artifacts);
       await waitFor('the third node back in every ISR', async () => {
