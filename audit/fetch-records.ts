@@ -69,9 +69,10 @@ function clusterOf(kafka: Kafka): Cluster {
 }
 
 /**
- * Reads every range, handing each partition's records on in offset order (records outside the
- * range are not handed on). Resolves when every range is read; a failure that retries cannot
- * mend rejects, naming the partition.
+ * Reads every range, handing each partition's records on in offset order, each once (records
+ * outside the range are not handed on). Resolves when every range is read. A failure of
+ * `onRecords` ends the read with that error, never retried; a failure that retries cannot mend
+ * rejects, naming the partition.
  */
 export async function fetchRanges(kafka: Kafka, ranges: ReadonlyMap<string, Range>, options: FetchOptions, log: Logger, onRecords: (topic: string, partition: number, records: LogRecord[]) => Promise<void> | void): Promise<void> {
   const next = new Map<string, number>();
@@ -93,6 +94,7 @@ export async function fetchRanges(kafka: Kafka, ranges: ReadonlyMap<string, Rang
         if (failed) throw failed.reason;
         failures = 0;
       } catch (err) {
+        if (err instanceof HandlerFailed) throw err.cause;
         const retriable = (err as { retriable?: boolean }).retriable === true;
         if (failures++ === 0) failingSince = Date.now();
         if (!retriable || Date.now() - failingSince > (options.retryForMs ?? 30_000)) {
@@ -163,16 +165,31 @@ export async function fetchRanges(kafka: Kafka, ranges: ReadonlyMap<string, Rang
           const records = batchRecords(batch, body, from, options.textHeaders);
           let kept = records.length;
           while (kept > 0 && Number((records[kept - 1] as LogRecord).offset) >= range.end) kept--;
-          if (kept > 0) await onRecords(fetched.topic, fetched.partition, kept === records.length ? records : records.slice(0, kept));
+          if (kept > 0) {
+            try {
+              await onRecords(fetched.topic, fetched.partition, kept === records.length ? records : records.slice(0, kept));
+            } catch (err) {
+              // Never retried: fetching again would hand on records the caller has had.
+              throw new HandlerFailed(err);
+            }
+          }
         }
         from = batch.nextOffset;
+        next.set(key, from);
         if (from >= range.end) break;
       }
       if (from >= range.end) {
         next.delete(key);
         log.debug({ partition: key, left: next.size }, 'partition read to its end offset');
-      } else next.set(key, from);
+      }
     }
+  }
+}
+
+/** The caller's own failure while handling records: it ends the read as it is. */
+class HandlerFailed extends Error {
+  constructor(override readonly cause: unknown) {
+    super('handling fetched records failed');
   }
 }
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchRanges } from '../audit/fetch-records.ts';
 import { readLog } from '../audit/log-reader.ts';
 import { kafkaClient } from '../core/clients.ts';
-import { TimeoutError } from '../core/errors.ts';
+import { SagalineError, TimeoutError } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
 import { config, uniqueName } from './support/fixtures.ts';
 
@@ -135,6 +135,27 @@ describe('the log reader, against the broker', () => {
     const offsets: string[] = [];
     await fetchRanges(kafka, new Map([[`${topic}/0`, { start: 3, end: 7 }]]), { textHeaders: true }, createLogger(config, 'log-reader-test'), (_t, _p, records) => void offsets.push(...records.map((r) => r.offset)));
     expect(offsets).toEqual(['3', '4', '5', '6']);
+  });
+
+  it('given a handler that fails with a retriable error partway, when the log is read, then the read fails with that error and no record was handed on twice', async () => {
+    // Given three batches on one partition
+    const topic = await newTopic(1);
+    for (const from of [0, 3, 6]) await producer.send({ topic, messages: Array.from({ length: 3 }, (_, i) => ({ key: String(from + i), value: String(from + i) })) });
+    const seen: string[] = [];
+    const failure = new SagalineError('REGISTRY_UNAVAILABLE', 'the registry did not answer', { retriable: true });
+    // When the handler fails at the fifth record
+    const result = await readLog(config, {
+      topics: [topic],
+      catalogue: anyTopic,
+      timeoutMs: 30_000,
+      onRecord: (m) => {
+        if (m.offset === '4') throw failure;
+        seen.push(m.offset);
+      },
+    }).catch((err: unknown) => err);
+    // Then
+    expect(result).toBe(failure);
+    expect(seen).toEqual(['0', '1', '2', '3']);
   });
 
   it('given a range whose end the log never reaches, when read with a deadline, then a TimeoutError at the deadline, and the next read works', async () => {
