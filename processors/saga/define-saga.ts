@@ -322,19 +322,26 @@ export function roleOf(definition: SagaDefinition, message: string, step?: strin
   return kind && { kind, step };
 }
 
-/** Each step's status: a record by step name, or a function that looks one up (a fold reads its state's steps without copying them out). */
-export type StepStatuses = Readonly<Record<string, StepStatus>> | ((step: string) => StepStatus | undefined);
-const reader = (status: StepStatuses) => (typeof status === 'function' ? status : (name: string) => status[name]);
+/**
+ * Each step's status, by step name: as a status, or as the step's state (an instance's `steps`,
+ * read in place by the fold), or from a function that looks one up.
+ */
+export type StepStatuses = Readonly<Record<string, StepStatus | { readonly status: StepStatus }>> | ((step: string) => StepStatus | undefined);
+
+// Looked up per step rather than through a closure made per call: a replay runs these for nearly every message it folds.
+function statusIn(status: StepStatuses, name: string): StepStatus | undefined {
+  if (typeof status === 'function') return status(name);
+  const s = status[name];
+  return typeof s === 'string' ? s : s?.status;
+}
 
 /** Steps that may start now: pending, with every step they run after succeeded. None once any step failed. */
 export function runnableSteps(definition: SagaDefinition, status: StepStatuses): DefinedStep[] {
-  // Plain loops: a replay runs this for nearly every message it folds.
-  const of = reader(status);
   const out: DefinedStep[] = [];
-  for (const s of definition.steps) if (of(s.name) === 'failed' && !s.forwardOnly) return [];
+  for (const s of definition.steps) if (statusIn(status, s.name) === 'failed' && !s.forwardOnly) return [];
   next: for (const s of definition.steps) {
-    if ((of(s.name) ?? 'pending') !== 'pending') continue;
-    for (const d of s.after) if (of(d) !== 'succeeded') continue next;
+    if ((statusIn(status, s.name) ?? 'pending') !== 'pending') continue;
+    for (const d of s.after) if (statusIn(status, d) !== 'succeeded') continue next;
     out.push(s);
   }
   return out;
@@ -342,8 +349,7 @@ export function runnableSteps(definition: SagaDefinition, status: StepStatuses):
 
 /** Every step succeeded. */
 export function isCompleted(definition: SagaDefinition, status: StepStatuses): boolean {
-  const of = reader(status);
-  for (const s of definition.steps) if (of(s.name) !== 'succeeded') return false;
+  for (const s of definition.steps) if (statusIn(status, s.name) !== 'succeeded') return false;
   return true;
 }
 

@@ -153,6 +153,21 @@ describe('scheduling rules', () => {
     expect(isCompleted(saga, { ...allButLast, NOTIFY: 'succeeded' })).toBe(true);
   });
 
+  it("reads the same statuses from step states (an instance's steps) and from a lookup function", () => {
+    // Given the statuses as a record, as step states and as a function
+    const statuses = status({ CHECK: 'succeeded', PAY: 'succeeded', HOLD_STOCK: 'succeeded', SHIP: 'running' });
+    const states = Object.fromEntries(Object.entries(statuses).map(([name, s]) => [name, { status: s, attempts: 1 }]));
+    const lookup = (name: string) => statuses[name];
+    // Then every form gives the same answers
+    for (const form of [statuses, states, lookup]) {
+      expect(runnableSteps(saga, form).map((s) => s.name)).toEqual([]);
+      expect(isCompleted(saga, form)).toBe(false);
+    }
+    const done = { ...states, SHIP: { status: 'succeeded' as const }, NOTIFY: { status: 'succeeded' as const } };
+    expect(isCompleted(saga, done)).toBe(true);
+    expect(runnableSteps(saga, { ...states, SHIP: { status: 'succeeded' as const } }).map((s) => s.name)).toEqual(['NOTIFY']);
+  });
+
   it('compensates what succeeded, the last to succeed first, and nothing from the pivot on', () => {
     // Given HOLD_STOCK finished before PAY, in parallel after CHECK
     expect(compensationOrder(saga, ['CHECK', 'HOLD_STOCK', 'PAY']).map((s) => s.name)).toEqual(['PAY', 'HOLD_STOCK', 'CHECK']);

@@ -262,14 +262,13 @@ function engineMessage(definition: SagaDefinition, message: InstanceMessage): En
 
 /** After a change: start what may run, or finish, or undo the next step (changes the draft). */
 function advance(definition: SagaDefinition, next: Draft, at: string): Evolution {
-  const statusOf = (name: string) => next.steps[name]?.status;
   if (next.status === 'Running') {
-    if (isCompleted(definition, statusOf)) {
+    if (isCompleted(definition, next.steps)) {
       next.status = 'Completed';
       next.endedAt = at;
       return { state: next, commands: [] };
     }
-    const runnable = runnableSteps(definition, statusOf);
+    const runnable = runnableSteps(definition, next.steps);
     for (const s of runnable) next.steps[s.name] = { ...(next.steps[s.name] as StepState), status: 'running', startedAt: at };
     return { state: next, commands: runnable.map((s) => ({ kind: 'run', step: s.name, owner: s.owner })) };
   }
