@@ -94,10 +94,14 @@ export const PARTICIPANT_DDL = [
  * millisecond (in a replayed log, most follow one of the same time), and formatting a Date is a
  * good part of what folding a message costs.
  */
-let lastTime = { ms: Number.NaN, iso: '' };
+let lastMs = Number.NaN;
+let lastIso = '';
 function isoTime(ms: number): string {
-  if (ms !== lastTime.ms) lastTime = { ms, iso: new Date(ms).toISOString() };
-  return lastTime.iso;
+  if (ms !== lastMs) {
+    lastIso = new Date(ms).toISOString();
+    lastMs = ms;
+  }
+  return lastIso;
 }
 
 /** A decoded record as the fold reads it: its time is the record's, so every reader folds the same instant. */
