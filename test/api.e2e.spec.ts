@@ -218,7 +218,7 @@ describe('the HTTP API', () => {
     expect(health.processors.map((p) => [p.name, p.healthy])).toEqual(PROCESSES.map((name) => [name, true]));
   });
 
-  it('when GET /metrics, then Prometheus text with the processes\' counters, the handler histogram, consumer lag and instances per saga and status', async () => {
+  it('when GET /metrics, then Prometheus text with the processes\' counters, the handler, consume-delay and fetch histograms, consumer lag and instances per saga and status', async () => {
     // When the metrics are scraped
     const res = await get('/metrics');
     expect(res.status).toBe(200);
@@ -231,6 +231,9 @@ describe('the HTTP API', () => {
     expect(consumedByModelService.reduce((sum, s) => sum + s.value, 0)).toBeGreaterThan(0);
     expect(named('sagaline_messages_published_total').length).toBeGreaterThan(0);
     expect(named('sagaline_handler_duration_seconds_bucket').length).toBeGreaterThan(0);
+    const waitedAtModelService = named('sagaline_consume_delay_seconds_count').filter((s) => s.labels.service === 'model-service');
+    expect(waitedAtModelService.reduce((sum, s) => sum + s.value, 0)).toBeGreaterThan(0);
+    expect(named('sagaline_fetch_duration_seconds_count').filter((s) => s.labels.service === 'model-service').reduce((sum, s) => sum + s.value, 0)).toBeGreaterThan(0);
     expect(named('sagaline_consumer_lag').map((s) => s.labels.group)).toEqual(expect.arrayContaining([...PROCESSES.slice(0, 4).map((n) => `sagaline-model-training-${n}`), 'sagaline-monitor.model-training']));
     expect(named('sagaline_sagas').find((s) => s.labels.saga === 'model-training' && s.labels.status === 'Completed')?.value).toBeGreaterThanOrEqual(1);
     expect(named('sagaline_processor_up').map((s) => [s.labels.service, s.value])).toEqual(PROCESSES.map((n) => [n, 1]));

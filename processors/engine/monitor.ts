@@ -126,12 +126,13 @@ export async function runSagaMonitor(sagas: readonly SagaDefinition[], options: 
           log,
           batchMaxMessages: config.saga.batchMaxMessages,
           partitionsConcurrently: config.saga.partitionsConcurrently,
-      fetchMinBytes: config.saga.fetchMinBytes,
-      fetchMaxWaitMs: config.saga.fetchMaxWaitMs,
-      commitIntervalMs: config.saga.commitIntervalMs,
+          fetchMinBytes: config.saga.fetchMinBytes,
+          fetchMaxWaitMs: config.saga.fetchMaxWaitMs,
+          commitIntervalMs: config.saga.commitIntervalMs,
+          ...(metrics ? { metrics } : {}),
           handleBatch: async (messages) => {
             if (!metrics) return project(pool, versions, messages, log);
-            for (const m of messages) countConsumed(metrics, m.kafka.topic, m.type);
+            for (const m of messages) countConsumed(metrics, m.kafka.topic, m.type, m.kafka.timestamp);
             await timed(metrics, () => project(pool, versions, messages, log), messages.length);
           },
         }),

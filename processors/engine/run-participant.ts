@@ -166,10 +166,11 @@ export async function runParticipant(participants: Participant | readonly Partic
       fetchMinBytes: config.saga.fetchMinBytes,
       fetchMaxWaitMs: config.saga.fetchMaxWaitMs,
       commitIntervalMs: config.saga.commitIntervalMs,
+      ...(options.metrics ? { metrics: options.metrics } : {}),
       handleBatch: async (messages) => {
         const metrics = shell.metrics;
         if (!metrics) return void (await handleMessages(shell, messages));
-        for (const m of messages) countConsumed(metrics, m.kafka.topic, m.type);
+        for (const m of messages) countConsumed(metrics, m.kafka.topic, m.type, m.kafka.timestamp);
         await timed(metrics, () => handleMessages(shell, messages), messages.length);
       },
     });

@@ -10,6 +10,7 @@ import { Partitioners, type Consumer, type Kafka, type KafkaMessage, type Produc
 import { PoisonMessageError, SagalineError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import { deadLetterTopicFor } from '../../topics/catalogue.ts';
+import type { ProcessorMetrics } from './metrics.ts';
 import { decodeMessage, headerStrings, type DecodedMessage, type TopicMessages } from './decode.ts';
 
 export interface DecodingConsumerOptions {
@@ -43,6 +44,8 @@ export interface DecodingConsumerOptions {
   sessionTimeoutMs?: number;
   /** What each topic may carry (default: the built-in catalogue). */
   catalogue: TopicMessages;
+  /** Where each fetch's duration is observed; none by default. */
+  metrics?: Pick<ProcessorMetrics, 'fetchDuration'>;
 }
 
 export interface RunningConsumer {
@@ -155,6 +158,8 @@ export async function runDecodingConsumer(options: DecodingConsumerOptions): Pro
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     options.log.error({ err: payload.error.message, restart: payload.restart, group: payload.groupId }, payload.restart ? 'consumer crashed; kafkajs restarts it' : 'consumer crashed and is not restarted');
   });
+  const fetchDuration = options.metrics?.fetchDuration;
+  if (fetchDuration) consumer.on(consumer.events.FETCH, ({ payload }) => fetchDuration.observe(payload.duration / 1000));
   const { handle, handleBatch } = options;
   if ((handle === undefined) === (handleBatch === undefined)) throw new Error('runDecodingConsumer: give exactly one of handle and handleBatch');
   if (handle) {

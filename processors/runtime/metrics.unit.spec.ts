@@ -25,6 +25,28 @@ describe('processor metrics', () => {
     expect(text).toContain('sagaline_handler_duration_seconds_count{service="payments"} 1');
   });
 
+  it('observes how long each message waited since it reached the broker, never below zero', async () => {
+    // Given a processor's metrics
+    const metrics = createProcessorMetrics('payments');
+
+    // When three messages are consumed at t=10,000 ms: appended 40 ms and 3 s before, and one
+    // stamped 5 ms in the future by a broker whose clock runs ahead (and one with no timestamp)
+    countConsumed(metrics, 'sagaline.orders', 'OrderPlaced', 9_960, 10_000);
+    countConsumed(metrics, 'sagaline.orders', 'OrderPlaced', 7_000, 10_000);
+    countConsumed(metrics, 'sagaline.orders', 'OrderPlaced', 10_005, 10_000);
+    countConsumed(metrics, 'sagaline.orders', 'OrderPlaced', Number.NaN, 10_000);
+
+    // Then the three with a timestamp are observed: 0.04 s, 3 s and 0 s, in their buckets
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('sagaline_consume_delay_seconds_count{service="payments"} 3');
+    expect(text).toContain('sagaline_consume_delay_seconds_sum{service="payments"} 3.04');
+    expect(text).toContain('sagaline_consume_delay_seconds_bucket{le="0.005",service="payments"} 1');
+    expect(text).toContain('sagaline_consume_delay_seconds_bucket{le="0.05",service="payments"} 2');
+    expect(text).toContain('sagaline_consume_delay_seconds_bucket{le="2.5",service="payments"} 2');
+    expect(text).toContain('sagaline_consume_delay_seconds_bucket{le="5",service="payments"} 3');
+    expect(text).toContain('sagaline_messages_consumed_total{topic="sagaline.orders",type="OrderPlaced",service="payments"} 4');
+  });
+
   it('times a handler that throws too', async () => {
     const metrics = createProcessorMetrics('saga-state');
     await expect(timed(metrics, async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
