@@ -55,7 +55,8 @@ export const DEFAULTS = {
   timerPollMs: 250,
   sessionTimeoutMs: 30_000,
   batchMaxMessages: 500,
-  partitionsConcurrently: 3,
+  /** Every partition of a saga topic (topics/catalogue.ts EVENT_LOG_PARTITIONS) at once: see docs/performance.md. */
+  partitionsConcurrently: 6,
   fetchMinBytes: 1,
   fetchMaxWaitMs: 5_000,
   commitIntervalMs: 1_000,
@@ -339,7 +340,11 @@ export interface Config {
     sessionTimeoutMs: number;
     /** At most this many messages of one partition are handled in one database transaction. */
     batchMaxMessages: number;
-    /** Partitions one process handles at once (each batch in its own transaction). */
+    /**
+     * Partitions one process handles at once (each batch in its own transaction and connection).
+     * kafkajs fetches again only when every batch of the last fetch is done, so with fewer workers
+     * than partitions a message waits for batches handled one after another.
+     */
     partitionsConcurrently: number;
     /** A consumer's fetch waits for this many bytes, or fetchMaxWaitMs: a little wait makes fewer, larger transactions. */
     fetchMinBytes: number;
