@@ -18,7 +18,7 @@ export interface ProcessorMetrics {
   handlerDuration: Histogram;
   /** Messages per batch handled in one transaction. */
   batchSize: Histogram;
-  /** From a message's append to the broker to the start of its handling here: what it waited in the consumer. */
+  /** From a message's Kafka timestamp to the start of its handling here: what it waited in Kafka and the consumer. */
   consumeDelay: Histogram;
   /** One fetch from a broker, its wait for records included. */
   fetchDuration: Histogram;
@@ -32,13 +32,13 @@ export function createProcessorMetrics(service: string): ProcessorMetrics {
     consumed: new Counter({ name: 'sagaline_messages_consumed_total', help: 'Decoded messages handled, duplicates included', labelNames: ['topic', 'type'], registers: [registry] }),
     published: new Counter({ name: 'sagaline_messages_published_total', help: 'Messages written to the outbox in a committed transaction', labelNames: ['type'], registers: [registry] }),
     handlerDuration: new Histogram({ name: 'sagaline_handler_duration_seconds', help: 'Time to handle one batch of messages, its transaction included', registers: [registry] }),
-    consumeDelay: new Histogram({ name: 'sagaline_consume_delay_seconds', help: 'From a message reaching the broker to the start of its handling in this process', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] }),
+    consumeDelay: new Histogram({ name: 'sagaline_consume_delay_seconds', help: 'From a message\'s Kafka timestamp to the start of its handling in this process', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] }),
     fetchDuration: new Histogram({ name: 'sagaline_fetch_duration_seconds', help: 'One fetch from a broker, its wait for records included', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] }),
     batchSize: new Histogram({ name: 'sagaline_batch_messages', help: 'Messages handled in one transaction', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], registers: [registry] }),
   };
 }
 
-/** Counts a message about to be handled, and how long it waited since it reached the broker (as of `now`). */
+/** Counts a message about to be handled, and how long it waited since its Kafka timestamp (as of `now`). */
 export function countConsumed(metrics: ProcessorMetrics, topic: string, type: string, brokerTimestamp?: number, now = Date.now()): void {
   metrics.consumed.inc({ topic, type });
   if (brokerTimestamp !== undefined && Number.isFinite(brokerTimestamp)) metrics.consumeDelay.observe(Math.max(0, now - brokerTimestamp) / 1000);

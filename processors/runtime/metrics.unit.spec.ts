@@ -25,12 +25,12 @@ describe('processor metrics', () => {
     expect(text).toContain('sagaline_handler_duration_seconds_count{service="payments"} 1');
   });
 
-  it('observes how long each message waited since it reached the broker, never below zero', async () => {
+  it('observes how long each message waited since its Kafka timestamp, never below zero', async () => {
     // Given a processor's metrics
     const metrics = createProcessorMetrics('payments');
 
     // When three messages are consumed at t=10,000 ms: appended 40 ms and 3 s before, and one
-    // stamped 5 ms in the future by a broker whose clock runs ahead (and one with no timestamp)
+    // stamped 5 ms in the future by a producer whose clock runs ahead (and one with no timestamp)
     countConsumed(metrics, 'sagaline.orders', 'OrderPlaced', 9_960, 10_000);
     countConsumed(metrics, 'sagaline.orders', 'OrderPlaced', 7_000, 10_000);
     countConsumed(metrics, 'sagaline.orders', 'OrderPlaced', 10_005, 10_000);
