@@ -140,6 +140,15 @@ describe('the ML training example on the real stack', () => {
     expect(await settledBusiness(sagaId, modelId)).toMatchObject({ model: [{ version: 'v1', reserved_by: null }], reservations: ['released'], allocations: [] });
   });
 
+  it('given a request for more GPUs than the whole pool, then ALLOCATE fails naming what is short and nothing is held', async () => {
+    const gpus = DEFAULT_SETTINGS.pool.gpuCount + 1;
+    const { sagaId, modelId } = await train({ resources: { gpuCount: gpus } });
+    const saga = await ended(sagaId);
+    expect(saga.status).toBe('Compensated');
+    expect(saga.state.steps.ALLOCATE?.reason).toMatch(new RegExp(`^not enough free compute: gpuCount ${gpus} > \\d+ free$`));
+    expect(await settledBusiness(sagaId, modelId)).toMatchObject({ model: [{ version: 'v1', reserved_by: null }], reservations: ['released'], allocations: [] });
+  });
+
   it('given a release that keeps failing, then the saga ends Failed naming the step', async () => {
     const { sagaId } = await train({ failAt: 'ALLOCATE', transientFailures: { RESERVE_COMPENSATION: 99 } });
     const saga = await ended(sagaId);
