@@ -22,14 +22,17 @@ import { countConsumed, countPublished, timed } from '../runtime/metrics.ts';
 import { definitionOfInstance, type SagaDefinition } from '../saga/define-saga.ts';
 import { ENGINE_MESSAGES, type InstanceState } from '../saga/instance.ts';
 import { evolveVersioned, SAGA_STARTED, UnknownVersionError, versionsOf, type Versions } from './versions.ts';
-import type { RunOptions } from './run-participant.ts';
-import { INBOX_DDL, inTransaction, instanceMessage } from './tables.ts';
+import { ViewCache, type RunOptions } from './run-participant.ts';
+import { INBOX_DDL, inTransaction, instanceMessage, type StoredInstance } from './tables.ts';
 import { startTracing } from '../../core/tracing.ts';
 
 /** The engine's database: the projection, the deadlines fired, and the outbox of starts and timeouts. */
 export const SAGAS_DATABASE = 'sagaline_sagas';
 /** Each saga's projection is its own consumer group, so monitors of different projects share nothing. */
 export const monitorGroup = (sagaName: string): string => `sagaline-monitor.${sagaName}`;
+
+/** The SQLSTATE sagaline_project_only raises when it cannot record a batch as it was folded. */
+export const PROJECT_CONFLICT = 'SLP01';
 
 export const MONITOR_DDL = [
   INBOX_DDL,
@@ -70,6 +73,36 @@ export const MONITOR_DDL = [
      step     text not null,
      fired_at timestamptz not null default now(),
      primary key (saga_id, step))`,
+  // Bumped by every write of an instance: a monitor that keeps instances in memory writes one only over the revision it read.
+  `alter table saga_instances add column if not exists rev bigint not null default 0`,
+  // A batch folded from the instances in memory, recorded in one round trip: its inbox rows, the
+  // projection's place in the log and the instances, each written over the revision it was folded
+  // from. Anything else — a message already in the inbox, an instance written meanwhile — raises
+  // PROJECT_CONFLICT and writes nothing; the monitor then takes the transactional path.
+  `create or replace function sagaline_project_only(message_ids uuid[], message_sagas text[], message_types text[],
+       at_topic text, at_partition int, at_next_offset bigint,
+       ids text[], revs bigint[], statuses text[], last_ids uuid[], states jsonb[], ended timestamptz[], deadlines timestamptz[])
+     returns void language plpgsql as $project$
+   declare
+     n bigint;
+   begin
+     insert into sagaline_inbox (message_id, saga_id, type) select * from unnest(message_ids, message_sagas, message_types) on conflict do nothing;
+     get diagnostics n = row_count;
+     if n <> cardinality(message_ids) then
+       raise exception 'a message is in the inbox already' using errcode = '${PROJECT_CONFLICT}';
+     end if;
+     insert into saga_projection_offsets (topic, partition, next_offset) values (at_topic, at_partition, at_next_offset)
+     on conflict (topic, partition) do update set next_offset = greatest(saga_projection_offsets.next_offset, excluded.next_offset);
+     update saga_instances i
+        set status = v.status, last_message_id = v.last_id, state = v.state, updated_at = now(), ended_at = v.ended, next_deadline = v.deadline, rev = i.rev + 1
+       from unnest(ids, revs, statuses, last_ids, states, ended, deadlines) as v(saga_id, rev, status, last_id, state, ended, deadline)
+      where i.saga_id = v.saga_id and i.rev = v.rev;
+     get diagnostics n = row_count;
+     if n <> cardinality(ids) then
+       raise exception 'an instance was written meanwhile' using errcode = '${PROJECT_CONFLICT}';
+     end if;
+   end
+   $project$`,
 ];
 
 /** The earliest deadline among running steps not yet timed out; null when none runs. */
@@ -110,10 +143,22 @@ export async function runSagaMonitor(sagas: readonly SagaDefinition[], options: 
   const byTopic = new Map(groups.map((g) => [sagaTopic(g.all).name, g]));
   const pool = pgPool(config, SAGAS_DATABASE, config.saga.partitionsConcurrently + 3, (err) => log.warn({ err: err.message }, 'idle database connection lost; the pool reconnects on demand'));
   try {
-    for (const statement of MONITOR_DDL) await pool.query(statement);
+    const client = await pool.connect();
+    try {
+      // Monitors starting together create the tables and the function one at a time.
+      await client.query(`select pg_advisory_lock(hashtext('sagaline monitor ddl'))`);
+      try {
+        for (const statement of MONITOR_DDL) await client.query(statement);
+      } finally {
+        await client.query(`select pg_advisory_unlock(hashtext('sagaline monitor ddl'))`);
+      }
+    } finally {
+      client.release();
+    }
     const consumers: { stop(): Promise<void> }[] = [];
     for (const [topic, versions] of byTopic) {
       const groupId = monitorGroup(versions.latest.name);
+      const instances = new ViewCache();
       consumers.push(
         await runDecodingConsumer({
           kafka: kafkaClient(config, groupId),
@@ -131,9 +176,12 @@ export async function runSagaMonitor(sagas: readonly SagaDefinition[], options: 
           commitIntervalMs: config.saga.commitIntervalMs,
           ...(metrics ? { metrics } : {}),
           handleBatch: async (messages) => {
-            if (!metrics) return project(pool, versions, messages, log);
+            const handle = async () => {
+              if (!(await projectFromMemory(pool, versions, messages, instances))) await project(pool, versions, messages, log, instances);
+            };
+            if (!metrics) return handle();
             for (const m of messages) countConsumed(metrics, m.kafka.topic, m.type, m.kafka.timestamp);
-            await timed(metrics, () => project(pool, versions, messages, log), messages.length);
+            await timed(metrics, handle, messages.length);
           },
         }),
       );
@@ -180,9 +228,12 @@ interface ProjectedRow {
  * Projects messages of one partition, in order, in one transaction: the inbox, the projection's
  * position in the log and every instance they touch are written together.
  */
-async function project(pool: pg.Pool, versions: Versions<SagaDefinition>, messages: readonly DecodedMessage[], log: Logger): Promise<void> {
+async function project(pool: pg.Pool, versions: Versions<SagaDefinition>, messages: readonly DecodedMessage[], log: Logger, instances: ViewCache): Promise<void> {
   const sagaIds = [...new Set(messages.map((m) => m.metadata.sagaId))].sort();
   const last = messages.at(-1) as DecodedMessage;
+  // Whatever happens to this transaction, the instances in memory of its sagas are read again next time.
+  instances.forget(sagaIds);
+  const written: [string, StoredInstance][] = [];
   await inTransaction(pool, async (client) => {
     // The inbox first (a message another transaction projects waits for it, then counts as a duplicate), and the projection's place in the log.
     const { rows: [first] } = await client.query<{ fresh: string[] | null }>(
@@ -254,13 +305,14 @@ async function project(pool: pg.Pool, versions: Versions<SagaDefinition>, messag
     const list = [...changed.entries()];
     const versionsToRecord = [...newVersions.entries()];
     if (list.length === 0 && versionsToRecord.length === 0) return;
-    await client.query(
+    const { rows: revs } = await client.query<{ saga_id: string; rev: string }>(
       `with started as (
          insert into saga_start_versions (saga_id, version) select * from unnest($12::text[], $13::int[]) on conflict do nothing)
-       insert into saga_instances (saga_id, saga, version, status, tenant_id, traceparent, last_message_id, state, started_at, ended_at, next_deadline)
-       select * from unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::uuid[], $8::jsonb[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[])
+       insert into saga_instances (saga_id, saga, version, status, tenant_id, traceparent, last_message_id, state, started_at, ended_at, next_deadline, rev)
+       select *, 1 from unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::uuid[], $8::jsonb[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[])
        on conflict (saga_id) do update set status = excluded.status, last_message_id = excluded.last_message_id, state = excluded.state,
-         updated_at = now(), ended_at = excluded.ended_at, next_deadline = excluded.next_deadline`,
+         updated_at = now(), ended_at = excluded.ended_at, next_deadline = excluded.next_deadline, rev = saga_instances.rev + 1
+       returning saga_id, rev`,
       [
         list.map(([id]) => id),
         list.map(([, r]) => r.state.saga),
@@ -277,7 +329,49 @@ async function project(pool: pg.Pool, versions: Versions<SagaDefinition>, messag
         versionsToRecord.map(([, v]) => v),
       ],
     );
+    for (const { saga_id: id, rev } of revs) {
+      const r = changed.get(id) as ProjectedRow;
+      written.push([id, { state: r.state, version: r.state.version, tenantId: r.tenantId, traceparent: r.traceparent, rev: Number(rev) }]);
+    }
   });
+  for (const [id, instance] of written) instances.set(id, instance);
+}
+
+/**
+ * A batch whose sagas are all in memory (the common case: every message after a saga's first),
+ * folded there and recorded by one call of `sagaline_project_only`. False when a saga is not in
+ * memory, a message needs the transactional path's care (a start, another saga's id, one that
+ * does not fold), or the instances in memory turned out stale: nothing is written then.
+ */
+async function projectFromMemory(pool: pg.Pool, versions: Versions<SagaDefinition>, messages: readonly DecodedMessage[], instances: ViewCache): Promise<boolean> {
+  const folded = new Map<string, { read: StoredInstance; state: InstanceState; saga: SagaDefinition; lastMessageId: string }>();
+  for (const message of messages) {
+    const { sagaId, messageId } = message.metadata;
+    const now = folded.get(sagaId);
+    const read = now?.read ?? instances.get(sagaId);
+    const state = now?.state ?? read?.state;
+    if (!read || !state || state.saga !== versions.name) return false;
+    let versioned;
+    try {
+      versioned = evolveVersioned(versions, state, undefined, instanceMessage(message));
+    } catch {
+      return false;
+    }
+    const next = versioned.evolution.state;
+    if (!next) return false;
+    const saga = versioned.definition ?? (versions.of(versioned.version ?? versions.latest.version) as SagaDefinition);
+    folded.set(sagaId, { read, state: next, saga, lastMessageId: messageId });
+  }
+  const list = [...folded.entries()];
+  let saved = false;
+  try {
+    saved = await saveProjectOnly(pool, messages, list.map(([id, f]) => ({ sagaId: id, rev: f.read.rev, state: f.state, lastMessageId: f.lastMessageId, nextDeadline: nextDeadline(f.saga, f.state) })));
+  } finally {
+    if (!saved) instances.forget(folded.keys());
+  }
+  if (!saved) return false;
+  for (const [id, f] of list) instances.set(id, { ...f.read, state: f.state, version: f.state.version, rev: f.read.rev + 1 });
+  return true;
 }
 
 /** Fires every deadline due, each once (saga_timeouts), in the transaction that writes its StepTimedOut. */
@@ -314,4 +408,46 @@ export async function fireDeadlines(pool: pg.Pool, writer: OutboxWriter, sagas: 
     });
   }
   return fired;
+}
+
+/** An instance folded from the revision `rev` it had, to be written over that revision. */
+export interface ProjectedInstance {
+  sagaId: string;
+  rev: number;
+  state: InstanceState;
+  lastMessageId: string;
+  nextDeadline: Date | null;
+}
+
+/**
+ * Records a batch of one partition in one round trip (sagaline_project_only): its inbox rows, the
+ * projection's place in the log after its last message, and the instances. False, with nothing
+ * written, when a message is in the inbox already or an instance is not at the revision given.
+ */
+export async function saveProjectOnly(pool: pg.Pool, messages: readonly DecodedMessage[], instances: readonly ProjectedInstance[]): Promise<boolean> {
+  const last = messages.at(-1) as DecodedMessage;
+  try {
+    await pool.query(
+      'select sagaline_project_only($1::uuid[], $2::text[], $3::text[], $4, $5, $6, $7::text[], $8::bigint[], $9::text[], $10::uuid[], $11::jsonb[], $12::timestamptz[], $13::timestamptz[])',
+      [
+        messages.map((m) => m.metadata.messageId),
+        messages.map((m) => m.metadata.sagaId),
+        messages.map((m) => m.type),
+        last.kafka.topic,
+        last.kafka.partition,
+        (BigInt(last.kafka.offset) + 1n).toString(),
+        instances.map((i) => i.sagaId),
+        instances.map((i) => i.rev),
+        instances.map((i) => i.state.status),
+        instances.map((i) => i.lastMessageId),
+        instances.map((i) => JSON.stringify(i.state)),
+        instances.map((i) => i.state.endedAt ?? null),
+        instances.map((i) => i.nextDeadline),
+      ],
+    );
+    return true;
+  } catch (err) {
+    if ((err as { code?: string }).code === PROJECT_CONFLICT) return false;
+    throw err;
+  }
 }
