@@ -6,7 +6,8 @@ import { defineConfig } from 'vitest/config';
  * `npm run test:long` (this config) rather than every `npm test` (vitest.config.ts leaves them out). `npm test` keeps a short smoke of what they
  * cover: test/replication-slot.e2e.spec.ts (Connect stopped and back), test/scale-out.e2e.spec.ts
  * (processes SIGKILLed mid-run), test/faults/stack-fault-smoke.e2e.spec.ts (outages),
- * test/stack-preflight.int.spec.ts (bad stack settings), test/npm-start.e2e.spec.ts (the demo).
+ * test/stack-preflight.int.spec.ts (bad stack settings), test/npm-start.e2e.spec.ts (the demo). The
+ * three-broker cluster (test/three-brokers.e2e.spec.ts, under a minute) is part of `npm test` itself.
  */
 export const LONG_SUITES = [
   'test/demo.e2e.spec.ts', // npm start on a stack of its own, from nothing
@@ -17,7 +18,6 @@ export const LONG_SUITES = [
   'test/stack-lifecycle.e2e.spec.ts', // a second stack up, killed, recovered, down
   'test/byos.e2e.spec.ts', // bring your own stack
   'test/outbox-cleanup.e2e.spec.ts', // cleanup with Connect stopped
-  'test/three-brokers.e2e.spec.ts', // a cluster of three brokers
 ] as const;
 
 // `npm run test:long`: the operational suites too slow for every `npm test` (LONG_SUITES above),
